@@ -1,0 +1,250 @@
+"""Directions in a latent space: the artifact (:class:`DirectionSet`) and the trainable
+parametrizations of the paper's matrix A (:class:`DirectionMatrix`)."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .runs import atomic_write_text, atomic_path
+
+PARAMETRIZATIONS = ("unit", "ortho", "cayley", "linear", "identity", "random")
+TRAINABLE = ("unit", "ortho", "cayley", "linear")
+
+
+class DirectionError(ValueError):
+    """An impossible or inconsistent request about directions."""
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+@dataclass
+class DirectionSet:
+    """K directions in a d-dimensional latent space, columns of ``matrix`` (d, K).
+
+    ``scores`` rank directions (higher = more important), ``names`` carry human labels,
+    ``meta`` records where they came from (generator, latent space, method, seed, steps...).
+    """
+
+    matrix: torch.Tensor
+    scores: torch.Tensor | None = None
+    names: list[str] | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.matrix = torch.as_tensor(self.matrix, dtype=torch.float32).detach().cpu()
+        if self.matrix.dim() != 2:
+            raise DirectionError(f"direction matrix must be 2-D (latent_dim, K), got {tuple(self.matrix.shape)}")
+        if self.scores is not None:
+            self.scores = torch.as_tensor(self.scores, dtype=torch.float32).detach().cpu().flatten()
+            if len(self.scores) != self.num_directions:
+                raise DirectionError(f"{len(self.scores)} scores for {self.num_directions} directions")
+        if self.names is None:
+            self.names = [""] * self.num_directions
+        if len(self.names) != self.num_directions:
+            raise DirectionError(f"{len(self.names)} names for {self.num_directions} directions")
+
+    # -- shape ---------------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def num_directions(self) -> int:
+        return self.matrix.shape[1]
+
+    def __len__(self) -> int:
+        return self.num_directions
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        if not -self.num_directions <= k < self.num_directions:
+            raise IndexError(f"direction {k} out of range: this set has {self.num_directions}")
+        return self.matrix[:, k]
+
+    # -- constructors of the paper's baselines ---------------------------------------
+    @classmethod
+    def identity(cls, latent_dim: int, num_directions: int) -> "DirectionSet":
+        """Coordinate axes e_1..e_K."""
+        _check_square_fit("identity", latent_dim, num_directions)
+        return cls(torch.eye(latent_dim)[:, :num_directions], meta={"method": "identity"})
+
+    @classmethod
+    def random(cls, latent_dim: int, num_directions: int, seed: int = 0) -> "DirectionSet":
+        """K random orthonormal directions (QR of a Gaussian matrix)."""
+        _check_square_fit("random", latent_dim, num_directions)
+        g = torch.Generator().manual_seed(seed)
+        q, r = torch.linalg.qr(torch.randn(latent_dim, num_directions, generator=g, dtype=torch.float64))
+        q = q * torch.sign(torch.diagonal(r))  # unique QR: the distribution is Haar
+        return cls(q.float(), meta={"method": "random", "seed": seed})
+
+    # -- use -----------------------------------------------------------------------
+    def shift(self, latents: torch.Tensor, index: int, amount: float | torch.Tensor) -> torch.Tensor:
+        """``z + amount * h_index``; ``amount`` may be a scalar or one value per latent."""
+        h = self[index].to(latents)
+        amount = torch.as_tensor(amount, dtype=latents.dtype, device=latents.device)
+        return latents + amount.reshape(-1, 1) * h if amount.dim() else latents + amount * h
+
+    def combine(self, latents: torch.Tensor, amounts: dict[int, float]) -> torch.Tensor:
+        """``z + sum_k amounts[k] * h_k`` (several sliders at once)."""
+        out = latents.clone()
+        for k, s in amounts.items():
+            out = out + float(s) * self[k].to(latents)
+        return out
+
+    def sorted(self) -> "DirectionSet":
+        """Directions ordered by descending score (unchanged if there are no scores)."""
+        if self.scores is None:
+            return self
+        order = torch.argsort(self.scores, descending=True)
+        return self.select(order.tolist())
+
+    def top(self, k: int) -> "DirectionSet":
+        if k > self.num_directions:
+            raise DirectionError(f"asked for the top {k} of only {self.num_directions} directions")
+        return self.sorted().select(list(range(k)))
+
+    def select(self, indices: list[int]) -> "DirectionSet":
+        scores = None if self.scores is None else self.scores[indices]
+        meta = dict(self.meta)
+        meta["selected_from"] = meta.get("selected_from", list(range(self.num_directions)))
+        meta["selected_from"] = [meta["selected_from"][i] for i in indices]
+        return DirectionSet(self.matrix[:, indices], scores, [self.names[i] for i in indices], meta)
+
+    # -- artifacts -----------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write ``directions.safetensors`` + ``directions.json`` into ``directory`` atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {"matrix": self.matrix.contiguous()}
+        if self.scores is not None:
+            tensors["scores"] = self.scores.contiguous()
+        with atomic_path(directory / "directions.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        meta = {"format": "latentdirs.directions/1", "version": _version(),
+                "latent_dim": self.latent_dim, "num_directions": self.num_directions,
+                "names": self.names, **{k: v for k, v in self.meta.items() if k not in ("names",)}}
+        atomic_write_text(directory / "directions.json", json.dumps(meta, indent=1, default=str))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "DirectionSet":
+        directory = Path(directory)
+        if (directory / "directions").is_dir() and not (directory / "directions.safetensors").exists():
+            directory = directory / "directions"  # a run folder
+        tensor_file, meta_file = directory / "directions.safetensors", directory / "directions.json"
+        if not tensor_file.exists():
+            raise FileNotFoundError(f"no direction set in {directory}: expected {tensor_file.name} "
+                                    "(written by DirectionSet.save or `latentdirs discover`)")
+        tensors = load_file(str(tensor_file))
+        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        names = meta.pop("names", None)
+        for key in ("format", "latent_dim", "num_directions"):
+            meta.pop(key, None)
+        return cls(tensors["matrix"], tensors.get("scores"), names, meta)
+
+    def export_npy(self, path: str | Path) -> None:
+        """The matrix as a plain (K, d) ``.npy``, the layout most other tools read."""
+        import numpy as np
+        with atomic_path(Path(path)) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, self.matrix.t().numpy())
+
+
+def _check_square_fit(kind: str, latent_dim: int, num_directions: int) -> None:
+    if num_directions < 1 or latent_dim < 1:
+        raise DirectionError(f"need at least one direction and one latent dimension, got K={num_directions}, d={latent_dim}")
+    if num_directions > latent_dim:
+        raise DirectionError(
+            f"'{kind}' directions are orthonormal, so at most latent_dim={latent_dim} of them exist; "
+            f"got num_directions={num_directions}. Use parametrization 'unit' or 'linear' for K > d.")
+
+
+class DirectionMatrix(nn.Module):
+    """The paper's A: maps (direction index k, shift eps) to a latent shift ``eps * A[:, k]``.
+
+    - ``unit``: free d x K matrix, columns divided by their norm;
+    - ``ortho``: first K columns of exp(S), S = P - P^T skew-symmetric (exact, O(d^3) per step);
+    - ``cayley``: first K columns of (I - S)^-1 (I + S), also orthonormal, cheaper than exp;
+    - ``linear``: free d x K matrix (columns may grow: the paper calls this impractical);
+    - ``identity`` / ``random`` / a given matrix: frozen baselines.
+    """
+
+    def __init__(self, latent_dim: int, num_directions: int, parametrization: str = "unit",
+                 seed: int = 0, fixed: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if parametrization not in PARAMETRIZATIONS + ("fixed",):
+            raise DirectionError(f"unknown parametrization {parametrization!r}; choose one of {', '.join(PARAMETRIZATIONS)}")
+        self.latent_dim, self.num_directions, self.parametrization = latent_dim, num_directions, parametrization
+        if parametrization in ("ortho", "cayley", "identity", "random"):
+            _check_square_fit(parametrization, latent_dim, num_directions)
+        if parametrization == "fixed":
+            if fixed is None or tuple(fixed.shape) != (latent_dim, num_directions):
+                raise DirectionError(f"a fixed direction matrix must be ({latent_dim}, {num_directions})")
+            self.register_buffer("fixed", fixed.detach().float().clone())
+        elif parametrization == "identity":
+            self.register_buffer("fixed", torch.eye(latent_dim)[:, :num_directions])
+        elif parametrization == "random":
+            self.register_buffer("fixed", DirectionSet.random(latent_dim, num_directions, seed).matrix)
+        elif parametrization in ("ortho", "cayley"):
+            # S = 0 at the start, so A starts as the coordinate axes (the paper's step-0 snapshot).
+            self.skew = nn.Parameter(torch.zeros(latent_dim, latent_dim))
+        else:
+            init = torch.eye(latent_dim, num_directions)
+            if num_directions > latent_dim:  # more directions than axes: random unit columns
+                g = torch.Generator().manual_seed(seed)
+                init = torch.randn(latent_dim, num_directions, generator=g)
+                init = init / init.norm(dim=0, keepdim=True)
+            self.weight = nn.Parameter(init)
+
+    @property
+    def trainable(self) -> bool:
+        return self.parametrization in TRAINABLE
+
+    def matrix(self) -> torch.Tensor:
+        p = self.parametrization
+        if p in ("fixed", "identity", "random"):
+            return self.fixed
+        if p == "linear":
+            return self.weight
+        if p == "unit":
+            return self.weight / self.weight.norm(dim=0, keepdim=True).clamp_min(1e-8)
+        s = self.skew - self.skew.t()
+        if p == "ortho":
+            return torch.linalg.matrix_exp(s)[:, :self.num_directions]
+        eye = torch.eye(self.latent_dim, self.num_directions, device=s.device, dtype=s.dtype)
+        # Cayley: Q = (I - S)^-1 (I + S); only K columns of (I + S) are needed.
+        rhs = eye + s[:, :self.num_directions]
+        return torch.linalg.solve(torch.eye(self.latent_dim, device=s.device, dtype=s.dtype) - s, rhs)
+
+    def forward(self, index: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        a = self.matrix()
+        return a[:, index].t() * shift.reshape(-1, 1)
+
+    def to_direction_set(self, **meta) -> DirectionSet:
+        with torch.no_grad():
+            return DirectionSet(self.matrix().detach().cpu().clone(), meta={"parametrization": self.parametrization, **meta})
+
+
+def orthonormality_error(matrix: torch.Tensor) -> float:
+    """max |A^T A - I|, 0 for orthonormal columns."""
+    gram = matrix.t() @ matrix
+    return (gram - torch.eye(gram.shape[0], dtype=gram.dtype)).abs().max().item()
+
+
+def best_cosines(found: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """For each true direction (column of ``truth``), the best |cosine| with a found one."""
+    f = found / found.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    t = truth / truth.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    return (t.t() @ f).abs().max(dim=1).values
+
+
+def angle_degrees(cosine: float) -> float:
+    return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))

@@ -1,0 +1,326 @@
+"""The LD loop (Voynov & Babenko 2020): find K directions A so that a reconstructor R can
+tell, from (G(z), G(z + eps A e_k)), which direction k was taken and how far (eps).
+
+One training step:
+  1. sample z ~ p(z), k ~ U{0..K-1}, eps ~ U[-6, 6] pushed to |eps| >= 0.5;
+  2. G(z) without autograd: nothing upstream of it is trained;
+  3. G(z + A(eps e_k)) with autograd to the input only (G's weights are frozen);
+  4. loss = CE(k, k_hat) + lambda |eps - eps_hat|; Adam on A and R.
+
+The same code runs on one device or under ``torchrun`` (DistributedDataParallel over the
+trainable parts only: A and R; the frozen G is a plain replica on every rank).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .directions import DirectionMatrix, DirectionSet
+from .generators.base import Generator, GeneratorError, check_finite, check_generator
+from .importance import image_change_scores
+from .reconstructors import make_reconstructor
+from .runs import MetricsLog, atomic_path, atomic_torch_save, safe_torch_load, save_config
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class DiscoveryConfig:
+    """Every option of a discovery run; saved as ``config.json`` in the run folder."""
+
+    num_directions: int = 64
+    """K, the number of directions (columns of A)."""
+    parametrization: str = "unit"
+    """unit | ortho | cayley | linear (trained) or identity | random (frozen baselines)."""
+    reconstructor: str = "lenet"
+    """lenet | resnet18."""
+    steps: int = 10_000
+    batch_size: int = 128
+    """Image pairs per step (over all ranks when distributed)."""
+    lr: float = 1e-4
+    shift_weight: float = 0.25
+    """lambda, the weight of the shift-regression loss."""
+    shift_range: float = 6.0
+    """eps ~ U[-shift_range, shift_range] ..."""
+    min_shift: float = 0.5
+    """... then pushed away from 0 to |eps| >= min_shift."""
+    shifts_per_latent: int = 1
+    """M: each G(z) is paired with M shifted images (1 = the paper's sampling)."""
+    micro_batches: int = 1
+    """Split each step's batch into this many chunks (gradient accumulation) to save memory."""
+    seed: int = 0
+    device: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
+    log_every: int = 50
+    checkpoint_every: int = 500
+    snapshot_every: int = 0
+    """Keep a copy of A every this many steps (0 = at 0, 25%, 50%, 75%, 100% of the run)."""
+    importance_latents: int = 32
+    """Latents used to score directions by image change at the end (0 = no scores)."""
+
+    def validate(self) -> None:
+        positive = ("num_directions", "steps", "batch_size", "shifts_per_latent", "micro_batches", "log_every",
+                    "checkpoint_every")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.shift_weight < 0:
+            raise ValueError(f"shift_weight (lambda) must be >= 0, got {self.shift_weight}")
+        if not 0 <= self.min_shift < self.shift_range:
+            raise ValueError(f"need 0 <= min_shift < shift_range, got {self.min_shift} and {self.shift_range}")
+        if self.batch_size % (self.shifts_per_latent * self.micro_batches):
+            raise ValueError(f"batch_size {self.batch_size} must be divisible by shifts_per_latent x micro_batches "
+                             f"= {self.shifts_per_latent * self.micro_batches}")
+
+
+@dataclass
+class DiscoveryResult:
+    directions: DirectionSet
+    direction_matrix: DirectionMatrix
+    reconstructor: nn.Module
+    history: list[dict] = field(default_factory=list)
+    snapshots: dict[int, torch.Tensor] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    @property
+    def accuracy(self) -> float:
+        """Training accuracy of R's direction head over the last logged window."""
+        return self.history[-1]["accuracy"] if self.history else float("nan")
+
+
+class _Trainable(nn.Module):
+    """A and R in one module, so one DDP wrapper syncs both; G is held, not registered."""
+
+    def __init__(self, direction_matrix: DirectionMatrix, reconstructor: nn.Module, generator: Generator,
+                 channels_last: bool) -> None:
+        super().__init__()
+        self.direction_matrix, self.reconstructor = direction_matrix, reconstructor
+        object.__setattr__(self, "generator", generator)
+        self.channels_last = channels_last
+
+    def forward(self, z: torch.Tensor, index: torch.Tensor, shift: torch.Tensor, base_images: torch.Tensor):
+        shifted = self.generator(z + self.direction_matrix(index, shift))
+        pair = torch.cat([base_images, shifted], dim=1)
+        if self.channels_last:
+            pair = pair.contiguous(memory_format=torch.channels_last)
+        logits, shift_pred = self.reconstructor(pair)
+        return logits, shift_pred, shifted
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
+    return torch.device(device)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size), initialising the process group when launched by torchrun."""
+    import torch.distributed as dist
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def sample_pairs(generator: Generator, cfg: DiscoveryConfig, num_pairs: int, rng: torch.Generator,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Latents (num_pairs / M of them), direction indices and shifts for one step."""
+    z = generator.sample_latents(num_pairs // cfg.shifts_per_latent, generator=rng, device="cpu")
+    index = torch.randint(cfg.num_directions, (num_pairs,), generator=rng)
+    shift = (torch.rand(num_pairs, generator=rng) * 2 - 1) * cfg.shift_range
+    shift = torch.sign(shift) * shift.abs().clamp_min(cfg.min_shift)
+    return z.to(device), index.to(device), shift.to(device)
+
+
+def _step_rng(seed: int, rank: int, step: int) -> torch.Generator:
+    # Re-seeding per step makes a resumed run draw exactly what an uninterrupted one would.
+    return torch.Generator().manual_seed((seed * 1_000_003 + rank * 7_919 + step) % (2**63))
+
+
+def train_step(trainable: nn.Module, generator: Generator, optimizer: torch.optim.Optimizer,
+               cfg: DiscoveryConfig, z: torch.Tensor, index: torch.Tensor, shift: torch.Tensor) -> dict:
+    optimizer.zero_grad(set_to_none=True)
+    m = cfg.shifts_per_latent
+    totals = {"loss": 0.0, "accuracy": 0.0, "shift_error": 0.0}
+    n = index.shape[0]
+    for zc, ic, sc in zip(z.chunk(cfg.micro_batches), index.chunk(cfg.micro_batches), shift.chunk(cfg.micro_batches)):
+        with torch.no_grad():
+            base = generator(zc)
+        if m > 1:
+            zc, base = zc.repeat_interleave(m, 0), base.repeat_interleave(m, 0)
+        logits, shift_pred, shifted = trainable(zc, ic, sc, base)
+        class_loss = F.cross_entropy(logits, ic)
+        shift_loss = (shift_pred - sc).abs().mean()
+        loss = class_loss + cfg.shift_weight * shift_loss
+        if not torch.isfinite(loss):
+            check_finite(base, generator.name)
+            check_finite(shifted, generator.name)
+            raise GeneratorError(f"the loss became {loss.item()}: the reconstructor diverged; lower lr")
+        (loss * (ic.shape[0] / n)).backward()
+        w = ic.shape[0] / n
+        totals["loss"] += loss.item() * w
+        totals["accuracy"] += (logits.argmax(1) == ic).float().mean().item() * w
+        totals["shift_error"] += shift_loss.item() * w
+    optimizer.step()
+    return totals
+
+
+def discover(generator: Generator, num_directions: int = 64, parametrization: str = "unit",
+             reconstructor: str = "lenet", steps: int = 10_000, batch_size: int = 128, seed: int = 0,
+             lr: float = 1e-4, device: str | None = None, out_dir: str | Path | None = None,
+             resume: bool = False, progress: bool = True, fixed_matrix: torch.Tensor | None = None,
+             **options) -> DiscoveryResult:
+    """Train directions A and a reconstructor R on a frozen generator.
+
+    ``out_dir`` is the run folder (created if needed; None keeps nothing on disk); with
+    ``resume=True`` a run folder holding a checkpoint continues where it stopped. Other
+    options are the fields of :class:`DiscoveryConfig` (``shift_weight``, ``shifts_per_latent``...).
+    ``fixed_matrix`` trains R alone against frozen directions (used by :func:`latentdirs.rca`).
+    """
+    cfg = DiscoveryConfig(num_directions=num_directions, parametrization=parametrization,
+                          reconstructor=reconstructor, steps=steps, batch_size=batch_size, seed=seed, lr=lr,
+                          device=device or "auto", **options)
+    cfg.validate()
+    if not isinstance(generator, Generator):
+        raise TypeError("discover() needs a latentdirs Generator: use latentdirs.wrap(module, latent_dim=...) "
+                        "or latentdirs.load_generator(kind, path)")
+    rank, world = _distributed()
+    dev = resolve_device(cfg.device)
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of processes {world}")
+    generator = generator.to(dev).freeze()
+    image_shape = tuple(check_generator(generator).shape[1:])
+
+    torch.manual_seed(cfg.seed)  # same initial A and R on every rank
+    matrix = DirectionMatrix(generator.latent_dim, cfg.num_directions,
+                             "fixed" if fixed_matrix is not None else cfg.parametrization,
+                             seed=cfg.seed, fixed=fixed_matrix).to(dev)
+    recon = make_reconstructor(cfg.reconstructor, image_shape, cfg.num_directions).to(dev)
+    if cfg.channels_last:
+        recon = recon.to(memory_format=torch.channels_last)
+    trainable = _Trainable(matrix, recon, generator, cfg.channels_last)
+    optimizer = torch.optim.Adam([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr)
+
+    run_dir = Path(out_dir) if out_dir is not None and rank == 0 else None
+    log = MetricsLog(run_dir)
+    start_step, history, snapshots = 0, [], {}
+    if out_dir is not None and resume and (Path(out_dir) / CHECKPOINT).exists():
+        state = safe_torch_load(Path(out_dir) / CHECKPOINT, map_location=dev)
+        trainable.load_state_dict(state["trainable"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step, history = state["step"], json.loads(state["history"])
+        snapshots = {int(k): v for k, v in state["snapshots"].items()}
+        log.log(f"resumed at step {start_step}")
+    elif run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("metrics.jsonl",):
+            (run_dir / stale).unlink(missing_ok=True)
+        save_config(run_dir, {"discovery": dataclasses.asdict(cfg), "generator": generator.describe(),
+                              "image_shape": image_shape, "world_size": world})
+        log.log(f"discovery on {generator.name} ({image_shape}), {cfg.num_directions} directions, device {dev}")
+
+    model: nn.Module = trainable
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(trainable, device_ids=[dev.index] if dev.type == "cuda" else None)
+    if cfg.compile:
+        model = torch.compile(model)
+    snapshot_steps = _snapshot_steps(cfg)
+    window: list[dict] = []
+    trainable.train()
+    bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, disable=not progress or rank > 0,
+               desc=f"discover {generator.name}", dynamic_ncols=True)
+    tick = time.perf_counter()
+    for step in bar:
+        if step in snapshot_steps and matrix.trainable:
+            snapshots[step] = matrix.matrix().detach().cpu().clone()
+        z, index, shift = sample_pairs(generator, cfg, cfg.batch_size // world, _step_rng(cfg.seed, rank, step), dev)
+        window.append(train_step(model, generator, optimizer, cfg, z, index, shift))
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            now = time.perf_counter()
+            record = {"step": done, **{k: sum(w[k] for w in window) / len(window) for k in window[0]},
+                      "sec_per_step": (now - tick) / len(window)}
+            history.append(record)
+            log.write(record)
+            bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.3f}")
+            window, tick = [], now
+        if run_dir is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+            if done in snapshot_steps and matrix.trainable:
+                snapshots[done] = matrix.matrix().detach().cpu().clone()
+            atomic_torch_save({"trainable": trainable.state_dict(), "optimizer": optimizer.state_dict(),
+                               "step": done, "history": json.dumps(history), "snapshots": snapshots},
+                              run_dir / CHECKPOINT)
+    if cfg.steps in snapshot_steps and matrix.trainable:
+        snapshots[cfg.steps] = matrix.matrix().detach().cpu().clone()
+    trainable.eval()
+
+    directions = matrix.to_direction_set(
+        method=f"ld-{cfg.parametrization}", generator=generator.describe(), num_directions=cfg.num_directions,
+        seed=cfg.seed, steps=cfg.steps, reconstructor=cfg.reconstructor, shift_weight=cfg.shift_weight,
+        final_accuracy=history[-1]["accuracy"] if history else None)
+    if cfg.importance_latents and rank == 0:
+        directions.scores = image_change_scores(generator, directions.matrix, num_latents=cfg.importance_latents,
+                                                seed=cfg.seed)
+        directions.meta["scores"] = "image change per unit shift (latentdirs.importance)"
+    if run_dir is not None:
+        directions.save(run_dir / "directions")
+        _save_snapshots(run_dir, snapshots)
+        log.log(f"done: {cfg.steps} steps, final accuracy {directions.meta['final_accuracy']}")
+    return DiscoveryResult(directions, matrix, recon, history, snapshots, run_dir)
+
+
+def _snapshot_steps(cfg: DiscoveryConfig) -> set[int]:
+    every = cfg.snapshot_every or max(cfg.steps // 4, 1)
+    return set(range(0, cfg.steps + 1, every)) | {cfg.steps}
+
+
+def _save_snapshots(run_dir: Path, snapshots: dict[int, torch.Tensor]) -> None:
+    if not snapshots:
+        return
+    from safetensors.torch import save_file
+    with atomic_path(run_dir / "snapshots.safetensors") as tmp:
+        save_file({f"step_{k:09d}": v.contiguous() for k, v in sorted(snapshots.items())}, str(tmp))
+
+
+def load_snapshots(run_dir: str | Path) -> dict[int, torch.Tensor]:
+    """A's snapshots over training, {step: (d, K) matrix}, from a run folder."""
+    from safetensors.torch import load_file
+    path = Path(run_dir) / "snapshots.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"no snapshots in {run_dir} (only trained parametrizations keep them)")
+    return {int(k.split("_")[1]): v for k, v in sorted(load_file(str(path)).items())}
+
+
+@torch.no_grad()
+def reconstructor_accuracy(generator: Generator, direction_matrix: DirectionMatrix, reconstructor: nn.Module,
+                           cfg: DiscoveryConfig, num_batches: int = 10, seed: int = 10_000) -> float:
+    """Accuracy of R's direction head on fresh pairs drawn from a held-out seed."""
+    reconstructor.eval()
+    dev = generator.device
+    correct = total = 0
+    eval_cfg = dataclasses.replace(cfg, shifts_per_latent=1)
+    for b in range(num_batches):
+        z, index, shift = sample_pairs(generator, eval_cfg, cfg.batch_size, _step_rng(seed, 0, b), dev)
+        pair = torch.cat([generator(z), generator(z + direction_matrix(index, shift))], 1)
+        logits, _ = reconstructor(pair)
+        correct += (logits.argmax(1) == index).sum().item()
+        total += index.numel()
+    return correct / total

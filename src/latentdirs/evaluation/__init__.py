@@ -1,0 +1,1 @@
+"""Evaluation: RCA, ground-truth disentanglement metrics, method comparison."""

@@ -1,0 +1,193 @@
+"""The frozen-generator protocol.
+
+Everything in latentdirs talks to a generator through :class:`Generator`: a latent size,
+a way to sample latents, and ``forward(latent) -> images`` in [-1, 1], NCHW, 1 or 3
+channels. The *latent* is the space where directions live: Z for SN-GAN/ProgGAN/BigGAN,
+and Z, W or W+ (a layer range) for StyleGAN2, chosen when the adapter is built.
+
+Optional hooks (return ``None`` when not available):
+- ``first_layer_weight()``: the weight W (out x latent_dim) of the first affine map that
+  consumes the latent, for SeFa;
+- ``early_features(latent)``: activations of an early layer, for GANSpace;
+- ``factor_directions()``: known ground-truth directions (d x F), planted generators only.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+class GeneratorError(ValueError):
+    """A generator does not behave as the protocol requires."""
+
+
+class Generator(nn.Module):
+    """Base class of every frozen generator adapter.
+
+    Subclasses set ``latent_dim`` and ``name`` and implement :meth:`synthesize`.
+    Parameters are frozen and the module stays in eval mode whatever ``train()`` is called with.
+    """
+
+    latent_dim: int
+    name: str = "generator"
+    latent_space: str = "z"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._image_shape: tuple[int, int, int] | None = None
+
+    # -- what subclasses implement -------------------------------------------------
+    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample_latents(self, num: int, generator: torch.Generator | None = None,
+                       device: torch.device | str | None = None) -> torch.Tensor:
+        """Latents from the generator's prior, N(0, I) unless an adapter says otherwise."""
+        device = device if device is not None else self.device
+        gen_device = generator.device if generator is not None else device
+        z = torch.randn(num, self.latent_dim, generator=generator, device=gen_device)
+        return z.to(device)
+
+    def first_layer_weight(self) -> torch.Tensor | None:
+        return None
+
+    def early_features(self, latent: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def factor_directions(self) -> torch.Tensor | None:
+        return None
+
+    def describe(self) -> dict:
+        """JSON-able identity of this generator, stored with every direction set."""
+        return {"name": self.name, "latent_space": self.latent_space, "latent_dim": self.latent_dim}
+
+    # -- shared machinery ----------------------------------------------------------
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        if latent.dim() != 2 or latent.shape[1] != self.latent_dim:
+            raise GeneratorError(
+                f"{self.name}: expected latents of shape (batch, {self.latent_dim}), got "
+                f"{tuple(latent.shape)}. Check the latent size you gave (latent_dim=...).")
+        return self.synthesize(latent)
+
+    @property
+    def device(self) -> torch.device:
+        for t in list(self.parameters()) + list(self.buffers()):
+            return t.device
+        return torch.device("cpu")
+
+    def freeze(self) -> "Generator":
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return super().train(False)
+
+    def train(self, mode: bool = True) -> "Generator":
+        # A frozen generator never leaves eval mode: batch-norm statistics must not move.
+        return super().train(False)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width), found by one forward pass and cached."""
+        if self._image_shape is None:
+            self._image_shape = tuple(check_generator(self).shape[1:])
+        return self._image_shape
+
+
+class WrappedGenerator(Generator):
+    """Any ``nn.Module`` or callable ``latent -> image`` behind the protocol."""
+
+    def __init__(self, module: nn.Module | Callable, latent_dim: int, name: str = "wrapped",
+                 latent_shape: tuple[int, ...] | None = None, output_range: tuple[float, float] = (-1.0, 1.0),
+                 first_layer: str | None = None) -> None:
+        super().__init__()
+        if not isinstance(latent_dim, int) or latent_dim < 1:
+            raise GeneratorError(f"latent_dim must be a positive int, got {latent_dim!r}")
+        self.latent_dim = latent_dim
+        self.name = name
+        self.latent_shape = latent_shape
+        self.output_range = output_range
+        self._first_layer = first_layer
+        if isinstance(module, nn.Module):
+            self.module = module
+        else:
+            self._fn = module
+        self.freeze()
+
+    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
+        x = latent if self.latent_shape is None else latent.view(latent.shape[0], *self.latent_shape)
+        fn = self.module if hasattr(self, "module") else self._fn
+        out = fn(x)
+        lo, hi = self.output_range
+        if (lo, hi) != (-1.0, 1.0):
+            out = (out - lo) / (hi - lo) * 2 - 1
+        return out
+
+    def first_layer_weight(self) -> torch.Tensor | None:
+        if self._first_layer is None:
+            return _first_linear_weight(self.module, self.latent_dim) if hasattr(self, "module") else None
+        return dict(self.module.named_parameters())[self._first_layer].detach()
+
+
+def _first_linear_weight(module: nn.Module, latent_dim: int) -> torch.Tensor | None:
+    """The first Linear / ConvTranspose2d that takes ``latent_dim`` inputs, as (out, latent_dim)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear) and layer.in_features == latent_dim:
+            return layer.weight.detach()
+        if isinstance(layer, nn.ConvTranspose2d) and layer.in_channels == latent_dim:
+            w = layer.weight.detach()  # (in, out, kh, kw)
+            return w.flatten(1).t()
+    return None
+
+
+def wrap(module: nn.Module | Callable, latent_dim: int, name: str = "wrapped",
+         latent_shape: tuple[int, ...] | None = None, output_range: tuple[float, float] = (-1.0, 1.0),
+         first_layer: str | None = None, check: bool = True) -> Generator:
+    """Put any generator behind the latentdirs protocol, without subclassing.
+
+    ``module(latent)`` must return images NCHW with 1 or 3 channels. ``latent_shape`` reshapes
+    the flat latent first (e.g. ``(512, 1, 1)`` for ProgGAN-style convolutional inputs);
+    ``output_range`` rescales outputs to [-1, 1]; ``first_layer`` names the parameter SeFa
+    should factorize (found automatically for a first ``nn.Linear``).
+    """
+    if isinstance(module, Generator):
+        return module
+    gen = WrappedGenerator(module, latent_dim, name=name, latent_shape=latent_shape,
+                           output_range=output_range, first_layer=first_layer)
+    if check:
+        check_generator(gen)
+    return gen
+
+
+@torch.no_grad()
+def check_generator(gen: Generator, batch: int = 2) -> torch.Tensor:
+    """Run one small batch and raise a clear :class:`GeneratorError` if the output is unusable."""
+    z = gen.sample_latents(batch)
+    try:
+        out = gen(z)
+    except GeneratorError:
+        raise
+    except Exception as exc:  # the user's module failed on a latent of our shape
+        raise GeneratorError(
+            f"{gen.name}: calling the generator on latents of shape {tuple(z.shape)} failed with "
+            f"{type(exc).__name__}: {exc}. Is latent_dim={gen.latent_dim} right for this model?") from exc
+    if not isinstance(out, torch.Tensor) or out.dim() != 4:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise GeneratorError(f"{gen.name}: expected images of shape (batch, channels, H, W), got {shape}.")
+    if out.shape[0] != batch:
+        raise GeneratorError(f"{gen.name}: asked for {batch} images, got {out.shape[0]}.")
+    if out.shape[1] not in (1, 3):
+        raise GeneratorError(f"{gen.name}: images must have 1 or 3 channels (NCHW), got {out.shape[1]}. "
+                             "If your generator returns NHWC, permute it in a small wrapper.")
+    if min(out.shape[2:]) < 16:
+        raise GeneratorError(f"{gen.name}: images must be at least 16x16, got {tuple(out.shape[2:])}.")
+    check_finite(out, gen.name)
+    return out
+
+
+def check_finite(images: torch.Tensor, name: str = "generator") -> None:
+    if not torch.isfinite(images).all():
+        bad = (~torch.isfinite(images)).float().mean().item()
+        raise GeneratorError(
+            f"{name} produced non-finite values (NaN/inf in {bad:.1%} of pixels). The weights may be "
+            "corrupt or the latents far outside the training range; lower the shift range.")

@@ -1,0 +1,106 @@
+"""Run folders (``runs/00007-discover-planted-k10/``), atomic writes and JSONL metrics.
+
+Nothing is lost: every file is written to a temporary name in the same folder and renamed
+over the target, so an interrupted process leaves either the old file or the new one.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(target: str | Path, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+
+
+def atomic_torch_save(obj, target: str | Path) -> None:
+    with atomic_path(target) as tmp:
+        torch.save(obj, tmp)
+
+
+def safe_torch_load(path: str | Path, map_location="cpu", trust_pickle: bool = False):
+    """``torch.load`` with ``weights_only=True`` unless the caller explicitly trusts the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such checkpoint: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=not trust_pickle)
+    except Exception as exc:
+        if trust_pickle:
+            raise ValueError(f"could not read {path}: {type(exc).__name__}: {exc}") from exc
+        hint = ("It may contain pickled Python objects; if you trust its source, pass trust_pickle=True "
+                "(CLI: --trust-pickle) to open it." if "weights_only" in str(exc) or "Unsupported" in str(exc)
+                else "The file may be truncated or not a PyTorch checkpoint.")
+        raise ValueError(f"could not read {path} safely ({type(exc).__name__}: {str(exc).splitlines()[0]}). {hint}") from exc
+
+
+def new_run_dir(root: str | Path, description: str) -> Path:
+    """Create ``root/NNNNN-description`` with the next free number."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    numbers = [int(m.group(1)) for p in root.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", description).strip("-")
+    for attempt in range(100):  # another process may take the same number at the same time
+        path = root / f"{max(numbers, default=-1) + 1 + attempt:05d}-{slug}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a run folder under {root}")
+
+
+class MetricsLog:
+    """Append-only JSONL metrics (one object per line) plus a human log."""
+
+    def __init__(self, run_dir: str | Path | None) -> None:
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.start = time.time()
+
+    def write(self, record: dict, file: str = "metrics.jsonl") -> None:
+        if self.run_dir is None:
+            return
+        with open(self.run_dir / file, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def log(self, message: str) -> None:
+        if self.run_dir is None:
+            return
+        with open(self.run_dir / "log.txt", "a") as fh:
+            fh.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}\n")
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def save_config(run_dir: str | Path, config: dict) -> None:
+    atomic_write_text(Path(run_dir) / "config.json", json.dumps(config, indent=1, default=str))
