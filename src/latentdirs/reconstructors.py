@@ -26,7 +26,8 @@ class TwoHeads(nn.Module):
 class LeNetReconstructor(nn.Module):
     """LeNet as in the paper (MNIST / AnimeFaces): three 5x5 convs, two 2x2 pools, one dense layer.
 
-    ``width`` scales every layer (the paper's default is 2: 6, 16, 120, 84 units).
+    ``width`` scales every layer (the paper's default is 2: 6, 16, 120, 84 units); "same" padding
+    on the first two convs keeps 16x16 inputs usable.
     Adaptive pooling after the last conv lets it take any image size >= 16.
     """
 
@@ -34,8 +35,8 @@ class LeNetReconstructor(nn.Module):
         super().__init__()
         c1, c2, c3, hidden = 3 * width, 8 * width, 60 * width, 42 * width
         self.features = nn.Sequential(
-            nn.Conv2d(2 * image_channels, c1, 5), nn.BatchNorm2d(c1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5), nn.BatchNorm2d(c2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(2 * image_channels, c1, 5, padding=2), nn.BatchNorm2d(c1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5, padding=2), nn.BatchNorm2d(c2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
             nn.Conv2d(c2, c3, 5, padding=1), nn.BatchNorm2d(c3), nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),
             nn.Linear(c3, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),

@@ -61,7 +61,10 @@ class Generator(nn.Module):
 
     def describe(self) -> dict:
         """JSON-able identity of this generator, stored with every direction set."""
-        return {"name": self.name, "latent_space": self.latent_space, "latent_dim": self.latent_dim}
+        info = {"name": self.name, "latent_space": self.latent_space, "latent_dim": self.latent_dim}
+        if getattr(self, "load_spec", None):
+            info["spec"] = self.load_spec
+        return info
 
     # -- shared machinery ----------------------------------------------------------
     def forward(self, latent: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,19 @@ from .base import Generator
 # kind -> (loader "module:function", one-line description)
 _KINDS: dict[str, tuple[str, str]] = {
     "planted": ("latentdirs.generators.planted:load", "procedural renderer with known (planted) factor directions; no file"),
+    # public checkpoint formats (docs/generators.md)
+    "sngan-mnist": ("latentdirs.generators.sngan:load_mnist",
+                    "GanLatentDiscovery SN-GAN ResNet MNIST 32x32 (folder with args.json + generator.pt)"),
+    "sngan-anime": ("latentdirs.generators.sngan:load_anime",
+                    "GanLatentDiscovery SN-GAN ResNet AnimeFaces 64x64 (folder with args.json + generator.pt)"),
+    "proggan": ("latentdirs.generators.proggan:load",
+                "ProgGAN: pytorch_GAN_zoo PGAN .pth (config/netG/avgG) or the ptrblck 1024 CelebA-HQ state dict"),
+    "biggan": ("latentdirs.generators.biggan:load",
+               "pytorch-pretrained-biggan BigGAN-deep (folder with config.json + pytorch_model.bin); class-conditional"),
+    "stylegan2": ("latentdirs.generators.stylegan2:load",
+                  "rosinality/stylegan2-pytorch .pt (g_ema); space z, w or w+ with a layer range"),
+    "nvlabs-pickle": ("latentdirs.generators.nvlabs:load",
+                      "NVlabs stylegan2-ada/stylegan3 .pkl; runs pickled code, needs trust_pickle=True"),
 }
 
 
@@ -33,4 +46,14 @@ def load_generator(kind: str, path: str | None = None, **options) -> Generator:
     module_name, func_name = _KINDS[kind][0].split(":")
     loader = getattr(importlib.import_module(module_name), func_name)
     gen = loader(path, **options) if path is not None else loader(**options)
+    # Remember how it was loaded, so a run folder can reload the same generator later.
+    gen.load_spec = {"kind": kind, "path": None if path is None else str(path), "options": options}
     return gen.freeze()
+
+
+def generator_from_spec(spec: dict) -> Generator:
+    """Reload a generator from the ``spec`` stored in a direction set's metadata."""
+    if not spec or "kind" not in spec:
+        raise ValueError("this direction set does not record how its generator was loaded; "
+                         "pass the generator explicitly (--generator KIND [--checkpoint PATH])")
+    return load_generator(spec["kind"], spec.get("path"), **spec.get("options", {}))

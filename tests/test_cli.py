@@ -1,0 +1,55 @@
+import json
+
+import pytest
+
+from latentdirs.cli import main
+
+
+def test_discover_rca_render_export_from_the_command_line(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["discover", "--generator", "planted", "-k", "4", "--steps", "8", "--batch-size", "16",
+                 "--runs-dir", str(runs), "--log-every", "4", "--threads", "1"]) == 0
+    (run,) = runs.iterdir()
+    assert run.name == "00000-discover-planted-k4-unit"
+    assert (run / "charts" / "overview.png").exists()
+    assert len(list((run / "charts").glob("evolution_*.png"))) >= 1
+    assert main(["rca", str(run), "--steps", "3", "--batch-size", "16", "--json", str(tmp_path / "rca.json")]) == 0
+    result = json.loads((tmp_path / "rca.json").read_text())
+    assert set(result) == {str(run), "random", "coordinate"} and all(0 <= v <= 1 for v in result.values())
+    assert main(["render", str(run), "--directions", "1,2", "--shifts=-4:4:5", "--out", str(tmp_path / "c")]) == 0
+    assert {p.name for p in (tmp_path / "c").iterdir()} >= {"overview.png", "direction_001.png", "direction_002.png"}
+    assert main(["export", str(run), str(tmp_path / "d.npy"), "--top", "2"]) == 0
+    import numpy as np
+    assert np.load(tmp_path / "d.npy").shape == (2, 16)
+
+
+def test_resume_from_the_command_line(tmp_path):
+    out = tmp_path / "run"
+    args = ["discover", "--generator", "planted", "-k", "3", "--steps", "6", "--batch-size", "16", "--out", str(out),
+            "--checkpoint-every", "3", "--no-render"]
+    assert main(args) == 0
+    assert main(["discover", "--resume", str(out), "--no-render"]) == 0  # already complete: nothing to redo
+    assert json.loads((out / "config.json").read_text())["discovery"]["steps"] == 6
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["discover", "--generator", "planted", "--steps", "0"], "positive integer"),
+    (["discover", "--generator", "planted", "--lr", "abc"], "expected a number"),
+    (["render", "x", "--shifts", "a:b"], "shifts must look like"),
+])
+def test_bad_cli_values_are_named(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_impossible_requests_exit_with_a_clear_message(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["discover", "--generator", "planted", "-k", "40", "--parametrization", "ortho",
+                 "--runs-dir", str(runs)]) == 2
+    assert "at most latent_dim=16" in capsys.readouterr().err
+    assert not any(runs.iterdir())  # no empty run folder left behind
+    assert main(["discover", "--generator", "nope"]) == 2
+    assert "unknown generator kind 'nope'" in capsys.readouterr().err
+    assert main(["render", str(tmp_path)]) == 2
+    assert "no direction set" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from latentdirs import DirectionError, DirectionSet
+from latentdirs.directions import DirectionMatrix, best_cosines, orthonormality_error
+
+
+@pytest.mark.parametrize("kind", ["unit", "ortho", "cayley", "linear"])
+def test_parametrizations_keep_their_constraint_after_training(kind):
+    torch.manual_seed(0)
+    a = DirectionMatrix(12, 5, kind)
+    opt = torch.optim.Adam(a.parameters(), lr=0.1)
+    target = torch.randn(12, 5)
+    for _ in range(20):  # move far from the initial identity
+        opt.zero_grad()
+        ((a.matrix() - target) ** 2).sum().backward()
+        opt.step()
+    m = a.matrix().detach()
+    assert m.shape == (12, 5)
+    if kind == "unit":
+        assert torch.allclose(m.norm(dim=0), torch.ones(5), atol=1e-5)
+    if kind in ("ortho", "cayley"):
+        assert orthonormality_error(m) < 1e-4
+    if kind == "linear":
+        assert not torch.allclose(m.norm(dim=0), torch.ones(5), atol=1e-2)  # nothing holds it to unit norm
+
+
+def test_trained_parametrizations_start_at_the_coordinate_axes():
+    for kind in ("unit", "ortho", "cayley", "linear"):
+        assert torch.allclose(DirectionMatrix(8, 3, kind).matrix().detach(), torch.eye(8)[:, :3], atol=1e-6)
+
+
+def test_forward_is_shift_times_column():
+    a = DirectionMatrix(6, 4, "random", seed=3)
+    idx, eps = torch.tensor([0, 3, 3]), torch.tensor([2.0, -1.0, 0.5])
+    out = a(idx, eps)
+    assert torch.allclose(out[1], -a.matrix()[:, 3])
+    assert torch.allclose(out[0], 2 * a.matrix()[:, 0])
+
+
+@pytest.mark.parametrize("kind", ["ortho", "cayley", "identity", "random"])
+def test_too_many_orthonormal_directions_is_a_clear_error(kind):
+    with pytest.raises(DirectionError, match="at most latent_dim=4"):
+        DirectionMatrix(4, 5, kind)
+
+
+def test_unit_allows_more_directions_than_dimensions():
+    m = DirectionMatrix(4, 9, "unit").matrix().detach()
+    assert torch.allclose(m.norm(dim=0), torch.ones(9), atol=1e-5)
+
+
+def test_unknown_parametrization():
+    with pytest.raises(DirectionError, match="unknown parametrization 'orth'"):
+        DirectionMatrix(4, 2, "orth")
+
+
+def test_baselines():
+    r = DirectionSet.random(10, 6, seed=1)
+    assert orthonormality_error(r.matrix) < 1e-5
+    assert torch.equal(r.matrix, DirectionSet.random(10, 6, seed=1).matrix)
+    assert not torch.equal(r.matrix, DirectionSet.random(10, 6, seed=2).matrix)
+    assert torch.equal(DirectionSet.identity(10, 6).matrix, torch.eye(10)[:, :6])
+
+
+def test_save_load_round_trip(tmp_path):
+    ds = DirectionSet(torch.randn(7, 3), scores=torch.tensor([0.1, 0.5, 0.2]), names=["a", "", "c"],
+                      meta={"method": "ld-unit", "seed": 4, "generator": {"name": "planted"}})
+    ds.save(tmp_path / "set")
+    back = DirectionSet.load(tmp_path / "set")
+    assert torch.equal(back.matrix, ds.matrix) and torch.equal(back.scores, ds.scores)
+    assert back.names == ["a", "", "c"] and back.meta["seed"] == 4 and back.meta["generator"]["name"] == "planted"
+    assert "version" in back.meta
+    assert not list((tmp_path / "set").glob("*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_load_missing_set_says_what_is_expected(tmp_path):
+    with pytest.raises(FileNotFoundError, match="directions.safetensors"):
+        DirectionSet.load(tmp_path)
+
+
+def test_sorted_top_and_shift():
+    ds = DirectionSet(torch.eye(4), scores=torch.tensor([0.1, 0.9, 0.5, 0.2]))
+    top = ds.top(2)
+    assert torch.equal(top.matrix, torch.eye(4)[:, [1, 2]])
+    assert top.meta["selected_from"] == [1, 2]
+    z = torch.zeros(3, 4)
+    assert torch.equal(ds.shift(z, 2, 1.5)[:, 2], torch.full((3,), 1.5))
+    assert torch.equal(ds.shift(z, 0, torch.tensor([1.0, 2.0, 3.0]))[:, 0], torch.tensor([1.0, 2.0, 3.0]))
+    assert torch.equal(ds.combine(z, {0: 1.0, 3: -2.0})[0], torch.tensor([1.0, 0, 0, -2.0]))
+    with pytest.raises(DirectionError):
+        ds.top(5)
+
+
+def test_best_cosines():
+    truth = torch.eye(5)[:, :2]
+    found = torch.tensor([[1.0, 0, 0], [0, 1, 1], [0, 1, -1], [0, 0, 0], [0, 0, 0]])
+    cos = best_cosines(found, truth)
+    assert torch.allclose(cos, torch.tensor([1.0, 2 ** -0.5]), atol=1e-6)
