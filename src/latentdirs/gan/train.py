@@ -1,0 +1,280 @@
+"""Train the small 64x64 DCGAN on procedural 3D-Shapes scenes.
+
+One loop, top to bottom: hinge loss, spectral-norm discriminator, EMA of the generator,
+periodic sample grids, atomic resumable checkpoints, metrics as JSONL. The finished EMA
+generator is exported as ``generator.safetensors`` + ``config.json``, the format that
+``latentdirs.generators.shapes3d.load`` reads.
+
+    latentdirs train-gan --out scratch/gan_run --steps 7000 --batch-size 64
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .networks import DCGANDiscriminator, DCGANGenerator, NetworkConfig, recalibrate_batchnorm, update_ema
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 7000
+    """Generator updates (one discriminator update each)."""
+    batch_size: int = 64
+    """Images per batch, real and fake."""
+    latent_dim: int = 64
+    """Size of the latent z."""
+    base_channels: int = 24
+    """Network width unit (see NetworkConfig)."""
+    lr_generator: float = 2e-4
+    lr_discriminator: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+    """Decay of the generator's exponential moving average; the EMA is what gets shipped."""
+    num_train_images: int = 40000
+    """Scenes pre-rendered once into memory (uint8, ~12 KB each)."""
+    with_fade: bool = False
+    """Also vary the background_fade factor in the training data."""
+    seed: int = 0
+    threads: int = 1
+    """torch.set_num_threads; keep 1 on a shared machine."""
+    sample_every: int = 500
+    checkpoint_every: int = 250
+    log_every: int = 25
+    max_minutes: float = 0.0
+    """Stop cleanly (checkpoint + export) after this much wall time; 0 = no limit."""
+
+    def network(self) -> NetworkConfig:
+        return NetworkConfig(latent_dim=self.latent_dim, base_channels=self.base_channels)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves a truncated checkpoint behind
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
+    """Images in [-1, 1] NCHW -> one PNG grid."""
+    from PIL import Image
+    n, c, h, w = images.shape
+    rows = (n + nrow - 1) // nrow
+    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    grid = np.zeros((rows * h, nrow * w, c), dtype=np.uint8)
+    for i, img in enumerate(pixels):
+        r, col = divmod(i, nrow)
+        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = img
+    tmp = path.with_name(path.name + ".tmp.png")
+    Image.fromarray(grid.squeeze(-1) if c == 1 else grid).save(tmp)
+    os.replace(tmp, path)
+
+
+def export_generator(generator: DCGANGenerator, out_dir: Path, metadata: dict) -> Path:
+    """Write ``generator.safetensors`` + ``config.json`` (architecture and provenance)."""
+    from safetensors.torch import save_file
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().clone() for k, v in generator.state_dict().items()}
+    tmp = out_dir / "generator.safetensors.tmp"
+    save_file(tensors, str(tmp), metadata={"format": "latentdirs-dcgan"})
+    os.replace(tmp, out_dir / "generator.safetensors")
+    config = {"architecture": "dcgan", **generator.config.to_dict(), **metadata}
+    _atomic_write_text(out_dir / "config.json", json.dumps(config, indent=2) + "\n")
+    return out_dir / "generator.safetensors"
+
+
+def _render_training_set(config: TrainConfig) -> torch.Tensor:
+    from ..data.shapes3d import make_dataset
+    images, _, _ = make_dataset(config.num_train_images, seed=config.seed + 12345, with_fade=config.with_fade)
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # uint8 NCHW, converted per batch
+
+
+def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan", resume: bool = True,
+              progress: bool = True, command: str | None = None, **overrides) -> Path:
+    """Train (or resume) a GAN in ``out_dir``; returns the exported generator folder ``out_dir/final``."""
+    config = config or TrainConfig()
+    if overrides:
+        config = TrainConfig(**{**asdict(config), **overrides})
+    out_dir = Path(out_dir)
+    (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    net_config = config.network()
+
+    generator, discriminator = DCGANGenerator(net_config), DCGANDiscriminator(net_config)
+    generator_ema = copy.deepcopy(generator).eval()
+    for p in generator_ema.parameters():
+        p.requires_grad_(False)
+    betas = (config.beta1, config.beta2)
+    opt_g = torch.optim.Adam(generator.parameters(), config.lr_generator, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), config.lr_discriminator, betas=betas)
+    step, elapsed_before = 0, 0.0
+
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    if resume and checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        if state["config"]["latent_dim"] != config.latent_dim or state["config"]["base_channels"] != config.base_channels:
+            raise ValueError(f"{checkpoint_path} was trained with a different architecture "
+                             f"({state['config']}); use another --out folder or --no-resume.")
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        generator_ema.load_state_dict(state["generator_ema"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        torch.set_rng_state(state["torch_rng"])
+        step, elapsed_before = state["step"], state["elapsed_seconds"]
+        print(f"resumed from {checkpoint_path} at step {step}", file=sys.stderr)
+    _atomic_write_text(out_dir / "train_config.json",
+                       json.dumps({**asdict(config), "command": command}, indent=2) + "\n")
+
+    real_images = _render_training_set(config)
+    batch_rng = np.random.default_rng(config.seed + step)  # a resumed run does not replay the same batches
+    fixed_latents = torch.randn(64, config.latent_dim, generator=torch.Generator().manual_seed(config.seed))
+    save_image_grid(real_images[:64].float() / 127.5 - 1, out_dir / "samples" / "real.png")
+
+    def save_checkpoint(elapsed: float) -> None:
+        _atomic_torch_save({
+            "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
+            "generator_ema": generator_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "torch_rng": torch.get_rng_state(), "step": step, "elapsed_seconds": elapsed,
+            "config": asdict(config)}, checkpoint_path)
+
+    def calibrated_ema() -> DCGANGenerator:
+        ema = copy.deepcopy(generator_ema)
+        recalibrate_batchnorm(ema, num_batches=8, batch_size=64, seed=config.seed)
+        return ema
+
+    from tqdm.auto import tqdm
+    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="train-gan", dynamic_ncols=True)
+    start = time.time()
+    last_log_time, last_log_step = start, step
+    metrics_file = open(out_dir / "metrics.jsonl", "a")
+    hinge = nn.functional.relu
+    try:
+        while step < config.steps:
+            index = torch.from_numpy(batch_rng.integers(0, len(real_images), config.batch_size))
+            real = real_images[index].float().div_(127.5).sub_(1.0)
+
+            # Discriminator: hinge loss on real vs (detached) fake.
+            with torch.no_grad():
+                fake = generator(torch.randn(config.batch_size, config.latent_dim))
+            d_real, d_fake = discriminator(real), discriminator(fake)
+            loss_d = hinge(1 - d_real).mean() + hinge(1 + d_fake).mean()
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+
+            # Generator: raise the critic's score of fresh fakes.
+            loss_g = -discriminator(generator(torch.randn(config.batch_size, config.latent_dim))).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            # Early on the EMA would drag in the random init; ramp its decay up with the step count.
+            update_ema(generator_ema, generator, min(config.ema_decay, (1 + step) / (10 + step)))
+            step += 1
+            bar.update(1)
+
+            elapsed = elapsed_before + time.time() - start
+            if step % config.log_every == 0 or step == config.steps:
+                now = time.time()
+                record = {"step": step, "loss_d": round(loss_d.item(), 4), "loss_g": round(loss_g.item(), 4),
+                          "d_real": round(d_real.mean().item(), 4), "d_fake": round(d_fake.mean().item(), 4),
+                          "sec_per_step": round((now - last_log_time) / max(1, step - last_log_step), 4),
+                          "elapsed_seconds": round(elapsed, 1)}
+                last_log_time, last_log_step = now, step
+                metrics_file.write(json.dumps(record) + "\n")
+                metrics_file.flush()
+                bar.set_postfix(loss_d=record["loss_d"], loss_g=record["loss_g"])
+            if step % config.sample_every == 0 or step == config.steps:
+                with torch.no_grad():
+                    save_image_grid(calibrated_ema()(fixed_latents), out_dir / "samples" / f"ema_{step:06d}.png")
+            out_of_time = config.max_minutes > 0 and elapsed > 60 * config.max_minutes
+            if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
+                save_checkpoint(elapsed)
+            if out_of_time:
+                print(f"stopping at step {step}: --max-minutes {config.max_minutes} reached", file=sys.stderr)
+                break
+    finally:
+        bar.close()
+        metrics_file.close()
+
+    final = calibrated_ema()
+    with torch.no_grad():
+        save_image_grid(final(fixed_latents), out_dir / "samples" / "final_ema.png")
+    metadata = {"training": {"steps": step, "batch_size": config.batch_size, "command": command,
+                             "wall_seconds": round(elapsed_before + time.time() - start, 1),
+                             "threads": config.threads, "seed": config.seed, "dataset": "latentdirs.data.shapes3d",
+                             "num_train_images": config.num_train_images, "with_fade": config.with_fade,
+                             "ema_decay": config.ema_decay, "torch": torch.__version__,
+                             "machine": platform.processor() or platform.machine()}}
+    export_generator(final, out_dir / "final", metadata)
+    return out_dir / "final"
+
+
+def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``train-gan`` subcommand to an argparse ``subparsers`` object."""
+    parser = subparsers.add_parser(
+        "train-gan", help="train the small 64x64 DCGAN on procedural 3D-Shapes scenes",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=("Train a DCGAN (hinge loss, spectral-norm critic, EMA generator) on procedural "
+                     "3D-Shapes scenes rendered in memory. Resumes from OUT/checkpoint.pt if present; "
+                     "the EMA generator is exported to OUT/final/ (generator.safetensors + config.json).\n\n"
+                     "example:\n  nice -n 5 latentdirs train-gan --out scratch/gan_run --steps 7000 "
+                     "--batch-size 64 --max-minutes 70"))
+    defaults = TrainConfig()
+    helps = {
+        "steps": "number of generator updates", "batch_size": "images per batch",
+        "latent_dim": "latent size", "base_channels": "network width unit",
+        "lr_generator": "Adam learning rate of the generator", "lr_discriminator": "Adam learning rate of the critic",
+        "beta1": "Adam beta1", "beta2": "Adam beta2", "ema_decay": "decay of the generator EMA",
+        "num_train_images": "procedural scenes rendered once into memory",
+        "with_fade": "also vary the background_fade factor", "seed": "random seed",
+        "threads": "torch CPU threads", "sample_every": "write an EMA sample grid every N steps",
+        "checkpoint_every": "write the resumable checkpoint every N steps", "log_every": "append metrics every N steps",
+        "max_minutes": "stop cleanly after this much wall time (0 = no limit)",
+    }
+    parser.add_argument("--out", required=True, help="run folder (checkpoint, samples/, metrics.jsonl, final/)")
+    parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", help=helps[f.name])
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=helps[f.name])
+    parser.set_defaults(func=run_train_gan)
+    return parser
+
+
+def run_train_gan(args: argparse.Namespace) -> int:
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    command = " ".join(["latentdirs"] + sys.argv[1:]) if sys.argv else None
+    final = train_gan(config, args.out, resume=not args.no_resume, progress=not args.no_progress, command=command)
+    print(f"exported generator to {final}")
+    return 0
+
+
+if __name__ == "__main__":  # python -m latentdirs.gan.train train-gan --out ...
+    root = argparse.ArgumentParser(prog="python -m latentdirs.gan.train")
+    add_train_gan_parser(root.add_subparsers(dest="command", required=True))
+    arguments = root.parse_args()
+    sys.exit(arguments.func(arguments))
