@@ -184,7 +184,7 @@ def _render_chunk(factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if shape_id == 0:
             m, s = _draw_cube(u, v, 0.85 * h, yaw[idx])
         elif shape_id == 1:
-            m, s = _draw_cylinder(u, v, 0.9 * h, 1.8 * h)
+            m, s = _draw_cylinder(u, v, 1.1 * h, 1.2 * h)  # a wide drum, unlike the cube's square
         elif shape_id == 2:
             m, s = _draw_capsule(u, v, 1.05 * h, 2.1 * h)
         else:

@@ -101,6 +101,23 @@ def export_generator(generator: DCGANGenerator, out_dir: Path, metadata: dict) -
     return out_dir / "generator.safetensors"
 
 
+def export_from_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Export the EMA generator of a (possibly unfinished) run's checkpoint; returns the folder."""
+    run_dir = Path(run_dir)
+    state = torch.load(run_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+    config = TrainConfig(**state["config"])
+    generator = DCGANGenerator(config.network())
+    generator.load_state_dict(state["generator_ema"])
+    recalibrate_batchnorm(generator, seed=config.seed)
+    metadata = {"training": {"steps": state["step"], "batch_size": config.batch_size,
+                             "wall_seconds": round(state["elapsed_seconds"], 1), "threads": config.threads,
+                             "seed": config.seed, "dataset": "latentdirs.data.shapes3d",
+                             "num_train_images": config.num_train_images, "with_fade": config.with_fade,
+                             "ema_decay": config.ema_decay, "torch": torch.__version__,
+                             "exported_from_checkpoint": True}}
+    return export_generator(generator, Path(out_dir) if out_dir else run_dir / "final", metadata).parent
+
+
 def _render_training_set(config: TrainConfig) -> torch.Tensor:
     from ..data.shapes3d import make_dataset
     images, _, _ = make_dataset(config.num_train_images, seed=config.seed + 12345, with_fade=config.with_fade)
