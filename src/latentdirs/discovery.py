@@ -12,8 +12,10 @@ trainable parts only: A and R; the frozen G is a plain replica on every rank).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -60,7 +62,13 @@ class DiscoveryConfig:
     seed: int = 0
     device: str = "auto"
     channels_last: bool = False
+    """Channels-last memory format for R's input and weights (docs/scale.md has the measurements)."""
     compile: bool = False
+    """torch.compile A and R (not G: it is an arbitrary user module)."""
+    amp: bool = False
+    """bf16 autocast for G's shifted pass and R (CUDA or CPU); losses and Adam stay fp32."""
+    tf32: bool = False
+    """CUDA only: TF32 matmuls (cuDNN convolutions already use TF32 by PyTorch's default)."""
     log_every: int = 50
     checkpoint_every: int = 500
     snapshot_every: int = 0
@@ -112,12 +120,22 @@ class _Trainable(nn.Module):
         self.channels_last = channels_last
 
     def forward(self, z: torch.Tensor, index: torch.Tensor, shift: torch.Tensor, base_images: torch.Tensor):
-        shifted = self.generator(z + self.direction_matrix(index, shift))
-        pair = torch.cat([base_images, shifted], dim=1)
+        """``z`` and ``base_images`` hold one row per latent, ``index``/``shift`` M rows per latent."""
+        b, m = z.shape[0], index.shape[0] // z.shape[0]
+        # Broadcasting over the M partners instead of repeat_interleave: z and G(z) are never copied M times.
+        moved = (z.unsqueeze(1) + self.direction_matrix(index, shift).view(b, m, -1)).flatten(0, 1)
+        shifted = self.generator(moved)
+        base = base_images.unsqueeze(1).expand(b, m, *base_images.shape[1:])
+        pair = torch.cat([base, shifted.view(b, m, *shifted.shape[1:])], dim=2).flatten(0, 1)
         if self.channels_last:
             pair = pair.contiguous(memory_format=torch.channels_last)
-        logits, shift_pred = self.reconstructor(pair)
-        return logits, shift_pred, shifted
+        return self.reconstructor(pair)
+
+
+def _autocast(cfg: DiscoveryConfig, device: torch.device):
+    if not cfg.amp:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -153,32 +171,47 @@ def _step_rng(seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + rank * 7_919 + step) % (2**63))
 
 
-def train_step(trainable: nn.Module, generator: Generator, optimizer: torch.optim.Optimizer,
+def train_step(model: nn.Module, generator: Generator, optimizer: torch.optim.Optimizer,
                cfg: DiscoveryConfig, z: torch.Tensor, index: torch.Tensor, shift: torch.Tensor) -> dict:
+    """One optimizer step over ``index.shape[0]`` pairs, in ``cfg.micro_batches`` chunks."""
     optimizer.zero_grad(set_to_none=True)
-    m = cfg.shifts_per_latent
-    totals = {"loss": 0.0, "accuracy": 0.0, "shift_error": 0.0}
-    n = index.shape[0]
-    for zc, ic, sc in zip(z.chunk(cfg.micro_batches), index.chunk(cfg.micro_batches), shift.chunk(cfg.micro_batches)):
-        with torch.no_grad():
+    n, chunks = index.shape[0], cfg.micro_batches
+    parts = list(zip(z.chunk(chunks), index.chunk(chunks), shift.chunk(chunks)))
+    stats = torch.zeros(3, device=index.device)  # loss, accuracy, shift error: summed on device
+    for i, (zc, ic, sc) in enumerate(parts):
+        # Nothing upstream of G(z) is trained: no graph, no saved activations.
+        with torch.inference_mode():
             base = generator(zc)
-        if m > 1:
-            zc, base = zc.repeat_interleave(m, 0), base.repeat_interleave(m, 0)
-        logits, shift_pred, shifted = trainable(zc, ic, sc, base)
-        class_loss = F.cross_entropy(logits, ic)
-        shift_loss = (shift_pred - sc).abs().mean()
-        loss = class_loss + cfg.shift_weight * shift_loss
-        if not torch.isfinite(loss):
-            check_finite(base, generator.name)
-            check_finite(shifted, generator.name)
-            raise GeneratorError(f"the loss became {loss.item()}: the reconstructor diverged; lower lr")
-        (loss * (ic.shape[0] / n)).backward()
-        w = ic.shape[0] / n
-        totals["loss"] += loss.item() * w
-        totals["accuracy"] += (logits.argmax(1) == ic).float().mean().item() * w
-        totals["shift_error"] += shift_loss.item() * w
+        # Under DDP only the last chunk's backward all-reduces; earlier ones just accumulate.
+        sync = model.no_sync() if i < chunks - 1 and hasattr(model, "no_sync") else contextlib.nullcontext()
+        with sync:
+            with _autocast(cfg, index.device):
+                logits, shift_pred = model(zc, ic, sc, base)
+            class_loss = F.cross_entropy(logits.float(), ic)
+            shift_loss = (shift_pred.float() - sc).abs().mean()
+            loss = class_loss + cfg.shift_weight * shift_loss
+            w = ic.shape[0] / n
+            (loss * w).backward()
+        stats += torch.stack([loss.detach(), (logits.argmax(1) == ic).float().mean(), shift_loss.detach()]) * w
+    loss, accuracy, shift_error = stats.tolist()  # the step's only host-device sync
+    if not math.isfinite(loss):
+        _explain_non_finite(generator, model, parts, loss)
     optimizer.step()
-    return totals
+    return {"loss": loss, "accuracy": accuracy, "shift_error": shift_error}
+
+
+def _explain_non_finite(generator: Generator, model: nn.Module, parts, loss: float) -> None:
+    # Only on failure: redo the step's generator passes to tell a broken G from a diverged R.
+    trainable = model
+    while not isinstance(trainable, _Trainable):  # through DDP (.module) and torch.compile (._orig_mod)
+        trainable = getattr(trainable, "module", None) or trainable._orig_mod
+    with torch.no_grad():
+        for zc, ic, sc in parts:
+            check_finite(generator(zc), generator.name)
+            b, m = zc.shape[0], ic.shape[0] // zc.shape[0]
+            moved = (zc.unsqueeze(1) + trainable.direction_matrix(ic, sc).view(b, m, -1)).flatten(0, 1)
+            check_finite(generator(moved), generator.name)
+    raise GeneratorError(f"the loss became {loss}: the reconstructor diverged; lower lr")
 
 
 def discover(generator: Generator, num_directions: int = 64, parametrization: str = "unit",
@@ -204,8 +237,12 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
     dev = resolve_device(cfg.device)
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
-    if cfg.batch_size % world:
-        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of processes {world}")
+    per_rank = cfg.shifts_per_latent * cfg.micro_batches
+    if cfg.batch_size % (world * per_rank):
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by processes x shifts_per_latent x "
+                         f"micro_batches = {world} x {cfg.shifts_per_latent} x {cfg.micro_batches}")
+    if cfg.tf32 and dev.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # process-wide: PyTorch has no scoped switch
     generator = generator.to(dev).freeze()
     image_shape = tuple(check_generator(generator).shape[1:])
 
@@ -256,7 +293,8 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             now = time.perf_counter()
-            record = {"step": done, **{k: sum(w[k] for w in window) / len(window) for k in window[0]},
+            means = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
+            record = {"step": done, **(_mean_over_ranks(means, dev) if world > 1 else means),
                       "sec_per_step": (now - tick) / len(window)}
             history.append(record)
             log.write(record)
@@ -285,6 +323,13 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
         _save_snapshots(run_dir, snapshots)
         log.log(f"done: {cfg.steps} steps, final accuracy {directions.meta['final_accuracy']}")
     return DiscoveryResult(directions, matrix, recon, history, snapshots, run_dir)
+
+
+def _mean_over_ranks(values: dict, device: torch.device) -> dict:
+    import torch.distributed as dist
+    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return dict(zip(values, (t / dist.get_world_size()).tolist()))
 
 
 def _snapshot_steps(cfg: DiscoveryConfig) -> set[int]:
