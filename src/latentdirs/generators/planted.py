@@ -1,23 +1,30 @@
 """A differentiable procedural generator whose factor directions are known ("planted").
 
-What it renders (RGB, ``image_size`` px, default 32): a soft-edged disc on a flat
-background. Five factors drive it, each through its own nonlinearity:
+What it renders (RGB, ``image_size`` px, default 32): a soft-edged disc on a flat grey
+background. Five factors drive it. With ``response="saturating"`` (the default) each one
+acts through its own nonlinearity, so the image change a shift causes depends on where z
+starts:
 
 ====  ==================  ===================================================
  i    factor              effect of the factor value u_i (u ~ N(0, 1))
 ====  ==================  ===================================================
- 0    horizontal position x = 0.5 + 0.3 tanh(u_0 / 1.5) (saturates at the edges)
+ 0    horizontal position x = 0.5 + 0.3 tanh(u_0 / 1.5) (clamped near the edges)
  1    vertical position   y = 0.5 + 0.3 tanh(u_1 / 1.5)
- 2    size                radius = 0.16 exp(0.3 u_2)
- 3    hue                 angle u_3 on the colour wheel (periodic)
+ 2    size                radius = 0.16 exp(0.3 u_2) (multiplicative)
+ 3    hue                 angle 0.5 u_3 on the colour wheel
  4    background          grey level sigmoid(u_4)
 ====  ==================  ===================================================
 
+With ``response="linear"`` the same parameters move linearly in u (x = 0.5 + 0.05 u_0,
+radius = 0.16 + 0.015 u_2, background = 0.5 + 0.06 u_4, ...), so a shift's effect is
+nearly the same for every z: the "linearly entangled" control.
+
 The factors are entangled with the latent by a fixed random rotation Q (seeded):
 ``u = Q^T z``, so the true factor direction i is the column ``Q[:, i]``. The remaining
-``latent_dim - 5`` coordinates of u are *nuisance*: with ``nuisance_strength > 0`` they
-add a faint texture (a weighted sum of fixed random patterns), so a direction that leaks
-into them still changes the image a little; at 0 they change nothing.
+``latent_dim - 5`` coordinates of u are *nuisance*: with ``nuisance_strength > 0`` they add
+a texture (a weighted sum of fixed random patterns), so a direction that leaks into them
+changes the image a little; at 0 (the default) they change nothing. A nuisance texture is
+an easy, unique signature for a classifier, which is why it matters (docs/planted.md).
 """
 from __future__ import annotations
 
@@ -28,22 +35,28 @@ import torch
 from .base import Generator
 
 FACTOR_NAMES = ("x", "y", "size", "hue", "background")
+RESPONSES = ("saturating", "linear")
 
 
 class PlantedGenerator(Generator):
     latent_space = "z"
 
     def __init__(self, latent_dim: int = 16, image_size: int = 32, seed: int = 0,
-                 nuisance_strength: float = 0.02, edge_softness: float = 0.03) -> None:
+                 nuisance_strength: float = 0.0, response: str = "saturating",
+                 edge_softness: float = 0.03) -> None:
         super().__init__()
         num_factors = len(FACTOR_NAMES)
         if latent_dim < num_factors:
             raise ValueError(f"the planted generator needs latent_dim >= {num_factors} (one per factor), got {latent_dim}")
         if image_size < 16:
             raise ValueError(f"image_size must be at least 16, got {image_size}")
+        if response not in RESPONSES:
+            raise ValueError(f"response must be one of {', '.join(RESPONSES)}, got {response!r}")
+        if nuisance_strength < 0:
+            raise ValueError(f"nuisance_strength must be >= 0, got {nuisance_strength}")
         self.name = "planted"
         self.latent_dim, self.image_size, self.seed = latent_dim, image_size, seed
-        self.nuisance_strength, self.edge_softness = nuisance_strength, edge_softness
+        self.nuisance_strength, self.response, self.edge_softness = nuisance_strength, response, edge_softness
         g = torch.Generator().manual_seed(seed)
         q, r = torch.linalg.qr(torch.randn(latent_dim, latent_dim, generator=g, dtype=torch.float64))
         self.register_buffer("rotation", (q * torch.sign(torch.diagonal(r))).float())
@@ -53,14 +66,20 @@ class PlantedGenerator(Generator):
         coords = (torch.arange(image_size, dtype=torch.float32) + 0.5) / image_size
         self.register_buffer("grid_y", coords.view(1, image_size, 1))
         self.register_buffer("grid_x", coords.view(1, 1, image_size))
+        self.register_buffer("phases", torch.tensor([0.0, 2 * math.pi / 3, 4 * math.pi / 3]))
         self.freeze()
 
     def describe(self) -> dict:
         return {**super().describe(), "image_size": self.image_size, "seed": self.seed,
-                "nuisance_strength": self.nuisance_strength}
+                "nuisance_strength": self.nuisance_strength, "response": self.response,
+                "factor_names": list(FACTOR_NAMES)}
+
+    @property
+    def num_factors(self) -> int:
+        return len(FACTOR_NAMES)
 
     def factor_directions(self) -> torch.Tensor:
-        """(latent_dim, 5): column i moves only factor i."""
+        """(latent_dim, 5), orthonormal: column i moves only factor i."""
         return self.rotation[:, :len(FACTOR_NAMES)]
 
     def first_layer_weight(self) -> torch.Tensor:
@@ -74,35 +93,46 @@ class PlantedGenerator(Generator):
         """Factor coordinates u = Q^T z (batch, latent_dim); the first 5 are the factors."""
         return latent @ self.rotation
 
-    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
+    def scene(self, latent: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The rendered parameters per latent: centre x, y and radius (fractions of the
+        image side), hue angle (radians) and background grey level (in [0, 1])."""
         u = self.factors(latent)
-        x = (0.5 + 0.3 * torch.tanh(u[:, 0] / 1.5)).view(-1, 1, 1)
-        y = (0.5 + 0.3 * torch.tanh(u[:, 1] / 1.5)).view(-1, 1, 1)
-        radius = (0.16 * torch.exp(0.3 * u[:, 2].clamp(-6, 6))).view(-1, 1, 1)
-        hue = u[:, 3]
-        background = torch.sigmoid(u[:, 4]).view(-1, 1, 1, 1)
-        dist = torch.sqrt((self.grid_x - x) ** 2 + (self.grid_y - y) ** 2 + 1e-8)
-        disc = torch.sigmoid((radius - dist) / self.edge_softness).unsqueeze(1)
-        phases = torch.tensor([0.0, 2 * math.pi / 3, 4 * math.pi / 3], device=latent.device)
-        colour = (0.5 + 0.5 * torch.cos(hue.view(-1, 1) + phases)).view(-1, 3, 1, 1)
-        image = disc * colour + (1 - disc) * background
+        if self.response == "saturating":
+            return {"x": 0.5 + 0.3 * torch.tanh(u[:, 0] / 1.5), "y": 0.5 + 0.3 * torch.tanh(u[:, 1] / 1.5),
+                    "radius": 0.16 * torch.exp(0.3 * u[:, 2].clamp(-6, 6)), "hue": 0.5 * u[:, 3],
+                    "background": torch.sigmoid(u[:, 4])}
+        # linear: slopes chosen so that |u| <= 8 (a typical z plus the largest shift) stays in frame
+        return {"x": 0.5 + 0.05 * u[:, 0], "y": 0.5 + 0.05 * u[:, 1],
+                "radius": (0.16 + 0.015 * u[:, 2]).clamp_min(0.01), "hue": 0.5 * u[:, 3],
+                "background": 0.5 + 0.06 * u[:, 4]}
+
+    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
+        s = {k: v.view(-1, 1, 1) for k, v in self.scene(latent).items()}
+        dist = torch.sqrt((self.grid_x - s["x"]) ** 2 + (self.grid_y - s["y"]) ** 2 + 1e-8)
+        disc = torch.sigmoid((s["radius"] - dist) / self.edge_softness).unsqueeze(1)
+        colour = (0.5 + 0.5 * torch.cos(s["hue"].view(-1, 1) + self.phases)).view(-1, 3, 1, 1)
+        image = disc * colour + (1 - disc) * s["background"].unsqueeze(1)
         if self.nuisance_strength > 0 and self.latent_dim > len(FACTOR_NAMES):
+            u = self.factors(latent)
             texture = torch.einsum("bn,nchw->bchw", u[:, len(FACTOR_NAMES):], self.nuisance_patterns)
             image = image + self.nuisance_strength * texture
         return (image * 2 - 1).clamp(-1, 1)
 
     def sample_dataset(self, num: int, seed: int = 0, bins: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images and their discretized factor values (quantile bins of u_i), for ground-truth metrics."""
+        """Images (num, 3, H, W) and their factor values discretized into ``bins`` equally
+        likely bins (num, 5), for ground-truth metrics (MIG, DCI...)."""
         g = torch.Generator().manual_seed(seed)
         z = self.sample_latents(num, generator=g)
         with torch.no_grad():
             images = self(z)
             u = self.factors(z)[:, :len(FACTOR_NAMES)]
         # u_i ~ N(0, 1): equal-probability bins through the normal quantiles.
-        edges = torch.tensor([math.sqrt(2) * torch.erfinv(torch.tensor(2 * q / bins - 1)).item()
-                              for q in range(1, bins)])
-        return images, torch.bucketize(u, edges)
+        probs = torch.arange(1, bins, dtype=torch.float64) / bins
+        edges = (math.sqrt(2) * torch.erfinv(2 * probs - 1)).float()
+        return images, torch.bucketize(u.contiguous(), edges)
 
 
-def load(latent_dim: int = 16, image_size: int = 32, seed: int = 0, nuisance_strength: float = 0.02) -> PlantedGenerator:
-    return PlantedGenerator(latent_dim=latent_dim, image_size=image_size, seed=seed, nuisance_strength=nuisance_strength)
+def load(latent_dim: int = 16, image_size: int = 32, seed: int = 0, nuisance_strength: float = 0.0,
+         response: str = "saturating") -> PlantedGenerator:
+    return PlantedGenerator(latent_dim=latent_dim, image_size=image_size, seed=seed,
+                            nuisance_strength=nuisance_strength, response=response)
