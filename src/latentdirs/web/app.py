@@ -1,0 +1,312 @@
+"""``latentdirs serve``: a local web app over saved direction sets of one generator.
+
+Pages: the explorer (``/``: charts and live sliders), the blind rating session (``/rate``)
+and the results (``/results``). Everything the pages show comes from the JSON and PNG
+endpoints under ``/api/``; a bad request gets a 4xx with ``{"error": "..."}``. Nothing but
+the package's own static files is ever served from disk.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from . import ratings
+from .images import (DEFAULT_SHIFTS, MAX_CHART_LATENTS, MAX_CHART_SHIFTS, MAX_SCALE, MAX_SEED, MAX_SHIFT, Renderer,
+                     RequestError, ServedSet, load_sets, parse_amounts, parse_int, parse_seeds, parse_shift_list)
+
+RATING_SHIFTS = list(DEFAULT_SHIFTS)  # the paper's charts: s from -8 to 8
+
+
+@dataclass
+class AppState:
+    sets: dict[str, ServedSet]
+    renderer: Renderer
+    store: ratings.RatingStore
+    rating_seeds: list[int]
+    generator_info: dict = field(default_factory=dict)
+
+    def served(self, name: str | None) -> ServedSet:
+        if not name:
+            raise RequestError("give a direction set: set=NAME (see /api/sets)")
+        if name not in self.sets:
+            raise RequestError(f"unknown direction set {name!r}; served sets: {', '.join(self.sets)}", 404)
+        return self.sets[name]
+
+    def rating_items(self) -> list[tuple[str, int]]:
+        return [(name, k) for name, s in self.sets.items() for k in range(s.directions.num_directions)]
+
+
+def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cache_size: int = 512,
+               rating_latents: int = 10, device: str = "cpu") -> Flask:
+    """The Flask app over ``run_dirs`` (run folders or direction-set folders of one generator).
+
+    ``generator`` defaults to the one the first set records (its loading spec); answers go
+    to ``db_path``, by default ``ratings.sqlite`` in the first folder.
+    """
+    sets = load_sets(run_dirs)
+    first = next(iter(sets.values()))
+    if generator is None:
+        from ..generators import generator_from_spec
+        generator = generator_from_spec((first.directions.meta.get("generator") or {}).get("spec"))
+    generator = generator.to(device)
+    if generator.latent_dim != first.directions.latent_dim:
+        raise ValueError(f"the generator has latent size {generator.latent_dim} but the direction sets "
+                         f"{first.directions.latent_dim}")
+    store = ratings.RatingStore(db_path or Path(run_dirs[0]) / ratings.DB_NAME)
+    # The rated latents are fixed once per database, so later assessors see the same ones.
+    stored = store.setting("rating_seeds")
+    if stored is None:
+        seeds = list(range(parse_int(rating_latents, "rating latents", 1, MAX_CHART_LATENTS)))
+        store.set_setting("rating_seeds", json.dumps(seeds))
+    else:
+        seeds = json.loads(stored)
+    state = AppState(sets, Renderer(generator, cache_size), store, seeds,
+                     {"name": generator.name, "latent_dim": generator.latent_dim,
+                      "image_shape": list(generator.image_shape)})
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.json.sort_keys = False
+    app.extensions["latentdirs"] = state
+    _add_error_handlers(app)
+    _add_pages(app)
+    _add_image_api(app, state)
+    _add_rating_api(app, state)
+    return app
+
+
+def _error(message: str, status: int) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def _add_error_handlers(app: Flask) -> None:
+    @app.errorhandler(RequestError)
+    def request_error(exc):
+        return _error(str(exc), exc.status)
+
+    @app.errorhandler(ratings.RatingError)
+    def rating_error(exc):
+        return _error(str(exc), 400)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        if request.path.startswith("/api/"):
+            return _error(f"{exc.name}: {exc.description}", exc.code or 400)
+        return exc
+
+    @app.after_request
+    def headers(response):
+        # Everything is served from here: no CDN, no inline script, nothing to sniff.
+        response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' blob: data:"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def _add_pages(app: Flask) -> None:
+    @app.get("/")
+    def explorer():
+        return render_template("explorer.html", page="explorer")
+
+    @app.get("/rate")
+    def rate():
+        return render_template("rate.html", page="rate", categories=ratings.CATEGORIES)
+
+    @app.get("/results")
+    def results():
+        return render_template("results.html", page="results")
+
+
+def _png(data: bytes, filename: str | None = None) -> Response:
+    response = Response(data, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    if filename:
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _scale(state: AppState) -> int:
+    text = request.args.get("scale")
+    return state.renderer.default_scale() if text in (None, "") else parse_int(text, "scale", 1, MAX_SCALE)
+
+
+def _add_image_api(app: Flask, state: AppState) -> None:
+    @app.get("/api/sets")
+    def sets():
+        return jsonify(generator=state.generator_info, sets=[s.describe() for s in state.sets.values()],
+                       limits={"max_shift": MAX_SHIFT, "max_seed": MAX_SEED, "max_chart_latents": MAX_CHART_LATENTS,
+                               "max_chart_shifts": MAX_CHART_SHIFTS, "max_scale": MAX_SCALE},
+                       default_scale=state.renderer.default_scale())
+
+    @app.get("/api/image")
+    def image():
+        """G(z_seed + sum_k s_k h_k): ?set=NAME&seed=3&shifts=0:2.5,4:-1[&scale=4][&download=1]"""
+        served = state.served(request.args.get("set"))
+        seed = parse_int(request.args.get("seed", "0"), "seed", 0, MAX_SEED)
+        amounts = parse_amounts(request.args.get("shifts"), served.directions.num_directions)
+        data = state.renderer.image(served, seed, amounts, _scale(state))
+        filename = None
+        if request.args.get("download"):
+            edits = "_".join(f"d{k}{s:+g}" for k, s in sorted(amounts.items())) or "original"
+            filename = f"{served.name}_seed{seed}_{edits}.png"
+        return _png(data, filename)
+
+    @app.get("/api/chart")
+    def chart():
+        """Rows = latents, columns = shifts: ?set=NAME&direction=2[&seeds=0-4][&shifts=-8:8:9]"""
+        served = state.served(request.args.get("set"))
+        k = parse_int(request.args.get("direction"), "direction", 0, served.directions.num_directions - 1)
+        seeds = parse_seeds(request.args.get("seeds"), list(range(5)))
+        shifts = parse_shift_list(request.args.get("shifts"))
+        return _png(state.renderer.chart(served, k, seeds, shifts, _scale(state)))
+
+
+def _assessor() -> str:
+    source = request.get_json(silent=True) if request.method == "POST" else request.args
+    return ratings.clean_assessor((source or {}).get("assessor"))
+
+
+def _add_rating_api(app: Flask, state: AppState) -> None:
+    def plan(assessor: str) -> tuple[list[tuple[str, int]], dict]:
+        order = ratings.rating_order(state.rating_items(), assessor)
+        done = {(a["set_name"], a["direction"]): a for a in state.store.answers(assessor)}
+        return order, done
+
+    def position_arg(value, order) -> int:
+        return parse_int(value, "position", 0, len(order) - 1)
+
+    @app.get("/api/rating/state")
+    def rating_state():
+        """Where an assessor stands: how many directions, which are answered, the next one."""
+        assessor = _assessor()
+        order, done = plan(assessor)
+        answered = [item in done for item in order]
+        next_position = answered.index(False) if False in answered else None
+        return jsonify(assessor=assessor, total=len(order), answered=sum(answered), next=next_position,
+                       positions=answered, seeds=state.rating_seeds, shifts=RATING_SHIFTS)
+
+    @app.get("/api/rating/item")
+    def rating_item():
+        """One direction of the session, blind: its position, its chart URL, an earlier answer."""
+        assessor = _assessor()
+        order, done = plan(assessor)
+        position = position_arg(request.args.get("position"), order)
+        previous = done.get(order[position])
+        answer = None if previous is None else {k: previous[k] for k in
+                                                ("consistent", "single_factor", "category", "name")}
+        return jsonify(position=position, total=len(order), answer=answer,
+                       chart=f"/api/rating/chart?assessor={_quote(assessor)}&position={position}")
+
+    @app.get("/api/rating/chart")
+    def rating_chart():
+        assessor = _assessor()
+        order, _ = plan(assessor)
+        set_name, k = order[position_arg(request.args.get("position"), order)]
+        return _png(state.renderer.chart(state.sets[set_name], k, state.rating_seeds, RATING_SHIFTS,
+                                         state.renderer.default_scale()))
+
+    @app.post("/api/rating/answer")
+    def rating_answer():
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise RequestError("send the answer as a JSON object")
+        assessor = _assessor()
+        order, _ = plan(assessor)
+        position = position_arg(body.get("position"), order)
+        values = {}
+        for key in ("consistent", "single_factor"):
+            if not isinstance(body.get(key), bool):
+                raise RequestError(f"{key} must be true or false")
+            values[key] = body[key]
+        set_name, k = order[position]
+        state.store.record(assessor, set_name, k, values["consistent"], values["single_factor"],
+                           body.get("category") or None, body.get("name") or "", position)
+        return rating_state()
+
+    @app.get("/api/results")
+    def api_results():
+        answers = state.store.answers()
+        return jsonify(sets=ratings.summary_rows(answers), per_assessor=ratings.mos_by_assessor(answers),
+                       categories=list(ratings.CATEGORIES) + ["uncategorised"],
+                       names={s: {str(k): v for k, v in names.items()}
+                              for s, names in ratings.consensus_names(answers).items()},
+                       current_names={name: s.directions.names for name, s in state.sets.items()},
+                       answers=len(answers), database=state.store.path.name)
+
+    @app.get("/api/results.csv")
+    def results_csv():
+        return Response(ratings.to_csv(ratings.summary_rows(state.store.answers())), mimetype="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="mos.csv"'})
+
+    @app.get("/api/answers.csv")
+    def answers_csv():
+        return Response(ratings.answers_csv(state.store.answers()), mimetype="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="answers.csv"'})
+
+    @app.post("/api/apply-names")
+    def apply_names():
+        written = ratings.apply_names(state.store.answers(), state.sets)
+        return jsonify(written={s: {str(k): v for k, v in names.items()} for s, names in written.items()})
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+    return quote(text, safe="")
+
+
+# -- command line --------------------------------------------------------------------
+def add_serve_parser(sub) -> None:
+    from ..cli import _Formatter, add_generator_options, positive_int
+    p = sub.add_parser("serve", help="web explorer with sliders and the MOS rating protocol",
+                       description="Serve saved direction sets of one generator: an explorer (charts, sliders, "
+                                   "download) and a blind rating session whose answers go to SQLite "
+                                   "(read them with `latentdirs mos`).\n\nexamples:\n"
+                                   "  latentdirs serve runs/00003-discover-shapes3d-k32-unit\n"
+                                   "  latentdirs serve runs/00003-*/ runs/00004-*/ --port 8080 --db ratings.sqlite\n"
+                                   "  latentdirs serve my_dirs/ --generator stylegan2 --checkpoint g.pt --space w",
+                       formatter_class=_Formatter)
+    p.add_argument("sets", nargs="+", metavar="RUN_DIR", help="run folders or direction-set folders (one generator)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind; anything but loopback exposes the app to your network")
+    p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    p.add_argument("--db", default=None, help=f"answers database (default: FIRST_RUN_DIR/{ratings.DB_NAME})")
+    p.add_argument("--cache-size", type=int, default=512, help="rendered images kept in memory (0: no cache)")
+    p.add_argument("--rating-latents", type=positive_int, default=10,
+                   help="latents (seeds 0..N-1) every assessor rates on; fixed when the database is created")
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads for torch")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1")
+    add_generator_options(p, default=None)
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import torch
+    from werkzeug.serving import make_server
+    torch.set_num_threads(args.threads)
+    generator = None
+    if args.generator:  # override what the sets record (e.g. a checkpoint that moved)
+        from ..cli import generator_from_args
+        generator = generator_from_args(args)
+    app = create_app(args.sets, generator, args.db, args.cache_size, args.rating_latents, args.device)
+    state = app.extensions["latentdirs"]
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: binding {args.host}: anyone who can reach this machine can use the app", file=sys.stderr)
+    server = make_server(args.host, args.port, app, threaded=True)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"serving {len(state.sets)} direction set(s) of {state.generator_info['name']} "
+          f"({', '.join(state.sets)}); answers in {state.store.path}", flush=True)
+    print(f"open http://{host}:{server.server_port}/  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,310 @@
+"""Human ratings of directions: the paper's MOS protocol, stored in SQLite.
+
+An assessor sees every direction of the compared sets, shuffled together and blind, each
+as a chart over the same fixed latents, and answers two questions:
+
+1. does the direction act consistently across the latents?
+2. does it change one single factor, easy to name?
+
+A direction counts as interpretable for that assessor when both answers are yes; the MOS
+of a set is the mean of that 0/1 verdict over assessors and directions. An optional
+category (geometry / texture / colour / other) gives the paper's per-category shares, and
+free-text names, when assessors agree, can be written back into the direction set.
+
+One row per (assessor, set, direction), committed as soon as it is given, so a crash or
+restart loses nothing and an assessor resumes where they stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import random
+import sqlite3
+import time
+from collections import Counter, defaultdict
+from contextlib import closing
+from pathlib import Path
+
+CATEGORIES = ("geometry", "texture", "colour", "other")
+DB_NAME = "ratings.sqlite"
+MAX_NAME_LENGTH = 80
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    id            INTEGER PRIMARY KEY,
+    assessor      TEXT    NOT NULL,
+    set_name      TEXT    NOT NULL,
+    direction     INTEGER NOT NULL,
+    consistent    INTEGER NOT NULL CHECK (consistent IN (0, 1)),
+    single_factor INTEGER NOT NULL CHECK (single_factor IN (0, 1)),
+    category      TEXT,
+    name          TEXT    NOT NULL DEFAULT '',
+    position      INTEGER,
+    answered_at   TEXT    NOT NULL,
+    UNIQUE (assessor, set_name, direction)
+);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class RatingError(ValueError):
+    """An answer or request the rating protocol cannot accept."""
+
+
+def clean_assessor(name: str) -> str:
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise RatingError("enter an assessor name")
+    if len(name) > 64:
+        raise RatingError("assessor names are at most 64 characters")
+    return name
+
+
+class RatingStore:
+    """The answers table of one SQLite file. Each call opens its own connection, so the
+    store can be shared between the threads of a web server."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def record(self, assessor: str, set_name: str, direction: int, consistent: bool, single_factor: bool,
+               category: str | None = None, name: str = "", position: int | None = None) -> None:
+        """Store one answer (replacing the assessor's earlier answer for the same direction)."""
+        assessor = clean_assessor(assessor)
+        if category in ("", None):
+            category = None
+        elif category not in CATEGORIES:
+            raise RatingError(f"category must be one of {', '.join(CATEGORIES)} (or empty), got {category!r}")
+        name = " ".join(str(name or "").split())
+        if len(name) > MAX_NAME_LENGTH:
+            raise RatingError(f"names are at most {MAX_NAME_LENGTH} characters")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with closing(self._connect()) as db, db:  # `with db` commits on success
+            db.execute(
+                "INSERT INTO answers (assessor, set_name, direction, consistent, single_factor, category, name,"
+                " position, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (assessor, set_name, direction) DO UPDATE SET consistent = excluded.consistent,"
+                " single_factor = excluded.single_factor, category = excluded.category, name = excluded.name,"
+                " position = excluded.position, answered_at = excluded.answered_at",
+                (assessor, set_name, int(direction), int(bool(consistent)), int(bool(single_factor)), category,
+                 name, position, stamp))
+
+    def answers(self, assessor: str | None = None) -> list[dict]:
+        query, params = "SELECT * FROM answers", ()
+        if assessor is not None:
+            query, params = query + " WHERE assessor = ?", (assessor,)
+        with closing(self._connect()) as db:
+            rows = db.execute(query + " ORDER BY id", params).fetchall()
+        return [dict(r, consistent=bool(r["consistent"]), single_factor=bool(r["single_factor"])) for r in rows]
+
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else row["value"]
+
+    def set_setting(self, key: str, value: str) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+
+
+# -- the order an assessor sees ------------------------------------------------------
+def rating_order(items: list[tuple[str, int]], assessor: str) -> list[tuple[str, int]]:
+    """All (set, direction) pairs shuffled together, the same order every time for one
+    assessor (and independent of the order the sets were given in)."""
+    seed = int.from_bytes(hashlib.sha256(clean_assessor(assessor).encode()).digest()[:8], "big")
+    order = sorted(items)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+# -- results -------------------------------------------------------------------------
+def interpretable(answer: dict) -> bool:
+    return bool(answer["consistent"]) and bool(answer["single_factor"])
+
+
+def mos_by_set(answers: list[dict]) -> dict[str, dict]:
+    """Per set: MOS (mean over assessors and directions of q1 and q2) and what it rests on."""
+    groups = defaultdict(list)
+    for a in answers:
+        groups[a["set_name"]].append(a)
+    table = {}
+    for set_name in sorted(groups):
+        rows = groups[set_name]
+        table[set_name] = {
+            "mos": sum(map(interpretable, rows)) / len(rows),
+            "consistent": sum(bool(a["consistent"]) for a in rows) / len(rows),
+            "single_factor": sum(bool(a["single_factor"]) for a in rows) / len(rows),
+            "answers": len(rows),
+            "assessors": len({a["assessor"] for a in rows}),
+            "directions": len({a["direction"] for a in rows}),
+        }
+    return table
+
+
+def mos_by_assessor(answers: list[dict]) -> dict[str, dict[str, float]]:
+    """assessor -> set -> that assessor's MOS for the set (how much assessors disagree)."""
+    groups = defaultdict(list)
+    for a in answers:
+        groups[a["assessor"], a["set_name"]].append(interpretable(a))
+    table: dict[str, dict[str, float]] = defaultdict(dict)
+    for (assessor, set_name), verdicts in sorted(groups.items()):
+        table[assessor][set_name] = sum(verdicts) / len(verdicts)
+    return dict(table)
+
+
+def category_rates(answers: list[dict]) -> dict[str, dict[str, float]]:
+    """set -> category -> share of answers that are interpretable *and* of that category
+    (the paper's Table 1); 'uncategorised' collects interpretable answers without one, so
+    the shares of a set add up to its MOS."""
+    groups = defaultdict(list)
+    for a in answers:
+        groups[a["set_name"]].append(a)
+    rates = {}
+    for set_name in sorted(groups):
+        rows = groups[set_name]
+        counts = Counter((a["category"] or "uncategorised") for a in rows if interpretable(a))
+        rates[set_name] = {c: counts.get(c, 0) / len(rows) for c in CATEGORIES + ("uncategorised",)}
+    return rates
+
+
+def consensus_names(answers: list[dict], min_votes: int = 1) -> dict[str, dict[int, str]]:
+    """set -> direction -> the most common free-text name (case-insensitive; ties go to the
+    alphabetically first), for directions with at least ``min_votes`` assessors behind it."""
+    votes: dict[tuple[str, int], Counter] = defaultdict(Counter)
+    spelling: dict[tuple[str, int, str], Counter] = defaultdict(Counter)
+    for a in answers:
+        name = (a.get("name") or "").strip()
+        if name:
+            key = (a["set_name"], int(a["direction"]))
+            votes[key][name.lower()] += 1
+            spelling[key + (name.lower(),)][name] += 1
+    names: dict[str, dict[int, str]] = defaultdict(dict)
+    for key, counter in sorted(votes.items()):
+        best, count = min(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+        if count >= min_votes:
+            form = min(spelling[key + (best,)].items(), key=lambda kv: (-kv[1], kv[0]))[0]
+            names[key[0]][key[1]] = form
+    return dict(names)
+
+
+def summary_rows(answers: list[dict]) -> list[dict]:
+    """One row per set: MOS, its parts and the category shares, ready for a CSV or a table."""
+    rates = category_rates(answers)
+    rows = []
+    for set_name, m in mos_by_set(answers).items():
+        rows.append({"set": set_name, "mos": round(m["mos"], 4), "consistent": round(m["consistent"], 4),
+                     "single_factor": round(m["single_factor"], 4), "assessors": m["assessors"],
+                     "directions": m["directions"], "answers": m["answers"],
+                     **{c: round(v, 4) for c, v in rates[set_name].items()}})
+    return rows
+
+
+def to_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return out.getvalue()
+
+
+def answers_csv(answers: list[dict]) -> str:
+    keys = ("assessor", "set_name", "direction", "consistent", "single_factor", "category", "name", "answered_at")
+    return to_csv([{k: (int(a[k]) if isinstance(a[k], bool) else a[k]) for k in keys} for a in answers])
+
+
+def format_report(answers: list[dict]) -> str:
+    """The MOS table, the per-assessor table and the category shares as plain text."""
+    if not answers:
+        return "no answers yet"
+    lines = ["MOS per set (mean over assessors and directions of: consistent AND single factor)",
+             f"{'set':40s} {'MOS':>6s} {'q1':>6s} {'q2':>6s} {'assessors':>9s} {'dirs':>5s} {'answers':>7s}"]
+    for s, m in mos_by_set(answers).items():
+        lines.append(f"{s:40s} {m['mos']:6.3f} {m['consistent']:6.3f} {m['single_factor']:6.3f} "
+                     f"{m['assessors']:9d} {m['directions']:5d} {m['answers']:7d}")
+    sets = sorted({a["set_name"] for a in answers})
+    lines += ["", "MOS per assessor", f"{'assessor':24s} " + " ".join(f"{s[:18]:>18s}" for s in sets)]
+    for assessor, per_set in mos_by_assessor(answers).items():
+        cells = [f"{per_set[s]:18.3f}" if s in per_set else f"{'-':>18s}" for s in sets]
+        lines.append(f"{assessor[:24]:24s} " + " ".join(cells))
+    cats = CATEGORIES + ("uncategorised",)
+    lines += ["", "Share of interpretable directions per category",
+              f"{'set':40s} " + " ".join(f"{c:>13s}" for c in cats)]
+    for s, rates in category_rates(answers).items():
+        lines.append(f"{s:40s} " + " ".join(f"{rates[c]:13.3f}" for c in cats))
+    return "\n".join(lines)
+
+
+# -- names back into the direction sets ------------------------------------------------
+def apply_names(answers: list[dict], sets: dict, min_votes: int = 1) -> dict[str, dict[int, str]]:
+    """Write the consensus names into the direction sets (``sets``: name -> ServedSet) and
+    save each changed set atomically. Returns what was written."""
+    written = {}
+    for set_name, names in consensus_names(answers, min_votes).items():
+        served = sets.get(set_name)
+        if served is None:
+            continue
+        names = {k: v for k, v in names.items() if 0 <= k < served.directions.num_directions}
+        new = list(served.directions.names)
+        for k, name in names.items():
+            new[k] = name
+        if new != served.directions.names:
+            served.directions.names = new
+            served.directions.save(served.directory)
+            written[set_name] = names
+    return written
+
+
+# -- command line --------------------------------------------------------------------
+def add_mos_parser(sub) -> None:
+    from ..cli import _Formatter, positive_int
+    p = sub.add_parser("mos", help="MOS of rated direction sets (answers from `latentdirs serve`)",
+                       description="Read the rating answers and print the MOS per set, per assessor and the share "
+                                   "of interpretable directions per category.\n\nexamples:\n"
+                                   "  latentdirs mos runs/00003-discover-shapes3d-k32-unit\n"
+                                   "  latentdirs mos runs/00003-*/ runs/00004-*/ --csv mos.csv\n"
+                                   "  latentdirs mos runs/00003-*/ --db ratings.sqlite --apply-names",
+                       formatter_class=_Formatter)
+    p.add_argument("sets", nargs="+", metavar="RUN_DIR", help="the run folders that were served")
+    p.add_argument("--db", default=None, help=f"answers database (default: FIRST_RUN_DIR/{DB_NAME})")
+    p.add_argument("--csv", default=None, help="write the per-set summary (MOS, category shares) to this CSV")
+    p.add_argument("--answers-csv", default=None, help="write every answer, one row each, to this CSV")
+    p.add_argument("--apply-names", action="store_true",
+                   help="write the most common assessor name of each direction into its direction set")
+    p.add_argument("--min-votes", type=positive_int, default=1, help="assessors needed behind a name (--apply-names)")
+    p.set_defaults(func=cmd_mos)
+
+
+def cmd_mos(args: argparse.Namespace) -> int:
+    from ..runs import atomic_write_text
+    from .images import load_sets
+    db = Path(args.db) if args.db else Path(args.sets[0]) / DB_NAME
+    if not db.exists():
+        raise FileNotFoundError(f"no answers database at {db} (rate with `latentdirs serve` first, or pass --db)")
+    sets = load_sets(args.sets, check_generator=False)
+    answers = [a for a in RatingStore(db).answers() if a["set_name"] in sets]
+    print(format_report(answers))
+    if args.csv:
+        atomic_write_text(args.csv, to_csv(summary_rows(answers)))
+        print(f"\nwrote {args.csv}")
+    if args.answers_csv:
+        atomic_write_text(args.answers_csv, answers_csv(answers))
+        print(f"wrote {args.answers_csv}")
+    if args.apply_names:
+        written = apply_names(answers, sets, args.min_votes)
+        for set_name, names in written.items():
+            print(f"named {len(names)} directions of {set_name}: " +
+                  ", ".join(f"#{k} {v!r}" for k, v in sorted(names.items())))
+        if not written:
+            print("no new names to apply")
+    return 0
