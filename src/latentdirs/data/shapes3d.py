@@ -34,7 +34,7 @@ _ELEVATION = np.deg2rad(25.0)        # camera looks down by this much
 _BASE_ROW = 50.0                     # image row of the object's footprint centre
 _UNIT_PX = 9.0                       # object half-size in pixels at scale 1
 _LIGHT = np.array([-0.45, 0.6, 0.65]) / np.linalg.norm([-0.45, 0.6, 0.65])  # view coords (u right, v up, w to camera)
-_CHUNK = 1024                        # images rendered at once; bounds memory to a few hundred MB
+_CHUNK = 256                         # images rendered at once; bounds memory to a few hundred MB
 
 
 def factor_names(with_fade: bool = False) -> tuple[str, ...]:
@@ -149,9 +149,9 @@ def _render_chunk(factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     col = u + IMAGE_SIZE / 2  # pixel column centre
     row = _BASE_ROW - v
 
-    floor_rgb = _hue_to_rgb(HUES[factors[:, 0]])[:, None, None, :]
-    wall_rgb = _hue_to_rgb(HUES[factors[:, 1]])[:, None, None, :]
-    object_rgb = _hue_to_rgb(HUES[factors[:, 2]])[:, None, None, :]
+    floor_rgb = _hue_to_rgb(HUES[factors[:, 0]]).astype(np.float32)[:, None, None, :]
+    wall_rgb = _hue_to_rgb(HUES[factors[:, 1]]).astype(np.float32)[:, None, None, :]
+    object_rgb = _hue_to_rgb(HUES[factors[:, 2]]).astype(np.float32)[:, None, None, :]
     scale = SCALES[factors[:, 3]][:, None, None].astype(np.float32)
     shape = factors[:, 4]
     yaw = np.deg2rad(ORIENTATIONS_DEG[factors[:, 5]])[:, None, None].astype(np.float32)
@@ -169,9 +169,10 @@ def _render_chunk(factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shadow = ((u - 0.35 * half) / (1.5 * half)) ** 2 + ((v + 0.5) / (0.6 * half)) ** 2
     floor_shade = floor_shade * (1.0 - 0.35 * np.clip(1.3 - shadow, 0, 1))
     background_shade = np.where(is_floor, floor_shade, wall_shade).astype(np.float32)
-    image = np.where(is_floor[..., None], floor_rgb, wall_rgb) * background_shade[..., None]
+    image = np.where(is_floor[..., None], floor_rgb, wall_rgb)
+    image *= background_shade[..., None]
     if factors.shape[1] > 6:
-        fade = FADES[factors[:, 6]][:, None, None, None]
+        fade = FADES[factors[:, 6]].astype(np.float32)[:, None, None, None]
         image = image * (1 - fade) + fade
 
     mask = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
@@ -191,7 +192,8 @@ def _render_chunk(factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             m, s = _draw_capsule(u, v, 0.65 * h, 3.0 * h)
         mask[idx], object_shade[idx] = m, s
     image = np.where(mask[..., None], object_rgb * object_shade[..., None], image)
-    return np.clip(np.round(image * 255), 0, 255).astype(np.uint8), mask
+    image *= 255
+    return np.clip(np.round(image, out=image), 0, 255, out=image).astype(np.uint8), mask
 
 
 def render(factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ periodic sample grids, atomic resumable checkpoints, metrics as JSONL. The finis
 generator is exported as ``generator.safetensors`` + ``config.json``, the format that
 ``latentdirs.generators.shapes3d.load`` reads.
 
-    latentdirs train-gan --out scratch/gan_run --steps 7000 --batch-size 64
+    latentdirs train-gan --out scratch/gan_run --steps 12000 --batch-size 32 --max-minutes 85
 """
 from __future__ import annotations
 
@@ -30,13 +30,13 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 @dataclass
 class TrainConfig:
-    steps: int = 7000
+    steps: int = 12000
     """Generator updates (one discriminator update each)."""
-    batch_size: int = 64
+    batch_size: int = 32
     """Images per batch, real and fake."""
     latent_dim: int = 64
     """Size of the latent z."""
-    base_channels: int = 24
+    base_channels: int = 16
     """Network width unit (see NetworkConfig)."""
     lr_generator: float = 2e-4
     lr_discriminator: float = 2e-4
@@ -44,7 +44,7 @@ class TrainConfig:
     beta2: float = 0.999
     ema_decay: float = 0.999
     """Decay of the generator's exponential moving average; the EMA is what gets shipped."""
-    num_train_images: int = 40000
+    num_train_images: int = 20000
     """Scenes pre-rendered once into memory (uint8, ~12 KB each)."""
     with_fade: bool = False
     """Also vary the background_fade factor in the training data."""
@@ -254,8 +254,8 @@ def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
         description=("Train a DCGAN (hinge loss, spectral-norm critic, EMA generator) on procedural "
                      "3D-Shapes scenes rendered in memory. Resumes from OUT/checkpoint.pt if present; "
                      "the EMA generator is exported to OUT/final/ (generator.safetensors + config.json).\n\n"
-                     "example:\n  nice -n 5 latentdirs train-gan --out scratch/gan_run --steps 7000 "
-                     "--batch-size 64 --max-minutes 70"))
+                     "example:\n  nice -n 5 latentdirs train-gan --out scratch/gan_run --steps 12000 "
+                     "--batch-size 32 --base-channels 16 --max-minutes 85"))
     defaults = TrainConfig()
     helps = {
         "steps": "number of generator updates", "batch_size": "images per batch",
