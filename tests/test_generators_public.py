@@ -257,3 +257,73 @@ def test_pgan_zoo_layouts_structure(name, size):
         out = net(torch.empty(1, config["latent_dim"]))
     assert [[k, list(v.shape)] for k, v in net.state_dict().items()] == [[k, s] for k, s, _ in spec["state_dict"]]
     assert tuple(out.shape) == (1, 3, size, size)
+
+
+# -- StyleGAN2 (rosinality) --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def stylegan2_s64_file(tmp_path_factory):
+    """A training checkpoint as train.py writes it: g, d, g_ema, optimizer states, a pickled
+    argparse.Namespace and ada_aug_p."""
+    import argparse
+    state = filled_state_dict(layout("rosinality_stylegan2_s64"))
+    path = tmp_path_factory.mktemp("stylegan2") / "010000.pt"
+    torch.save({"g": state, "d": {"convs.0.0.weight": torch.zeros(1)}, "g_ema": state,
+                "g_optim": {"state": {}, "param_groups": []}, "d_optim": {"state": {}, "param_groups": []},
+                "args": argparse.Namespace(size=64, latent=64, n_mlp=2, channel_multiplier=2, iter=10000),
+                "ada_aug_p": 0.0}, path)
+    return path
+
+
+def test_stylegan2_reproduces_all_fixture_outputs(stylegan2_s64_file):
+    data = arrays("rosinality_stylegan2_s64.fixture.npz")
+    z, w = torch.from_numpy(data["z"]), torch.from_numpy(data["w"])
+    gen_z = load_generator("stylegan2", stylegan2_s64_file)
+    assert gen_z.describe()["size"] == 64 and gen_z.describe()["n_mlp"] == 2
+    gen_z_trunc = load_generator("stylegan2", stylegan2_s64_file, truncation=0.5, latent_avg=w[0:1])
+    gen_w = load_generator("stylegan2", stylegan2_s64_file, space="w")
+    gen_w_trunc = load_generator("stylegan2", stylegan2_s64_file, space="w", truncation=0.5, latent_avg=z[0:1])
+    with torch.no_grad():
+        outputs = {
+            "w": gen_z.mapping(z),
+            "out": gen_z(z),
+            "out_trunc05": gen_z_trunc(z),
+            "out_w": gen_w(z),  # the z array used directly as W, as in the fixture
+            "out_w_trunc05": gen_w_trunc(gen_w_trunc.truncate(z)),  # W-space latents are truncated when sampled
+        }
+    for key, value in outputs.items():
+        error = max_error(value, data[key])
+        record(f"rosinality_stylegan2_s64.{key}", error)
+        assert error < TOLERANCE, key
+    check_protocol(gen_z)
+
+
+# -- BigGAN-deep (pytorch-pretrained-biggan) ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def biggan_folder(tmp_path_factory):
+    """``from_pretrained`` layout: config.json + pytorch_model.bin, fill rule + the SN vector override."""
+    spec = layout("pretrained_biggan_128")
+    state = filled_state_dict(spec)
+    for key, value in arrays("pretrained_biggan_128.sn_vectors.npz").items():
+        state[key] = torch.from_numpy(value)
+    folder = tmp_path_factory.mktemp("biggan-deep-128")
+    torch.save(state, folder / "pytorch_model.bin")
+    (folder / "config.json").write_text(json.dumps(spec["constructor"]["config"], indent=2))
+    return folder
+
+
+def test_biggan_reproduces_fixture(biggan_folder):
+    data = arrays("pretrained_biggan_128.fixture.npz")
+    assert data["class_vector"].argmax(1).tolist() == [207, 1]
+    z = torch.from_numpy(data["z"])
+    gen = load_generator("biggan", biggan_folder, class_index=[207, 1])
+    with torch.no_grad():
+        out = gen(z)
+        gen.truncation = 0.45  # shares the loaded weights; truncation is a plain option
+        out_045 = gen(z)
+    for key, value in [("out_trunc1", out), ("out_trunc045", out_045)]:
+        error = max_error(value, data[key])
+        record(f"pretrained_biggan_128.{key}", error)
+        assert error < TOLERANCE, key
+    check_protocol(gen)

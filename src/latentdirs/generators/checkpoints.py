@@ -133,11 +133,12 @@ def wrong_kind_error(checkpoint, expected_kind: str, source: str, expected_what:
 
 
 def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], kind: str, source: str,
-                config_note: str = "") -> None:
+                config_note: str = "", assign: bool = False) -> None:
     """Copy ``state_dict`` into ``module`` after checking every key and shape.
 
     ``config_note`` says where the architecture came from (e.g. "args.json says
     model=sn_resnet32"), so that a config/weights mismatch is easy to tell from a bad file.
+    A module built on the meta device takes the file's tensors with ``assign=True``.
     """
     expected = module.state_dict()
     found = {k: v for k, v in state_dict.items()}
@@ -150,7 +151,7 @@ def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], kind:
     mismatched = [(k, tuple(found[k].shape), tuple(expected[k].shape))
                   for k in expected if k in found and found[k].shape != expected[k].shape]
     if not (missing or unexpected or mismatched):
-        module.load_state_dict(found, strict=True)
+        module.load_state_dict(found, strict=True, assign=assign)
         return
     guess = guess_kind(found)
     if guess is not None and guess != kind and len(missing) > len(expected) // 2:
