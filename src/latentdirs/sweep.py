@@ -1,0 +1,640 @@
+"""Ablations as a feature: a grid over discovery options, one run folder per cell.
+
+    latentdirs sweep --generator planted --grid num_directions=5,10,20,40 --grid shift_weight=0.25 \\
+                     --set steps=2000 --out runs/sweep-k
+
+Every cell is an ordinary discovery run folder (``k10-lambda0.25-unit-seed0/``: config.json,
+log.txt, metrics.jsonl, checkpoint.pt, directions/) plus ``result.json`` with the cell's
+measures: RCA (a fresh reconstructor against the frozen directions), the held-out accuracy
+of the jointly trained reconstructor, the number of distinct directions and the collapse
+check (:mod:`latentdirs.evaluation.diversity`), optionally ground-truth scores. The sweep
+folder holds ``sweep.log``, ``results.jsonl`` (one line per cell) and ``report.md`` with
+tables and line plots (metric vs K, metric vs lambda, ...).
+
+Re-running the same command skips complete cells (directions saved + result written) and
+continues an interrupted cell from its checkpoint, so a killed sweep just resumes. Cells
+run one after another, or in ``workers`` processes with one thread each.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .discovery import CHECKPOINT, DiscoveryConfig
+from .runs import atomic_write_text, read_jsonl
+
+RESULT = "result.json"
+ALIASES = {"k": "num_directions", "lambda": "shift_weight", "lam": "shift_weight", "param": "parametrization",
+           "bs": "batch_size"}
+# How a cell folder names its values: k10-lambda0.25-unit-seed0 (+ any other grid key).
+SHORT = {"num_directions": "k", "shift_weight": "lambda", "parametrization": "", "seed": "seed",
+         "batch_size": "bs", "reconstructor": "", "shift_range": "range"}
+NAMED_ALWAYS = ("num_directions", "shift_weight", "parametrization", "seed")
+# Options that do not change what a cell computes (not part of its identity).
+RUNTIME = {"device", "log_every", "checkpoint_every", "compile", "channels_last", "micro_batches"}
+SWEEP_DEFAULTS = {"num_directions": 10, "steps": 2000, "lr": 1e-3, "batch_size": 64}
+METRICS = (("rca", "RCA"), ("joint_accuracy", "joint acc."), ("distinct", "distinct dirs"),
+           ("mean_abs_cos", "mean \\|cos\\|"), ("collapsed_fraction", "collapsed"))
+
+
+@dataclass
+class SweepConfig:
+    """How cells are run and measured (the discovery options themselves come from the grid)."""
+
+    rca_steps: int = 1000
+    """Training steps of the fresh RCA reconstructor per cell (0 = report only the joint accuracy)."""
+    rca_batch_size: int | None = None
+    """Batch of the RCA reconstructor (None = the cell's batch size)."""
+    eval_latents: int = 16
+    """Fixed latents for the change fields and the collapse check (the same for every cell)."""
+    change_shift: float = 3.0
+    """s in the change field G(z + s h) - G(z)."""
+    same_threshold: float = 0.9
+    """Two directions are the same when their change fields have |cos| above this."""
+    collapse_shift: float = 8.0
+    """s at which the spread of G(z + s h) over z is measured (beyond the training range 6)."""
+    collapse_threshold: float = 0.25
+    """A direction is collapsed when that spread is below this fraction of the spread of G(z)."""
+    ground_truth: bool = False
+    """Also score each cell against known factors (generators with factors only)."""
+    workers: int = 1
+    """Cells run in this many processes at once."""
+    threads: int | None = None
+    """torch threads per process (default: 1 with several workers, else torch's default)."""
+    reevaluate: bool = False
+    """Measure complete cells again (keeps their directions)."""
+    render: bool = False
+    """Draw charts (overview + per-direction) into each cell's charts/ folder."""
+    progress: bool = True
+
+
+@dataclass
+class SweepResult:
+    out_dir: Path
+    cells: list[dict] = field(default_factory=list)
+    report: Path | None = None
+
+
+# -- the grid ------------------------------------------------------------------------
+def _option_types() -> dict[str, type]:
+    types = {"int": int, "float": float, "str": str, "bool": bool}
+    return {f.name: types.get(str(f.type), str) for f in dataclasses.fields(DiscoveryConfig)}
+
+
+def canonical_key(key: str) -> str:
+    """'K', 'lambda', 'num-directions' -> the DiscoveryConfig field name."""
+    key = key.strip().replace("-", "_")
+    key = ALIASES.get(key.lower(), key)
+    if key not in _option_types():
+        raise ValueError(f"unknown discovery option {key!r}; options: {', '.join(sorted(_option_types()))} "
+                         f"(aliases: {', '.join(f'{a}={b}' for a, b in ALIASES.items())})")
+    return key
+
+
+def parse_value(key: str, text: str):
+    kind = _option_types()[key]
+    text = text.strip()
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return text.lower() in ("true", "1", "yes")
+        if kind is int:
+            value = float(text)
+            if value != int(value):
+                raise ValueError
+            return int(value)
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{key} takes {kind.__name__} values, got {text!r}") from None
+
+
+def parse_assignment(text: str) -> tuple[str, list]:
+    """'num_directions=5,10,20' -> ('num_directions', [5, 10, 20])."""
+    if "=" not in text:
+        raise ValueError(f"expected KEY=VALUE[,VALUE...], got {text!r}")
+    key, values = text.split("=", 1)
+    key = canonical_key(key)
+    parsed = [parse_value(key, v) for v in values.split(",") if v.strip()]
+    if not parsed:
+        raise ValueError(f"no values for {key} in {text!r}")
+    return key, parsed
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """``--grid`` arguments -> {option: [values]}; a key given twice keeps the union, in order."""
+    grid: dict[str, list] = {}
+    for item in items:
+        key, values = parse_assignment(item)
+        grid.setdefault(key, [])
+        grid[key] += [v for v in values if v not in grid[key]]
+    return grid
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def cell_name(options: dict, grid_keys=()) -> str:
+    """k10-lambda0.25-unit-seed0, plus every other grid key (steps2000, lr0.001, ...)."""
+    keys = list(NAMED_ALWAYS) + [k for k in grid_keys if k not in NAMED_ALWAYS]
+    return "-".join(f"{SHORT.get(k, k.replace('_', ''))}{_fmt(options[k])}" for k in keys)
+
+
+def expand(grid: dict[str, list], base_options: dict | None = None, design: str = "product") -> list[tuple[str, dict]]:
+    """Cells as (name, full discovery options). ``product``: every combination of the grid's
+    values; ``one-at-a-time``: each key varies alone while the others stay at their base
+    value (the paper's ablations: K at the default lambda, lambda at the default K)."""
+    grid = {canonical_key(k): list(v) for k, v in grid.items()}
+    base = {**{f.name: f.default for f in dataclasses.fields(DiscoveryConfig)}, **SWEEP_DEFAULTS}
+    base.update({canonical_key(k): v for k, v in (base_options or {}).items()})
+    if design == "product":
+        combos = [dict(zip(grid, values)) for values in product(*grid.values())]
+    elif design == "one-at-a-time":
+        combos = [{key: value} for key, values in grid.items() for value in values] or [{}]
+    else:
+        raise ValueError(f"design must be 'product' or 'one-at-a-time', got {design!r}")
+    cells, seen = [], set()
+    for combo in combos:
+        options = {**base, **combo}
+        name = cell_name(options, grid)
+        if name not in seen:
+            seen.add(name)
+            cells.append((name, options))
+    return cells
+
+
+# -- one cell ------------------------------------------------------------------------
+def cell_state(cell_dir: Path) -> str:
+    """'complete' (directions + result), 'evaluate' (directions only), 'resume' (checkpoint) or 'new'."""
+    if (cell_dir / "directions" / "directions.safetensors").exists():
+        return "complete" if (cell_dir / RESULT).exists() else "evaluate"
+    return "resume" if (cell_dir / CHECKPOINT).exists() else "new"
+
+
+def _check_same_config(cell_dir: Path, options: dict) -> None:
+    path = cell_dir / "config.json"
+    if not path.exists():
+        return
+    stored = json.loads(path.read_text()).get("discovery", {})
+    differ = {k: (stored[k], v) for k, v in options.items() if k in stored and k not in RUNTIME and stored[k] != v}
+    if differ:
+        listed = ", ".join(f"{k}: folder has {a!r}, asked {b!r}" for k, (a, b) in differ.items())
+        raise ValueError(f"{cell_dir} was run with other options ({listed}); use another --out folder or "
+                         "delete that cell")
+
+
+def run_cell(generator, name: str, options: dict, cell_dir: Path, cfg: SweepConfig, progress: bool = False) -> dict:
+    """Discover (or resume, or reuse) one cell's directions, measure them, write result.json."""
+    from .directions import DirectionSet
+    from .discovery import discover, reconstructor_accuracy
+    cell_dir = Path(cell_dir)
+    _check_same_config(cell_dir, options)
+    state = cell_state(cell_dir)
+    discover_options = {k: v for k, v in options.items() if k != "device"}
+    joint = None
+    if state == "evaluate" and not (cell_dir / CHECKPOINT).exists():
+        directions = DirectionSet.load(cell_dir)  # checkpoint deleted: the training accuracy stands in
+        joint = directions.meta.get("final_accuracy")
+    else:
+        found = discover(generator, out_dir=cell_dir, resume=True, progress=progress, device=options.get("device"),
+                         **discover_options)
+        directions = found.directions
+        joint = reconstructor_accuracy(generator, found.direction_matrix, found.reconstructor,
+                                       DiscoveryConfig(**{k: v for k, v in options.items()}))
+    result = {"cell": name, "options": options, "state_before": state, "joint_accuracy": joint,
+              "final_train_accuracy": directions.meta.get("final_accuracy"),
+              **evaluate_directions(generator, directions, options, cfg)}
+    result["train_seconds"] = training_seconds(cell_dir)
+    result["seconds"] = result["train_seconds"] + result["eval_seconds"]
+    if cfg.render:
+        from .render import render_run
+        render_run(generator, directions, cell_dir / "charts")
+    atomic_write_text(cell_dir / RESULT, json.dumps(result, indent=1, default=str))
+    return result
+
+
+def evaluate_directions(generator, directions, options: dict, cfg: SweepConfig) -> dict:
+    from .evaluation.diversity import diversity_report
+    from .evaluation.rca import rca
+    tick = time.perf_counter()
+    out: dict = {"rca": None}
+    if cfg.rca_steps:
+        out["rca"] = rca(generator, directions, steps=cfg.rca_steps, seed=options["seed"],
+                         batch_size=cfg.rca_batch_size or options["batch_size"], lr=options["lr"],
+                         reconstructor=options["reconstructor"], device=options.get("device"),
+                         shift_range=options["shift_range"], min_shift=options["min_shift"])
+    out["rca_seconds"] = time.perf_counter() - tick
+    out.update(diversity_report(generator, directions.matrix, num_latents=cfg.eval_latents,
+                                change_shift=cfg.change_shift, same_threshold=cfg.same_threshold,
+                                collapse_shift=cfg.collapse_shift, collapse_threshold=cfg.collapse_threshold))
+    if cfg.ground_truth:
+        out["ground_truth"] = _ground_truth(generator, directions)
+    out["eval_seconds"] = time.perf_counter() - tick
+    return out
+
+
+def training_seconds(cell_dir: Path) -> float:
+    """Discovery time of a run folder from its metrics.jsonl (counts every resumed part once)."""
+    total, previous = 0.0, 0
+    for record in read_jsonl(Path(cell_dir) / "metrics.jsonl"):
+        total += record.get("sec_per_step", 0.0) * max(record["step"] - previous, 0)
+        previous = max(previous, record["step"])
+    return total
+
+
+def _ground_truth(generator, directions) -> dict:
+    try:
+        from .evaluation.ground_truth import ground_truth_scores
+    except ImportError as exc:
+        return {"error": f"latentdirs.evaluation.ground_truth is not available ({exc})"}
+    try:
+        scores = ground_truth_scores(generator, directions)
+    except Exception as exc:  # a generator without known factors, or an API that moved
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return scores if isinstance(scores, dict) else {"scores": scores}
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+# -- worker processes ----------------------------------------------------------------
+_WORKER_GENERATORS: dict[str, object] = {}
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _worker_cell(payload, name: str, options: dict, cell_dir: str, cfg: SweepConfig) -> dict:
+    if isinstance(payload, dict):  # a load spec: load once per process
+        key = json.dumps(payload, sort_keys=True, default=str)
+        if key not in _WORKER_GENERATORS:
+            from .generators import generator_from_spec
+            _WORKER_GENERATORS[key] = generator_from_spec(payload)
+        generator = _WORKER_GENERATORS[key]
+    else:
+        generator = payload
+    return run_cell(generator, name, options, Path(cell_dir), cfg)
+
+
+# -- the sweep -----------------------------------------------------------------------
+def _resolve_generator(spec_or_generator):
+    from .generators import Generator, generator_from_spec, load_generator
+    if isinstance(spec_or_generator, Generator):
+        return spec_or_generator
+    if isinstance(spec_or_generator, str):
+        return load_generator(spec_or_generator)
+    return generator_from_spec(spec_or_generator)
+
+
+class _Log:
+    def __init__(self, out_dir: Path, echo: bool) -> None:
+        self.path, self.echo = out_dir / "sweep.log", echo
+
+    def __call__(self, message: str) -> None:
+        line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}"
+        with open(self.path, "a") as fh:
+            fh.write(line + "\n")
+        if self.echo:
+            tqdm.write(line)
+
+
+def sweep(generator, grid: dict[str, list] | list[dict[str, list]], base_options: dict | None = None,
+          out_dir: str | Path = "runs/sweep", design: str = "product", config: SweepConfig | None = None,
+          **sweep_options) -> SweepResult:
+    """Run a grid of discovery runs and measure each; resumable.
+
+    ``generator``: a Generator, a kind ("planted") or a load spec. ``grid``: {option: values}
+    (or a list of grids, whose cells are joined); options are :class:`DiscoveryConfig`
+    fields or their aliases (k, lambda). ``base_options`` fixes the others. ``sweep_options``
+    are :class:`SweepConfig` fields (``rca_steps``, ``workers``...).
+    """
+    cfg = dataclasses.replace(config or SweepConfig(), **sweep_options)
+    gen = _resolve_generator(generator)
+    cells, names = [], set()
+    for g in grid if isinstance(grid, list) else [grid]:
+        for name, options in expand(g, base_options, design):
+            if name not in names:
+                names.add(name)
+                cells.append((name, options))
+    for _, options in cells:
+        DiscoveryConfig(**options).validate()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = _Log(out, cfg.progress)
+    _record_invocation(out, gen, grid, base_options, design, cfg, [n for n, _ in cells])
+    todo = []
+    for name, options in cells:
+        state = cell_state(out / name)
+        if state == "complete" and not cfg.reevaluate:
+            _check_same_config(out / name, options)
+            log(f"skip {name} (complete)")
+        else:
+            verb = {"new": "run", "resume": "resume", "evaluate": "evaluate", "complete": "re-evaluate"}[state]
+            log(f"{verb} {name}")
+            todo.append((name, options))
+    tick = time.perf_counter()
+    for result in _run_cells(gen, todo, out, cfg):
+        log(f"done {result['cell']} in {result['seconds']:.1f} s: rca {_fmt_metric(result['rca'])}, "
+            f"distinct {result['distinct']}/{result['options']['num_directions']}, "
+            f"collapsed {result['collapsed']}")
+        with open(out / "results.jsonl", "a") as fh:
+            fh.write(json.dumps(_flat(result), default=str) + "\n")
+    log(f"sweep finished: {len(todo)} cells run, {len(cells) - len(todo)} skipped, "
+        f"{time.perf_counter() - tick:.1f} s")
+    results = collect_results(out)
+    atomic_write_text(out / "results.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in results))
+    report = write_report(out)
+    wanted = set(names)
+    return SweepResult(out, [r for r in results if r["cell"] in wanted], report)
+
+
+def _run_cells(gen, todo: list, out: Path, cfg: SweepConfig):
+    """Yield each cell's result as it finishes, in this process or in worker processes."""
+    if not todo:
+        return
+    workers = min(cfg.workers, len(todo))
+    if workers <= 1:
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        for name, options in tqdm(todo, desc="sweep cells", disable=not cfg.progress, dynamic_ncols=True):
+            yield run_cell(gen, name, options, out / name, cfg, progress=cfg.progress)
+        return
+    import multiprocessing
+    payload = getattr(gen, "load_spec", None) or gen
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                             initargs=(cfg.threads or 1,)) as pool:
+        jobs = [pool.submit(_worker_cell, payload, name, options, str(out / name), cfg) for name, options in todo]
+        for job in tqdm(as_completed(jobs), total=len(jobs), desc="sweep cells", disable=not cfg.progress,
+                        dynamic_ncols=True):
+            yield job.result()
+
+
+def _record_invocation(out: Path, gen, grid, base_options, design, cfg: SweepConfig, cells: list[str]) -> None:
+    path = out / "sweep.json"
+    record = _read_json(path) or {"invocations": []}
+    record["invocations"].append({"time": time.strftime("%Y-%m-%d %H:%M:%S"), "generator": gen.describe(),
+                                  "grid": grid, "base_options": base_options or {}, "design": design,
+                                  "config": dataclasses.asdict(cfg), "cells": cells})
+    atomic_write_text(path, json.dumps(record, indent=1, default=str))
+
+
+def _flat(result: dict) -> dict:
+    """One results.jsonl line: the cell's varying options and scalar measures (no per-direction lists)."""
+    keep = {k: v for k, v in result.items() if not isinstance(v, (list, dict))}
+    options = result["options"]
+    keep.update({k: options[k] for k in ("num_directions", "shift_weight", "parametrization", "seed", "steps",
+                                         "batch_size", "lr", "reconstructor")})
+    if isinstance(result.get("ground_truth"), dict):
+        keep.update({f"gt_{k}": v for k, v in result["ground_truth"].items() if isinstance(v, (int, float))})
+    return keep
+
+
+def collect_results(out_dir: str | Path) -> list[dict]:
+    """The flat results of every complete cell in a sweep folder, in sweep order."""
+    out = Path(out_dir)
+    order = [c for inv in _read_json(out / "sweep.json").get("invocations", []) for c in inv["cells"]]
+    rank = {name: i for i, name in reversed(list(enumerate(order)))}
+    results = [_flat(_read_json(p)) for p in sorted(out.glob(f"*/{RESULT}"))]
+    return sorted(results, key=lambda r: (rank.get(r["cell"], len(rank)), r["cell"]))
+
+
+# -- the report ----------------------------------------------------------------------
+def _fmt_metric(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _varying(results: list[dict]) -> list[str]:
+    keys = ("num_directions", "shift_weight", "parametrization", "steps", "batch_size", "lr", "reconstructor", "seed")
+    return [k for k in keys if len({json.dumps(r[k]) for r in results}) > 1]
+
+
+def _slices(results: list[dict], key: str, varying: list[str]) -> dict[tuple, list[dict]]:
+    """Cells grouped by the values of the other varying keys, each group sorted by ``key``."""
+    others = [k for k in varying if k != key]
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        groups.setdefault(tuple((k, r[k]) for k in others), []).append(r)
+    return {g: sorted(cells, key=lambda r: r[key]) for g, cells in groups.items() if len(cells) > 1}
+
+
+LABELS = {"num_directions": "K", "shift_weight": "lambda", "parametrization": "parametrization", "steps": "steps",
+          "batch_size": "batch", "lr": "lr", "reconstructor": "reconstructor", "seed": "seed"}
+
+
+def _group_label(group: tuple) -> str:
+    return ", ".join(f"{LABELS.get(k, k)} = {_fmt(v)}" for k, v in group) or "all cells"
+
+
+def write_report(out_dir: str | Path) -> Path:
+    """``report.md`` with one table and one plot per varying option, and the table of all cells."""
+    out = Path(out_dir)
+    results = collect_results(out)
+    invocations = _read_json(out / "sweep.json").get("invocations", [])
+    lines = [f"# Sweep: {out.name}", ""]
+    if invocations:
+        last = invocations[-1]
+        lines += [f"Generator: `{last['generator'].get('name')}`; evaluation: RCA with "
+                  f"{last['config']['rca_steps']} reconstructor steps; distinct = clusters of change fields with "
+                  f"|cos| > {last['config']['same_threshold']}; collapsed = spread of G(z + s h) over z below "
+                  f"{last['config']['collapse_threshold']} x that of G(z) at s = +-{last['config']['collapse_shift']}.",
+                  ""]
+    if not results:
+        lines.append("No complete cells yet.")
+    varying = _varying(results)
+    for key in [k for k in varying if k != "seed"]:
+        slices = _slices(results, key, varying)
+        if not slices:
+            continue
+        label = LABELS.get(key, key)
+        lines += [f"## Metrics vs {label}", ""]
+        for group, cells in slices.items():
+            lines += [f"{_group_label(group)}:", "", f"| {label} | " + " | ".join(_fmt(r[key]) for r in cells) + " |",
+                      "|---|" + "---|" * len(cells)]
+            for metric, name in METRICS:
+                lines.append(f"| {name} | " + " | ".join(_fmt_metric(r.get(metric)) for r in cells) + " |")
+            lines.append("")
+        png = plot_metric_lines(slices, key, out / f"plot_{label.replace(' ', '_')}.png")
+        lines += [f"![metrics vs {label}]({png.name})", ""]
+    lines += ["## All cells", "", "| cell | K | lambda | param | seed | steps | RCA | joint acc. | distinct | inactive "
+              "| mean abs cos | collapsed | minutes |", "|---|" * 1 + "---|" * 12]
+    for r in results:
+        lines.append(f"| {r['cell']} | {r['num_directions']} | {_fmt(r['shift_weight'])} | {r['parametrization']} | "
+                     f"{r['seed']} | {r['steps']} | {_fmt_metric(r.get('rca'))} | {_fmt_metric(r.get('joint_accuracy'))}"
+                     f" | {r.get('distinct')} | {r.get('inactive')} | {_fmt_metric(r.get('mean_abs_cos'))} | "
+                     f"{r.get('collapsed')} | {_fmt_metric(r.get('seconds', 0) / 60, 1)} |")
+    gt = [k for k in (results[0] if results else {}) if k.startswith("gt_")]
+    if gt:
+        lines += ["", "Ground truth:", "", "| cell | " + " | ".join(k[3:] for k in gt) + " |", "|---|" + "---|" * len(gt)]
+        lines += [f"| {r['cell']} | " + " | ".join(_fmt_metric(r.get(k)) for k in gt) + " |" for r in results]
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def plot_metric_lines(slices: dict[tuple, list[dict]], key: str, path: Path) -> Path:
+    """A 2x2 figure (RCA and joint accuracy, distinct directions, mean |cos|, collapsed
+    fraction) against ``key``, one line per slice; x positions are the values in order."""
+    xs = sorted({json.dumps(r[key]) for cells in slices.values() for r in cells}, key=lambda s: json.loads(s))
+    position = {x: i for i, x in enumerate(xs)}
+    panels = []
+    for metrics, title in ((("rca", "joint_accuracy"), "RCA (solid), joint acc. (dashed)"),
+                           (("distinct",), "distinct directions"), (("mean_abs_cos",), "mean |cos| of change fields"),
+                           (("collapsed_fraction",), "collapsed fraction")):
+        lines = []
+        for group, cells in slices.items():
+            for m, metric in enumerate(metrics):
+                pts = [(position[json.dumps(r[key])], r.get(metric)) for r in cells]
+                pts = [(x, y) for x, y in pts if y is not None and not (isinstance(y, float) and math.isnan(y))]
+                lines.append({"label": _group_label(group) if m == 0 else None, "points": pts, "dashed": m > 0})
+        panels.append({"title": title, "lines": lines})
+    ticks = [_fmt(json.loads(x)) for x in xs]
+    xlabel = LABELS.get(key, key)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return _plot_pillow(panels, ticks, xlabel, path)
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6))
+    for ax, panel in zip(axes.flat, panels):
+        for i, line in enumerate(panel["lines"]):
+            if line["points"]:
+                x, y = zip(*line["points"])
+                ax.plot(x, y, "--" if line["dashed"] else "-", marker="o", color=f"C{i // (2 if panel is panels[0] else 1)}",
+                        label=line["label"])
+        ax.set_title(panel["title"], fontsize=10)
+        ax.set_xticks(range(len(ticks)), ticks)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    if len(slices) > 1:
+        axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    with _atomic_png(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path
+
+
+def _atomic_png(path: Path):
+    from .runs import atomic_path
+    return atomic_path(path)
+
+
+def _plot_pillow(panels: list[dict], ticks: list[str], xlabel: str, path: Path) -> Path:
+    """The same 2x2 figure with Pillow only, for installs without matplotlib."""
+    from PIL import Image, ImageDraw
+    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+    w, h, m = 400, 300, 45
+    sheet = Image.new("RGB", (2 * w, 2 * h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for p, panel in enumerate(panels):
+        ox, oy = (p % 2) * w, (p // 2) * h
+        ys = [y for line in panel["lines"] for _, y in line["points"]]
+        lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
+        lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1e-9 else (lo, hi)
+        box = (ox + m, oy + 25, ox + w - 15, oy + h - m)
+
+        def at(x, y):
+            fx = x / max(len(ticks) - 1, 1)
+            return box[0] + fx * (box[2] - box[0]), box[3] - (y - lo) / (hi - lo) * (box[3] - box[1])
+        draw.rectangle(box, outline=(0, 0, 0))
+        draw.text((ox + m, oy + 6), panel["title"], fill=(0, 0, 0))
+        for i, t in enumerate(ticks):
+            draw.text((at(i, lo)[0] - 3 * len(t), box[3] + 4), t, fill=(0, 0, 0))
+        draw.text(((box[0] + box[2]) // 2 - 3 * len(xlabel), box[3] + 18), xlabel, fill=(0, 0, 0))
+        for v in (lo, hi):
+            draw.text((ox + 2, at(0, v)[1] - 5), f"{v:.3g}", fill=(0, 0, 0))
+        for i, line in enumerate(panel["lines"]):
+            colour = colours[(i // (2 if p == 0 else 1)) % len(colours)]
+            pts = [at(x, y) for x, y in line["points"]]
+            if len(pts) > 1:
+                draw.line(pts, fill=colour, width=1 if line["dashed"] else 2)
+            for x, y in pts:
+                draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
+    with _atomic_png(path) as tmp:
+        sheet.save(tmp, format="PNG")
+    return path
+
+
+# -- command line --------------------------------------------------------------------
+EXAMPLES = """examples:
+  latentdirs sweep --generator planted --grid k=5,10,20,40 --set steps=2000 --out runs/sweep-planted
+  latentdirs sweep --generator shapes3d --grid num_directions=5,10,20,40 --grid shift_weight=0,0.125,0.25,0.5,2 \\
+                   --design one-at-a-time --set steps=1500 --workers 2 --out runs/sweep-shapes3d
+  latentdirs sweep --grid parametrization=unit,ortho,random --grid seed=0,1,2 --out runs/sweep-param
+  latentdirs sweep --out runs/sweep-planted --report-only      # redraw report.md from the cells on disk
+Re-running a command skips complete cells and resumes an interrupted one from its checkpoint.
+"""
+
+
+def add_sweep_parser(sub) -> None:
+    from .cli import _Formatter, add_generator_options, nonnegative_float, positive_int
+    p = sub.add_parser("sweep", help="ablations: a grid of discovery runs, measured and reported",
+                       description=__doc__ + "\n" + EXAMPLES, formatter_class=_Formatter)
+    add_generator_options(p)
+    g = p.add_argument_group("grid")
+    g.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="values of one discovery option (repeatable); keys are DiscoveryConfig fields or the "
+                        "aliases k, lambda")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"a fixed discovery option for every cell (repeatable); defaults {SWEEP_DEFAULTS}")
+    g.add_argument("--design", choices=("product", "one-at-a-time"), default="product",
+                   help="every combination, or each --grid key varied alone around the --set values")
+    e = p.add_argument_group("measures")
+    e.add_argument("--rca-steps", type=int, default=SweepConfig.rca_steps,
+                   help="steps of the fresh RCA reconstructor per cell (0 = joint accuracy only)")
+    e.add_argument("--eval-latents", type=positive_int, default=SweepConfig.eval_latents)
+    e.add_argument("--same-threshold", type=nonnegative_float, default=SweepConfig.same_threshold,
+                   help="|cos| of change fields above which two directions count as one")
+    e.add_argument("--collapse-shift", type=nonnegative_float, default=SweepConfig.collapse_shift)
+    e.add_argument("--collapse-threshold", type=nonnegative_float, default=SweepConfig.collapse_threshold)
+    e.add_argument("--ground-truth", action="store_true", help="also score cells against known factors")
+    e.add_argument("--reevaluate", action="store_true", help="measure complete cells again")
+    e.add_argument("--render", action="store_true", help="draw charts into each cell")
+    r = p.add_argument_group("running")
+    r.add_argument("--out", default="runs/sweep", help="the sweep folder (re-use it to resume)")
+    r.add_argument("--workers", type=positive_int, default=1, help="cells at once, one process each")
+    r.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads per process (default 1 with several workers)")
+    r.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    r.add_argument("--report-only", action="store_true", help="only rewrite report.md from the cells on disk")
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args) -> int:
+    from .cli import generator_from_args
+    out = Path(args.out)
+    if args.report_only:
+        print(f"report: {write_report(out)}")
+        return 0
+    grid = parse_grid(args.grid)
+    base = dict(parse_assignment(item) for item in args.set)
+    for key, values in base.items():
+        if len(values) != 1:
+            raise ValueError(f"--set {key} takes one value; use --grid for several")
+    base = {k: v[0] for k, v in base.items()}
+    if args.device != "auto":
+        base["device"] = args.device
+    result = sweep(generator_from_args(args), grid, base, out, design=args.design, rca_steps=args.rca_steps,
+                   eval_latents=args.eval_latents, same_threshold=args.same_threshold,
+                   collapse_shift=args.collapse_shift, collapse_threshold=args.collapse_threshold,
+                   ground_truth=args.ground_truth, reevaluate=args.reevaluate, render=args.render,
+                   workers=args.workers, threads=args.threads)
+    print(f"{len(result.cells)} cells; report: {result.report}")
+    return 0
