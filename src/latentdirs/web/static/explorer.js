@@ -89,7 +89,7 @@ async function main() {
   state.info = await api("/api/sets");
   const select = document.getElementById("set");
   for (const s of state.info.sets) {
-    select.append(el("option", { value: s.name }, `${s.name} (${s.num_directions} directions${s.method ? ", " + s.method : ""})`));
+    select.append(el("option", { value: s.name, title: s.method }, `${s.name} · ${s.num_directions} dirs`));
   }
   select.addEventListener("change", () => selectSet(select.value));
   const seed = document.getElementById("seed");
