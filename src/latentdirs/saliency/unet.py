@@ -1,0 +1,104 @@
+"""A small U-Net for saliency: image (3 x H x W in [-1, 1]) -> 2 logits per pixel (background, object).
+
+Encoder: ``depth`` levels of two 3x3 conv + BN + ReLU, halving the resolution between levels;
+decoder: upsample, concatenate the skip of the same level, two convs. H and W must be
+divisible by 2 ** (depth - 1); :meth:`UNet.predict` pads any other size and crops back.
+Saved as ``unet.safetensors`` + ``unet.json`` (the architecture), read back without pickle.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+WEIGHTS_FILE, CONFIG_FILE = "unet.safetensors", "unet.json"
+
+
+@dataclass
+class UNetConfig:
+    in_channels: int = 3
+    base_channels: int = 16
+    """Channels at full resolution; doubled at every lower level."""
+    depth: int = 4
+    """Resolution levels (depth - 1 downsamplings)."""
+    temperature: float = 10.0
+    """Probabilities are softmax(logits / temperature), in training and at inference."""
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+    def __init__(self, config: UNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or UNetConfig()
+        widths = [config.base_channels * 2 ** i for i in range(config.depth)]
+        self.down = nn.ModuleList([_block(config.in_channels, widths[0])] +
+                                  [_block(widths[i - 1], widths[i]) for i in range(1, config.depth)])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(widths[i], widths[i - 1], 2, stride=2)
+                                 for i in range(config.depth - 1, 0, -1)])
+        self.merge = nn.ModuleList([_block(2 * widths[i - 1], widths[i - 1]) for i in range(config.depth - 1, 0, -1)])
+        self.head = nn.Conv2d(widths[0], 2, 1)
+
+    @property
+    def multiple(self) -> int:
+        return 2 ** (self.config.depth - 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (N, 2, H, W); channel 1 is 'object'."""
+        if images.shape[-1] % self.multiple or images.shape[-2] % self.multiple:
+            raise ValueError(f"U-Net input sides must be divisible by {self.multiple}, got {tuple(images.shape[-2:])}; "
+                             "use predict(), which pads")
+        skips, x = [], images
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1])):
+            x = merge(torch.cat([up(x), skip], dim=1))
+        return self.head(x)
+
+    def loss(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Per-pixel cross-entropy of softmax(logits / T) against {0, 1} masks (N, 1, H, W)."""
+        return F.cross_entropy(self(images) / self.config.temperature, masks[:, 0].long())
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Object probability (N, 1, H, W) in [0, 1] for images of any size (reflect-padded to a multiple)."""
+        was_training = self.training
+        self.eval()
+        h, w = images.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        x = F.pad(images, (0, pw, 0, ph), mode="reflect") if ph or pw else images
+        prob = torch.softmax(self(x) / self.config.temperature, dim=1)[:, 1:, :h, :w]
+        self.train(was_training)
+        return prob
+
+    def save(self, directory: str | Path, meta: dict | None = None) -> Path:
+        from safetensors.torch import save_file
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(directory / WEIGHTS_FILE))
+        (directory / CONFIG_FILE).write_text(json.dumps({"architecture": "latentdirs-unet", **asdict(self.config),
+                                                         **(meta or {})}, indent=1, default=str))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, map_location: str = "cpu") -> "UNet":
+        from safetensors.torch import load_file
+        directory = Path(directory)
+        if (directory / "unet").is_dir() and not (directory / WEIGHTS_FILE).exists():
+            directory = directory / "unet"  # a training run folder
+        if not (directory / WEIGHTS_FILE).exists():
+            raise FileNotFoundError(f"no U-Net in {directory}: expected {WEIGHTS_FILE} + {CONFIG_FILE} "
+                                    "(written by `latentdirs saliency train`)")
+        info = json.loads((directory / CONFIG_FILE).read_text())
+        fields = UNetConfig.__dataclass_fields__
+        model = cls(UNetConfig(**{k: v for k, v in info.items() if k in fields}))
+        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE), device=map_location))
+        return model.eval()

@@ -1,0 +1,225 @@
+"""The saliency application: masks, direction ranking, class selection, U-Net, metrics, CLI."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import latentdirs
+from latentdirs.directions import DirectionSet
+from latentdirs.saliency import (SaliencyScores, TrainConfig, UNet, UNetConfig, area_filter, evaluate, iou, mae,
+                                 max_f_measure, rank_directions, select_classes, stream_pairs, threshold_masks,
+                                 train_unet, write_dataset)
+from latentdirs.saliency.masks import PairFolder, find_pairs, restrict_classes, save_png
+
+SIZE = 32
+
+
+def toy_images(z: torch.Tensor) -> torch.Tensor:
+    """A dark square on a grey room. z0 > 0 fades the background to white (the planted
+    background-removal factor); z1 > 0 whitens everything, object included (the trap);
+    z2 moves the square sideways; z3 tints the background."""
+    n = z.shape[0]
+    rows = torch.arange(SIZE).view(1, SIZE, 1)
+    cols = torch.arange(SIZE).view(1, 1, SIZE)
+    left = (10 + 3 * torch.tanh(z[:, 2])).round().view(n, 1, 1)
+    square = (rows >= 11) & (rows < 21) & (cols >= left) & (cols < left + 10)
+    background = 0.45 + 0.1 * torch.tanh(z[:, 3]).view(n, 1, 1) + 0.05 * (rows / SIZE)
+    fade = (z[:, 0] / 3).clamp(0, 1).view(n, 1, 1)
+    background = background * (1 - fade) + fade
+    image = torch.where(square, torch.full_like(background, 0.2), background)
+    bright = (z[:, 1] / 3).clamp(0, 1).view(n, 1, 1)
+    image = image * (1 - bright) + bright
+    rgb = torch.stack([image, image * 0.95 + 0.05, image * 0.9 + 0.1], dim=1)  # white stays white
+    return rgb * 2 - 1
+
+
+def toy_generator(**options):
+    return latentdirs.wrap(toy_images, latent_dim=4, name="toy-fade")
+
+
+@pytest.fixture
+def toy():
+    return toy_generator()
+
+
+def test_threshold_and_area_filter_on_handcrafted_images():
+    white = torch.ones(3, 3, 10, 10)  # [-1, 1] images: 1 = white
+    white[0, :, 2:5, 2:5] = -1        # 9 dark pixels = 9% of the image
+    white[1, :, :, :8] = 0.0          # intensity 0.5 on 80% of the image
+    white[2, :, 0, 0] = 0.85          # intensity 0.925 < 0.95 on 1 pixel: still object
+    masks = threshold_masks(white)
+    assert masks.shape == (3, 10, 10)
+    assert masks[0].sum() == 9 and masks[1].sum() == 80 and masks[2].sum() == 1
+    assert threshold_masks(white, threshold=0.9)[2].sum() == 0
+    assert area_filter(masks).tolist() == [True, False, False]
+    assert area_filter(masks, min_area=0.0, max_area=0.9).tolist() == [True, True, True]
+
+
+def test_ranking_picks_the_planted_whitening_direction(toy):
+    ranking = rank_directions(toy, DirectionSet.identity(4, 4), num_latents=12, shifts=(3.0, 6.0))
+    pick = ranking.pick
+    assert (pick.index, pick.sign) == (0, 1)
+    assert pick.border_whitening > 0.9 and pick.object_change < 0.05 and pick.valid == 1.0
+    # the global brightening (z1) whitens the border too, but loses on object change
+    brighten = [c for c in ranking.candidates if c.index == 1 and c.sign == 1 and c.shift == 6.0][0]
+    assert brighten.border_whitening > 0.9 and brighten.score < pick.score - 0.5
+    assert ranking.per_direction()[0].index == 0 and "border_white" in ranking.table()
+
+
+def test_ranking_finds_a_rotated_direction_and_saves_evidence(toy, tmp_path):
+    # the planted factor hidden in a random orthonormal basis, with its sign flipped
+    basis = DirectionSet.random(4, 4, seed=3).matrix
+    basis[:, 2] = -torch.tensor([1.0, 0, 0, 0])
+    ranking = rank_directions(toy, basis, num_latents=8, shifts=(6.0,))
+    assert (ranking.pick.index, ranking.pick.sign) == (2, -1)
+    paths = ranking.save(tmp_path, toy, DirectionSet(basis), top=3, num_latents=2)
+    assert json.loads(paths["json"].read_text())["pick"]["index"] == 2
+    assert paths["chart"].stat().st_size > 0
+
+
+def test_stream_and_dataset_keep_only_valid_masks(toy, tmp_path):
+    h = torch.tensor([1.0, 0, 0, 0])
+    stats = {}
+    images, masks = next(stream_pairs(toy, h, shift=6.0, batch_size=8, stats=stats))
+    assert images.shape == (8, 3, SIZE, SIZE) and masks.shape == (8, 1, SIZE, SIZE)
+    assert set(masks.unique().tolist()) <= {0.0, 1.0}
+    assert torch.allclose(masks.mean(dim=(1, 2, 3)), torch.full((8,), 100 / 1024))  # exactly the 10x10 square
+    assert stats["kept"] == stats["drawn"] == 8
+    info = write_dataset(toy, h, 6.0, tmp_path / "data", num=5, batch_size=4, progress=False)
+    assert info["num_pairs"] == 5 and len(find_pairs(tmp_path / "data")) == 5
+    image, mask = PairFolder(tmp_path / "data")[0]
+    assert image.shape == (3, SIZE, SIZE) and mask.sum() == 100
+    with pytest.raises(ValueError, match="area filter"):  # the wrong sign never whitens anything
+        next(stream_pairs(toy, h, shift=-6.0, batch_size=4, max_rejected_batches=3))
+
+
+def test_class_selection_with_a_toy_classifier():
+    num_classes = 20
+
+    def classifier(images):  # the image's first pixel encodes a label; top-5 = label .. label + 4
+        label = ((images[:, 0, 0, 0] + 1) * 10).round().long()
+        logits = torch.zeros(len(images), num_classes)
+        for offset in range(5):
+            logits[torch.arange(len(images)), (label + offset) % num_classes] = 5.0 - offset
+        return logits
+
+    def batch(label, n):
+        return torch.full((n, 3, 4, 4), label / 10 - 1)
+
+    classes, counts = select_classes(classifier, [batch(0, 6), batch(10, 2), batch(3, 1)])
+    assert counts[0] == 6 and counts[3] == 7 and counts[10] == 2
+    # 13 classes seen (0..7 and 10..14): the top ceil(25%) = 4 by count, ties to the lower index
+    assert classes == [3, 4, 0, 1]
+    classes, _ = select_classes(classifier, [batch(0, 6)], top_k=1, keep_fraction=1.0)
+    assert classes == [0]
+
+
+def test_restrict_classes_uses_set_classes_or_complains(toy):
+    class Conditional(latentdirs.generators.base.WrappedGenerator):
+        def set_classes(self, classes):
+            self.classes = classes
+    gen = Conditional(toy_images, 4)
+    assert restrict_classes(gen, [3, 1]).classes == [3, 1]
+    assert restrict_classes(toy, None) is toy
+    with pytest.raises(ValueError, match="not class-conditional"):
+        restrict_classes(toy, [1])
+
+
+def test_unet_shapes_save_load_and_a_few_steps_lower_the_loss(toy, tmp_path):
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(base_channels=4, depth=3))
+    assert unet(torch.randn(2, 3, 32, 32)).shape == (2, 2, 32, 32)
+    assert unet.predict(torch.randn(1, 3, 30, 27)).shape == (1, 1, 30, 27)
+    with pytest.raises(ValueError, match="divisible"):
+        unet(torch.randn(1, 3, 30, 30))
+    images, masks = next(stream_pairs(toy, torch.tensor([1.0, 0, 0, 0]), 6.0, batch_size=8))
+    fixed = iter(lambda: (images, masks), None)
+    # temperature 1 here: with the paper's 10 the logits must first grow tenfold, which takes more steps
+    config = TrainConfig(steps=30, lr=0.01, temperature=1.0, base_channels=4, depth=3, log_every=10, save_every=30)
+    trained = train_unet(fixed, config, out_dir=tmp_path / "run", progress=False)
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert history[-1]["loss"] < 0.75 * history[0]["loss"]
+    loaded = UNet.load(tmp_path / "run")
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.allclose(loaded.predict(x), trained.predict(x))
+
+
+def test_metrics_on_known_masks():
+    truth = torch.zeros(1, 4, 4)
+    truth[0, :2, :2] = 1
+    assert mae(truth, truth).item() == 0 and max_f_measure(truth, truth) == pytest.approx(1.0)
+    assert mae(1 - truth, truth).item() == 1 and iou(1 - truth, truth).item() == 0
+    half = torch.zeros(1, 4, 4)
+    half[0, 0, :2] = 1  # half the object, nothing else: precision 1, recall 0.5
+    assert mae(half, truth).item() == pytest.approx(2 / 16)
+    assert max_f_measure(half, truth) == pytest.approx(1.3 * 0.5 / (0.3 + 0.5))
+    assert iou(half, truth).item() == pytest.approx(0.5)
+    soft = truth * 0.6 + 0.2  # 0.8 on the object, 0.2 elsewhere: MAE 0.2, a threshold separates them
+    scores = SaliencyScores()
+    scores.update(soft, truth)
+    summary = scores.summary()
+    assert summary["mae"] == pytest.approx(0.2) and summary["max_f"] == pytest.approx(1.0)
+    assert 0.2 < summary["max_f_threshold"] <= 0.8 and summary["iou"] == 1.0
+
+
+def _real_pairs(folder, num, seed):
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(num, 4, generator=gen)
+    z[:, :2] = 0  # real photos: no fade, no brightening
+    images = ((toy_images(z) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    truth = threshold_masks(toy_images(z + torch.tensor([6.0, 0, 0, 0]))).numpy()
+    for i in range(num):
+        save_png(images[i], folder / "images" / f"{i:03d}.png")
+        save_png((truth[i] * 255).astype(np.uint8), folder / "ground_truth_mask" / f"{i:03d}.png")
+
+
+def test_saliency_cli_end_to_end_on_a_toy_generator(tmp_path, capsys):
+    from latentdirs.cli import main
+    latentdirs.generators.register_generator("toy-fade", "test_saliency:toy_generator", "test generator")
+    gen = latentdirs.load_generator("toy-fade")
+    ds = DirectionSet(DirectionSet.random(4, 4, seed=1).matrix, meta={"generator": gen.describe()})
+    ds.matrix[:, 1] = torch.tensor([1.0, 0, 0, 0])
+    ds.save(tmp_path / "set")
+    assert main(["saliency", "find-direction", str(tmp_path / "set"), "--num-latents", "6", "--shifts", "6",
+                 "--out", str(tmp_path / "find"), "--no-progress"]) == 0
+    assert "pick: direction 1, shift +6" in capsys.readouterr().out
+    ranking = str(tmp_path / "find" / "ranking.json")
+    assert main(["saliency", "make-data", str(tmp_path / "set"), "--ranking", ranking, "--num", "12",
+                 "--out", str(tmp_path / "data"), "--no-progress"]) == 0
+    assert main(["saliency", "train", "--data", str(tmp_path / "data"), "--steps", "20", "--batch-size", "4",
+                 "--lr", "0.01", "--base-channels", "4", "--depth", "3", "--out", str(tmp_path / "unet"),
+                 "--no-progress"]) == 0
+    assert main(["saliency", "train", str(tmp_path / "set"), "--direction", "1", "--shift", "6", "--steps", "2",
+                 "--batch-size", "4", "--base-channels", "4", "--depth", "3", "--out", str(tmp_path / "unet2"),
+                 "--no-progress"]) == 0
+    _real_pairs(tmp_path / "real", 6, seed=5)
+    assert main(["saliency", "eval", str(tmp_path / "unet"), str(tmp_path / "real"), "--size", "32",
+                 "--out", str(tmp_path / "eval"), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["num_images"] == 6 and 0 <= metrics["mae"] <= 1 and 0 <= metrics["max_f"] <= 1
+    assert len(list((tmp_path / "eval" / "predictions").glob("*.png"))) == 6
+    assert (tmp_path / "eval" / "examples.png").exists()
+
+
+def test_evaluate_scores_a_perfect_predictor(tmp_path):
+    _real_pairs(tmp_path / "real", 4, seed=2)
+
+    class Oracle(UNet):  # predicts the true mask from the image: dark = object
+        def predict(self, images):
+            return ((images.mean(1, keepdim=True) + 1) / 2 < 0.3).float()
+
+    result = evaluate(Oracle(UNetConfig(base_channels=2, depth=2)), tmp_path / "real", progress=False)
+    assert result["mae"] == 0 and result["max_f"] == pytest.approx(1.0) and result["iou"] == 1.0
+
+
+@pytest.mark.parametrize("step", ["find-direction", "make-data", "train", "eval"])
+def test_saliency_cli_help(step, capsys):
+    from latentdirs.cli import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["saliency", step, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "default" in out
+    if step == "train":
+        assert "(default: 15000)" in out and "(default: 0.005)" in out and "(default: 10.0)" in out
