@@ -95,6 +95,7 @@ def export_generator(generator: DCGANGenerator, out_dir: Path, metadata: dict) -
     tensors = {k: v.detach().contiguous().clone() for k, v in generator.state_dict().items()}
     tmp = out_dir / "generator.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": "latentdirs-dcgan"})
+    os.chmod(tmp, 0o644)  # safetensors writes 0600; the file ships inside a package
     os.replace(tmp, out_dir / "generator.safetensors")
     config = {"architecture": "dcgan", **generator.config.to_dict(), **metadata}
     _atomic_write_text(out_dir / "config.json", json.dumps(config, indent=2) + "\n")
@@ -109,7 +110,9 @@ def export_from_checkpoint(run_dir: str | Path, out_dir: str | Path | None = Non
     generator = DCGANGenerator(config.network())
     generator.load_state_dict(state["generator_ema"])
     recalibrate_batchnorm(generator, seed=config.seed)
-    metadata = {"training": {"steps": state["step"], "batch_size": config.batch_size,
+    saved = run_dir / "train_config.json"
+    command = json.loads(saved.read_text()).get("command") if saved.exists() else None
+    metadata = {"training": {"steps": state["step"], "batch_size": config.batch_size, "command": command,
                              "wall_seconds": round(state["elapsed_seconds"], 1), "threads": config.threads,
                              "seed": config.seed, "dataset": "latentdirs.data.shapes3d",
                              "num_train_images": config.num_train_images, "with_fade": config.with_fade,

@@ -12,6 +12,7 @@ from .base import Generator
 # kind -> (loader "module:function", one-line description)
 _KINDS: dict[str, tuple[str, str]] = {
     "planted": ("latentdirs.generators.planted:load", "procedural renderer with known (planted) factor directions; no file"),
+    "shapes3d": ("latentdirs.generators.shapes3d:load", "DCGAN trained on procedural 3D-Shapes scenes (known factors); weights ship with the package"),
     # public checkpoint formats (docs/generators.md)
     "sngan-mnist": ("latentdirs.generators.sngan:load_mnist",
                     "GanLatentDiscovery SN-GAN ResNet MNIST 32x32 (folder with args.json + generator.pt)"),

@@ -1,0 +1,71 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from latentdirs.generators import available_generators, load_generator
+from latentdirs.generators.checkpoints import CheckpointError
+from latentdirs.generators.shapes3d import CONFIG_FILE, WEIGHTS_FILE, load, packaged_weights_dir
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return load_generator("shapes3d")
+
+
+def test_packaged_weights_load_offline(generator):
+    assert "shapes3d" in available_generators()
+    assert generator.name == "shapes3d" and generator.latent_dim == 64
+    assert not any(p.requires_grad for p in generator.parameters())
+    config = json.loads((packaged_weights_dir() / CONFIG_FILE).read_text())
+    assert config["training"]["steps"] > 0
+    assert (packaged_weights_dir() / WEIGHTS_FILE).stat().st_size < 5_000_000
+
+
+def test_images_finite_right_shape_and_deterministic(generator):
+    z = generator.sample_latents(4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        images, again = generator(z), generator(z)
+    assert images.shape == (4, 3, 64, 64)
+    assert torch.isfinite(images).all() and images.abs().max() <= 1
+    torch.testing.assert_close(images, again)
+    # per-sample: an image does not depend on the rest of the batch (BN is in eval mode)
+    torch.testing.assert_close(generator(z[:1]), images[:1])
+    assert images.std() > 0.05  # not a constant image
+
+
+def test_sefa_and_ganspace_hooks(generator):
+    weight = generator.first_layer_weight()
+    assert weight.shape[1] == generator.latent_dim and weight.shape[0] % 16 == 0
+    features = generator.early_features(torch.zeros(3, generator.latent_dim))
+    assert features.shape == (3, weight.shape[0])
+
+
+def test_load_from_folder_and_file(tmp_path, generator):
+    shutil.copytree(packaged_weights_dir(), tmp_path / "g")
+    z = torch.randn(2, generator.latent_dim)
+    torch.testing.assert_close(load(tmp_path / "g")(z), generator(z))
+    torch.testing.assert_close(load(tmp_path / "g" / WEIGHTS_FILE)(z), generator(z))
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no such folder"):
+        load(tmp_path / "missing")
+    folder = tmp_path / "g"
+    shutil.copytree(packaged_weights_dir(), folder)
+    data = (folder / WEIGHTS_FILE).read_bytes()
+    (folder / WEIGHTS_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load(folder)
+    (folder / WEIGHTS_FILE).write_bytes(data)
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    (folder / CONFIG_FILE).write_text(json.dumps({**config, "base_channels": config["base_channels"] * 2}))
+    with pytest.raises(CheckpointError, match="shape mismatch"):
+        load(folder)
+    (folder / CONFIG_FILE).write_text(json.dumps({**config, "architecture": "stylegan2"}))
+    with pytest.raises(CheckpointError, match="dcgan"):
+        load(folder)
+    (folder / CONFIG_FILE).unlink()
+    with pytest.raises(CheckpointError, match=CONFIG_FILE):
+        load(folder)
