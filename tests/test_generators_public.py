@@ -20,6 +20,7 @@ import torch
 from latentdirs import generators
 from latentdirs.generators import load_generator
 from latentdirs.generators.checkpoints import CheckpointError
+from latentdirs.generators.stylegan2 import StyleGAN2Generator, StyleGAN2Network
 
 FIXTURE_DIRS = [Path(__file__).parent / "fixtures" / "layouts", Path(__file__).parents[2] / "shared" / "layouts"]
 TOLERANCE = 1e-5
@@ -280,9 +281,10 @@ def test_stylegan2_reproduces_all_fixture_outputs(stylegan2_s64_file):
     z, w = torch.from_numpy(data["z"]), torch.from_numpy(data["w"])
     gen_z = load_generator("stylegan2", stylegan2_s64_file)
     assert gen_z.describe()["size"] == 64 and gen_z.describe()["n_mlp"] == 2
-    gen_z_trunc = load_generator("stylegan2", stylegan2_s64_file, truncation=0.5, latent_avg=w[0:1])
     gen_w = load_generator("stylegan2", stylegan2_s64_file, space="w")
-    gen_w_trunc = load_generator("stylegan2", stylegan2_s64_file, space="w", truncation=0.5, latent_avg=z[0:1])
+    # the truncated variants share the loaded network (each forward at 64x64x512 costs seconds)
+    gen_z_trunc = StyleGAN2Generator(gen_z.network, truncation=0.5, latent_avg=w[0:1])
+    gen_w_trunc = StyleGAN2Generator(gen_z.network, space="w", truncation=0.5, latent_avg=z[0:1])
     with torch.no_grad():
         outputs = {
             "w": gen_z.mapping(z),
@@ -327,3 +329,192 @@ def test_biggan_reproduces_fixture(biggan_folder):
         record(f"pretrained_biggan_128.{key}", error)
         assert error < TOLERANCE, key
     check_protocol(gen)
+
+
+def tiny_stylegan2(seed: int = 0) -> StyleGAN2Network:
+    """A 16x16 StyleGAN2 with N(0, 1) weights, for the space semantics (fast, well conditioned)."""
+    torch.manual_seed(seed)
+    net = StyleGAN2Network(16, 8, 2, {4: 16, 8: 16, 16: 8})
+    for name, param in net.named_parameters():
+        if name.endswith("noise.weight"):
+            param.data.fill_(0.1)  # constructed as zeros, trained to nonzero
+    return net
+
+
+@pytest.fixture
+def tiny_stylegan2_file(tmp_path):
+    net = tiny_stylegan2()
+    path = tmp_path / "stylegan2-tiny.pt"
+    torch.save({"g_ema": net.state_dict(), "latent_avg": torch.full((8,), 0.25)}, path)  # convert_weight.py layout
+    return path
+
+
+def test_stylegan2_w_plus_shift_moves_only_chosen_layers(tiny_stylegan2_file):
+    gen = load_generator("stylegan2", tiny_stylegan2_file, space="w+", layers="0-4")
+    assert gen.layers == (0, 4) and gen.network.n_latent == 6
+    w = gen.sample_latents(3, generator=torch.Generator().manual_seed(1))
+    shift = torch.randn(3, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.allclose(gen.synthesize_shifted(w, torch.zeros_like(shift)), gen(w))
+        styles = w[:, None, :].repeat(1, 6, 1)
+        styles[:, 0:4] += shift[:, None, :]
+        expected = gen.network.synthesis(styles)
+        assert torch.allclose(gen.synthesize_shifted(w, shift), expected, atol=1e-6)
+        assert not torch.allclose(gen.synthesize_shifted(w, shift), gen(w + shift), atol=1e-4)  # not plain W
+    # gradients reach the shift (the discovery loop trains through it)
+    shift.requires_grad_(True)
+    gen.synthesize_shifted(w, shift).square().mean().backward()
+    assert shift.grad is not None and shift.grad.abs().sum() > 0
+    # SeFa: modulations of the convs reading layers 0..3 (conv1, convs.0-2), 16 input channels each
+    assert gen.first_layer_weight().shape == (16 + 16 + 16 + 16, 8)
+    assert gen.describe()["layers"] == [0, 4]
+
+
+def test_stylegan2_spaces_and_truncation(tiny_stylegan2_file):
+    gen_w = load_generator("stylegan2", tiny_stylegan2_file, space="w", truncation=0.7)
+    gen_z = load_generator("stylegan2", tiny_stylegan2_file, space="z", truncation=0.7)
+    assert gen_w.describe()["latent_avg"] == "checkpoint"
+    z = torch.randn(2, 8, generator=torch.Generator().manual_seed(3))
+    w = gen_w.sample_latents(2, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        # W-space latents are the truncated mapping of the same z; the images agree
+        assert torch.allclose(w, 0.25 + 0.7 * (gen_z.mapping(z) - 0.25), atol=1e-6)
+        assert torch.allclose(gen_w(w), gen_z(z), atol=1e-5)
+        shift = torch.randn(2, 8)
+        assert torch.allclose(gen_w.synthesize_shifted(w, shift), gen_w(w + shift))
+    # all W-space layers: the conv modulations (toRGB excluded); z space: the first mapping layer
+    assert gen_w.first_layer_weight().shape == (16 + 16 + 16 + 16 + 8, 8)
+    assert gen_z.first_layer_weight().shape == (8, 8)
+    # the stored noise makes the output deterministic; randomize_noise=True does not
+    noisy = load_generator("stylegan2", tiny_stylegan2_file, randomize_noise=True)
+    with torch.no_grad():
+        assert torch.equal(gen_z(z), gen_z(z)) and not torch.equal(noisy(z), noisy(z))
+    with pytest.raises(generators.GeneratorError, match="half-open"):
+        load_generator("stylegan2", tiny_stylegan2_file, space="w+", layers=(4, 9))
+    with pytest.raises(generators.GeneratorError, match="only applies to space='w\\+'"):
+        load_generator("stylegan2", tiny_stylegan2_file, space="w", layers=(0, 2))
+
+
+@pytest.mark.parametrize("name", ["rosinality_stylegan2_g_ema_256", "rosinality_stylegan2_g_ema_1024",
+                                  "rosinality_stylegan2_s64"])
+def test_stylegan2_layouts_structure(name):
+    from latentdirs.generators.stylegan2 import infer_config
+    spec = layout(name)
+    shapes = {key: torch.empty(shape, device="meta") for key, shape, _ in spec["state_dict"]}
+    config = infer_config(shapes)
+    constructor = spec["constructor"]
+    assert (config["size"], config["style_dim"], config["n_mlp"], config["channel_multiplier"]) == (
+        constructor["size"], constructor["style_dim"], constructor["n_mlp"], constructor["channel_multiplier"])
+    with torch.device("meta"):
+        net = StyleGAN2Network(config["size"], config["style_dim"], config["n_mlp"], config["channels"])
+    assert [[k, list(v.shape)] for k, v in net.state_dict().items()] == [[k, s] for k, s, _ in spec["state_dict"]]
+    assert net.n_latent == constructor["n_latent"] and net.num_layers == constructor["num_layers(noise buffers)"]
+
+
+def test_biggan_layout_structure():
+    from latentdirs.generators.biggan import BigGANDeep, _flatten_sn
+    spec = layout("pretrained_biggan_128")
+    with torch.device("meta"):
+        net = BigGANDeep(spec["constructor"]["config"])
+    ours = [[k, list(v.shape)] for k, v in _flatten_sn(net.state_dict()).items()]
+    assert ours == [[k, s] for k, s, _ in spec["state_dict"]]
+
+
+# -- clear errors ------------------------------------------------------------------------------
+
+class NotAllowListed:
+    """Pickled into a checkpoint to stand for arbitrary code."""
+
+
+@pytest.fixture(scope="module")
+def mnist_folder(tmp_path_factory):
+    spec = layout("gld_sngan_mnist")
+    return write_sngan(tmp_path_factory.mktemp("SN_MNIST"), "gld_sngan_mnist",
+                       spec["container"]["files"]["args.json"]["args_json_used_for_this_fixture"])
+
+
+def test_error_wrong_kind_names_the_right_one(tiny_stylegan2_file, mnist_folder):
+    with pytest.raises(CheckpointError, match=r"looks like a stylegan2 checkpoint: load it with load_generator\('stylegan2'"):
+        load_generator("sngan-mnist", tiny_stylegan2_file)
+    with pytest.raises(CheckpointError, match="looks like a sngan-mnist or sngan-anime checkpoint"):
+        load_generator("stylegan2", mnist_folder / "generator.pt")
+    with pytest.raises(CheckpointError, match="looks like a stylegan2 checkpoint"):
+        load_generator("proggan", tiny_stylegan2_file)
+    with pytest.raises(CheckpointError, match="has no pytorch_model.bin"):
+        load_generator("biggan", mnist_folder)
+
+
+def test_error_truncated_file(tmp_path, mnist_folder):
+    data = (mnist_folder / "generator.pt").read_bytes()
+    (tmp_path / "generator.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or not a checkpoint"):
+        load_generator("sngan-mnist", tmp_path / "generator.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        load_generator("stylegan2", tmp_path / "empty.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="truncated or not a checkpoint"):
+        load_generator("proggan", tmp_path / "text.pt")
+
+
+def test_error_config_does_not_match_weights(tmp_path):
+    # AnimeFaces weights with an args.json for the MNIST architecture
+    folder = write_sngan(tmp_path / "SN", "gld_sngan_anime", {"model": "sn_resnet32", "latent_dim": 128, "image_channels": 1})
+    with pytest.raises(CheckpointError) as info:
+        load_generator("sngan-mnist", folder)
+    message = str(info.value)
+    assert "args.json says model=sn_resnet32" in message
+    assert "model.0.weight: checkpoint [16384, 128] vs model [4096, 128]" in message
+    # an args.json that names the other kind
+    (folder / "args.json").write_text(json.dumps({"model": "sn_resnet64", "latent_dim": 128}))
+    with pytest.raises(CheckpointError, match="load it as 'sngan-anime' instead"):
+        load_generator("sngan-mnist", folder)
+
+
+def test_error_missing_unexpected_and_shape(tmp_path, mnist_folder):
+    state = torch.load(mnist_folder / "generator.pt", weights_only=True)
+    del state["model.7.bias"]
+    state["model.8.extra"] = torch.zeros(3)
+    state["model.2.conv2.bias"] = torch.zeros(7)
+    torch.save(state, tmp_path / "generator.pt")
+    with pytest.raises(CheckpointError) as info:
+        load_generator("sngan-mnist", tmp_path / "generator.pt", image_channels=1)
+    message = str(info.value)
+    assert "1 missing key(s) (in the model, not in the file): model.7.bias" in message
+    assert "1 unexpected key(s) (in the file, not in the model): model.8.extra" in message
+    assert "model.2.conv2.bias: checkpoint [7] vs model [256]" in message
+
+
+def test_error_pickled_code_needs_trust(tmp_path):
+    net = tiny_stylegan2()
+    path = tmp_path / "with_code.pt"
+    torch.save({"g_ema": net.state_dict(), "extra": NotAllowListed()}, path)
+    with pytest.raises(CheckpointError, match=r"NotAllowListed.*trust_pickle=True"):
+        load_generator("stylegan2", path)
+    assert load_generator("stylegan2", path, trust_pickle=True).latent_dim == 8
+
+
+def test_error_pgan_config_disagrees_with_tensors(tmp_path, zoo_config_class):
+    spec = layout("pgan_zoo_s32")
+    state = {key: torch.zeros(shape) for key, shape, _ in spec["state_dict"]}
+    config = zoo_config_class()
+    config.depthOtherScales, config.alpha = [512, 512], 0.0
+    torch.save({"config": config, "netG": state, "avgG": state}, tmp_path / "pgan.pth")
+    with pytest.raises(CheckpointError, match=r"depthOtherScales = \[512, 512\] but the avgG tensors have scale depths \[512, 512, 512\]"):
+        load_generator("proggan", tmp_path / "pgan.pth")
+
+
+def test_nvlabs_pickle_refused_without_trust(tmp_path):
+    from latentdirs.generators.nvlabs import load_nvlabs_pickle
+    path = tmp_path / "network-snapshot.pkl"
+    path.write_bytes(b"\x80\x04N.")  # any pickle
+    with pytest.raises(CheckpointError, match="runs code stored in the file.*trust_pickle=True"):
+        load_nvlabs_pickle(path)
+    with pytest.raises(CheckpointError, match="trust_pickle=True"):
+        load_generator("nvlabs-pickle", path)
+
+
+def test_registry_lists_public_kinds():
+    kinds = generators.available_generators()
+    for kind in ("sngan-mnist", "sngan-anime", "proggan", "biggan", "stylegan2", "nvlabs-pickle"):
+        assert kind in kinds

@@ -61,8 +61,9 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False, kind: str | No
             return safe_torch_load(path, map_location="cpu", trust_pickle=trust_pickle)
     except ValueError as exc:
         cause = exc.__cause__ if exc.__cause__ is not None else exc
-        if not trust_pickle and isinstance(cause, pickle.UnpicklingError) and "weights_only" in str(cause):
-            unsafe = _unsafe_globals(path)
+        unsafe = _unsafe_globals(path) if not trust_pickle else []
+        # "Unsupported global" = a real pickled object; other unpickler errors mean garbage bytes
+        if not trust_pickle and isinstance(cause, pickle.UnpicklingError) and (unsafe or "Unsupported global" in str(cause)):
             what = f" ({', '.join(unsafe)})" if unsafe else ""
             raise CheckpointError(
                 f"{path} contains pickled Python objects{what} that are not loaded without your consent. "
@@ -91,7 +92,7 @@ _SIGNATURES: list[tuple[str, tuple[str, ...]]] = [
     ("proggan", ("features.0.conv.weight", "features.0.wscale.scale", "output.conv.weight")),
     ("biggan", ("embeddings.weight", "generator.gen_z.weight_orig")),
     ("biggan-pytorch (ajbrock G_ema.pth; not supported, see docs/generators.md)", ("shared.weight", "linear.weight")),
-    ("sngan-mnist/sngan-anime", ("model.0.weight", "model.2.conv1.weight", "model.2.model.0.running_var")),
+    ("sngan-mnist or sngan-anime", ("model.0.weight", "model.2.conv1.weight", "model.2.model.0.running_var")),
 ]
 # container keys that name a format on their own
 _CONTAINER_SIGNATURES: list[tuple[str, tuple[str, ...]]] = [

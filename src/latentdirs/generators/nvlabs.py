@@ -1,0 +1,147 @@
+"""NVlabs stylegan2-ada-pytorch / stylegan3 network pickles (``*.pkl``), behind an explicit trust flag.
+
+These files are Python pickles that embed the networks' *code*: opening one runs that code, and
+it imports ``torch_utils`` and ``dnnlib`` from the NVlabs repository, so
+
+1. it is refused unless you pass ``trust_pickle=True`` (CLI: ``--trust-pickle``), and
+2. the repository must be importable: ``git clone https://github.com/NVlabs/stylegan3`` and pass
+   ``nvlabs_repo="/path/to/stylegan3"`` (or put it on ``PYTHONPATH``). Its ``legacy.py`` is used when
+   present, which also reads the original TensorFlow pickles.
+
+The adapter calls ``G.mapping`` / ``G.synthesis`` with ``noise_mode="const"`` (deterministic), in
+the z, w or w+ space with the same meaning as the rosinality StyleGAN2 adapter
+(:mod:`latentdirs.generators.stylegan2`): in w+, :meth:`synthesize_shifted` moves only ``layers``.
+"""
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .base import Generator, GeneratorError
+from .checkpoints import CheckpointError
+from .stylegan2 import parse_layers
+
+REFUSAL = ("{path} is an NVlabs network pickle: loading it runs code stored in the file. latentdirs does not "
+           "open such files unless you say you trust them: pass trust_pickle=True (CLI: --trust-pickle), and make "
+           "the NVlabs repository importable (nvlabs_repo='/path/to/stylegan3' or PYTHONPATH) because the pickle "
+           "imports its torch_utils and dnnlib packages. Only do this for files from a source you trust.")
+
+
+def load_nvlabs_pickle(path: str | Path, trust_pickle: bool = False, nvlabs_repo: str | Path | None = None,
+                       network: str = "G_ema") -> nn.Module:
+    """The ``G_ema`` module (or ``network``) of an NVlabs pickle; refuses without ``trust_pickle=True``."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no such file: {path}")
+    if not trust_pickle:
+        raise CheckpointError(REFUSAL.format(path=path))
+    if nvlabs_repo is not None and str(nvlabs_repo) not in sys.path:
+        sys.path.insert(0, str(nvlabs_repo))
+    try:
+        with open(path, "rb") as fh:
+            try:
+                import legacy  # NVlabs' loader; also converts TensorFlow-era pickles
+                data = legacy.load_network_pkl(fh)
+            except ImportError:
+                data = pickle.load(fh)
+    except ModuleNotFoundError as exc:
+        raise CheckpointError(
+            f"{path} needs the module {exc.name!r} from the NVlabs repository to unpickle. Clone "
+            "https://github.com/NVlabs/stylegan3 (or stylegan2-ada-pytorch) and pass nvlabs_repo='/path/to/it' "
+            "or add it to PYTHONPATH.") from exc
+    except (pickle.UnpicklingError, EOFError) as exc:
+        raise CheckpointError(f"could not read {path}: truncated or not a pickle ({exc}).") from exc
+    if isinstance(data, dict):
+        if network not in data:
+            raise CheckpointError(f"{path} has no {network!r}; it holds {sorted(map(str, data))}.")
+        data = data[network]
+    if not isinstance(data, nn.Module):
+        raise CheckpointError(f"{path}: expected a torch module, found {type(data).__name__}.")
+    return data
+
+
+class NVlabsGenerator(Generator):
+    """An NVlabs ``G`` (``z_dim``, ``c_dim``, ``mapping``, ``synthesis``) behind the protocol."""
+
+    def __init__(self, network: nn.Module, space: str = "z", layers=None, truncation: float = 1.0,
+                 class_index: int | None = None, noise_mode: str = "const") -> None:
+        super().__init__()
+        if space not in ("z", "w", "w+"):
+            raise GeneratorError(f"space={space!r}: expected 'z', 'w' or 'w+'.")
+        if layers is not None and space != "w+":
+            raise GeneratorError(f"layers={layers!r} only applies to space='w+'.")
+        self.network = network
+        self.latent_space = space
+        self.name = "nvlabs"
+        self.latent_dim = int(network.z_dim if space == "z" else network.w_dim)
+        self.num_ws = int(network.mapping.num_ws)
+        self.layers = parse_layers(layers, self.num_ws)
+        self.truncation = float(truncation)
+        self.noise_mode = noise_mode
+        c_dim = int(getattr(network, "c_dim", 0))
+        if c_dim and class_index is None:
+            raise GeneratorError(f"this generator is conditional on {c_dim} classes: pass class_index=...")
+        label = torch.zeros(1, c_dim)
+        if c_dim:
+            label[0, class_index] = 1
+        self.register_buffer("label", label, persistent=False)
+
+    def _labels(self, batch: int, like: torch.Tensor) -> torch.Tensor:
+        return self.label.expand(batch, -1).to(like)
+
+    def mapping(self, z: torch.Tensor) -> torch.Tensor:
+        """w (B, w_dim) with truncation applied (all num_ws copies are equal)."""
+        return self.network.mapping(z, self._labels(z.shape[0], z), truncation_psi=self.truncation)[:, 0]
+
+    def sample_latents(self, num, generator=None, device=None):
+        z = torch.randn(num, int(self.network.z_dim), generator=generator,
+                        device=generator.device if generator is not None else self.device)
+        if self.latent_space == "z":
+            return z.to(device or self.device)
+        with torch.no_grad():
+            return self.mapping(z.to(self.device)).to(device or self.device)
+
+    def _synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        return self.network.synthesis(ws, noise_mode=self.noise_mode)
+
+    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
+        w = self.mapping(latent) if self.latent_space == "z" else latent
+        return self._synthesis(w[:, None, :].expand(-1, self.num_ws, -1))
+
+    def synthesize_shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        if self.latent_space != "w+":
+            return self(latent + shift)
+        start, stop = self.layers
+        mask = torch.zeros(self.num_ws, 1, dtype=latent.dtype, device=latent.device)
+        mask[start:stop] = 1.0
+        return self._synthesis(latent[:, None, :] + mask * shift[:, None, :])
+
+    def first_layer_weight(self) -> torch.Tensor | None:
+        if self.latent_space == "z":
+            return None
+        # style affines of the synthesis layers (toRGB excluded), each scaled by its weight gain
+        weights = [m.weight * getattr(m, "weight_gain", 1.0) for name, m in self.network.synthesis.named_modules()
+                   if name.endswith("affine") and "torgb" not in name]
+        return torch.cat(weights).detach() if weights else None
+
+    def early_features(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.mapping(latent) if self.latent_space == "z" else latent
+
+    def describe(self) -> dict:
+        info = {**super().describe(), "kind": "nvlabs-pickle", "truncation": self.truncation,
+                "num_ws": self.num_ws, "noise_mode": self.noise_mode}
+        if self.latent_space == "w+":
+            info["layers"] = list(self.layers)
+        return info
+
+
+def load(path: str | Path, trust_pickle: bool = False, nvlabs_repo: str | Path | None = None, space: str = "z",
+         layers=None, truncation: float = 1.0, class_index: int | None = None, noise_mode: str = "const") -> NVlabsGenerator:
+    """Load an NVlabs ``.pkl`` (stylegan2-ada-pytorch, stylegan3); see the module docstring."""
+    network = load_nvlabs_pickle(path, trust_pickle=trust_pickle, nvlabs_repo=nvlabs_repo).float().cpu()
+    return NVlabsGenerator(network, space=space, layers=layers, truncation=truncation, class_index=class_index,
+                           noise_mode=noise_mode).freeze()
