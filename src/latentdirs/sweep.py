@@ -66,6 +66,12 @@ class SweepConfig:
     """A direction is collapsed when that spread is below this fraction of the spread of G(z)."""
     ground_truth: bool = False
     """Also score each cell against known factors (generators with factors only)."""
+    ground_truth_top: int = 10
+    """Directions scored against the factors: the top this many by image change (the protocol's k)."""
+    ground_truth_steps: int = 1500
+    """Training steps of the ground-truth encoder."""
+    ground_truth_points: int = 5000
+    """Real images with known factors that the codes are scored on."""
     workers: int = 1
     """Cells run in this many processes at once."""
     threads: int | None = None
@@ -238,7 +244,7 @@ def evaluate_directions(generator, directions, options: dict, cfg: SweepConfig) 
                                 change_shift=cfg.change_shift, same_threshold=cfg.same_threshold,
                                 collapse_shift=cfg.collapse_shift, collapse_threshold=cfg.collapse_threshold))
     if cfg.ground_truth:
-        out["ground_truth"] = _ground_truth(generator, directions)
+        out["ground_truth"] = _ground_truth(generator, directions, cfg)
     out["eval_seconds"] = time.perf_counter() - tick
     return out
 
@@ -252,13 +258,23 @@ def training_seconds(cell_dir: Path) -> float:
     return total
 
 
-def _ground_truth(generator, directions) -> dict:
+_GROUND_TRUTH_DATA: dict[str, tuple] = {}
+
+
+def _ground_truth(generator, directions, cfg: SweepConfig) -> dict:
+    """MIG / DCI / modularity of the top directions (Khrulkov et al. protocol), if available here."""
     try:
-        from .evaluation.ground_truth import ground_truth_scores
+        from .evaluation.ground_truth import ground_truth_dataset, ground_truth_scores
     except ImportError as exc:
         return {"error": f"latentdirs.evaluation.ground_truth is not available ({exc})"}
     try:
-        scores = ground_truth_scores(generator, directions)
+        key = json.dumps(generator.describe(), sort_keys=True, default=str)
+        if key not in _GROUND_TRUTH_DATA:  # the same real images for every cell
+            _GROUND_TRUTH_DATA[key] = ground_truth_dataset(generator, cfg.ground_truth_points, seed=10_000)[:2]
+        images, factors = _GROUND_TRUTH_DATA[key]
+        top = directions.top(min(cfg.ground_truth_top, directions.num_directions)) if directions.scores is not None \
+            else directions
+        scores = ground_truth_scores(generator, top, images, factors, steps=cfg.ground_truth_steps)
     except Exception as exc:  # a generator without known factors, or an API that moved
         return {"error": f"{type(exc).__name__}: {exc}"}
     return scores if isinstance(scores, dict) else {"scores": scores}
@@ -437,6 +453,12 @@ LABELS = {"num_directions": "K", "shift_weight": "lambda", "parametrization": "p
           "batch_size": "batch", "lr": "lr", "reconstructor": "reconstructor", "seed": "seed"}
 
 
+def _ground_truth_columns(results: list[dict]) -> tuple:
+    skip = {"gt_num_train", "gt_steps", "gt_num_eval", "gt_seconds"}
+    keys = dict.fromkeys(k for r in results for k in r if k.startswith("gt_") and k not in skip)
+    return tuple((k, k[3:].replace("_", " ")) for k in keys)
+
+
 def _group_label(group: tuple) -> str:
     return ", ".join(f"{LABELS.get(k, k)} = {_fmt(v)}" for k, v in group) or "all cells"
 
@@ -466,7 +488,7 @@ def write_report(out_dir: str | Path) -> Path:
         for group, cells in slices.items():
             lines += [f"{_group_label(group)}:", "", f"| {label} | " + " | ".join(_fmt(r[key]) for r in cells) + " |",
                       "|---|" + "---|" * len(cells)]
-            for metric, name in METRICS:
+            for metric, name in METRICS + _ground_truth_columns(results):
                 lines.append(f"| {name} | " + " | ".join(_fmt_metric(r.get(metric)) for r in cells) + " |")
             lines.append("")
         png = plot_metric_lines(slices, key, out / f"plot_{label.replace(' ', '_')}.png")
@@ -478,9 +500,10 @@ def write_report(out_dir: str | Path) -> Path:
                      f"{r['seed']} | {r['steps']} | {_fmt_metric(r.get('rca'))} | {_fmt_metric(r.get('joint_accuracy'))}"
                      f" | {r.get('distinct')} | {r.get('inactive')} | {_fmt_metric(r.get('mean_abs_cos'))} | "
                      f"{r.get('collapsed')} | {_fmt_metric(r.get('seconds', 0) / 60, 1)} |")
-    gt = [k for k in (results[0] if results else {}) if k.startswith("gt_")]
+    gt = [k for k, _ in _ground_truth_columns(results)]
     if gt:
-        lines += ["", "Ground truth:", "", "| cell | " + " | ".join(k[3:] for k in gt) + " |", "|---|" + "---|" * len(gt)]
+        lines += ["", "Ground truth (top directions by image change, Khrulkov et al. protocol):", "",
+                  "| cell | " + " | ".join(k[3:] for k in gt) + " |", "|---|" + "---|" * len(gt)]
         lines += [f"| {r['cell']} | " + " | ".join(_fmt_metric(r.get(k)) for k in gt) + " |" for r in results]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
@@ -518,6 +541,10 @@ def plot_metric_lines(slices: dict[tuple, list[dict]], key: str, path: Path) -> 
                 x, y = zip(*line["points"])
                 ax.plot(x, y, "--" if line["dashed"] else "-", marker="o", color=f"C{i // (2 if panel is panels[0] else 1)}",
                         label=line["label"])
+        if panel["title"] == "distinct directions" and key == "num_directions":
+            ax.plot(range(len(ticks)), [float(t) for t in ticks], ":", color="grey", label="K (all distinct)")
+        if panel["title"].startswith(("RCA", "collapsed")):
+            ax.set_ylim(-0.03, 1.03)
         ax.set_title(panel["title"], fontsize=10)
         ax.set_xticks(range(len(ticks)), ticks)
         ax.set_xlabel(xlabel)
@@ -551,7 +578,7 @@ def _plot_pillow(panels: list[dict], ticks: list[str], xlabel: str, path: Path) 
         box = (ox + m, oy + 25, ox + w - 15, oy + h - m)
 
         def at(x, y):
-            fx = x / max(len(ticks) - 1, 1)
+            fx = (x + 0.5) / max(len(ticks), 1)
             return box[0] + fx * (box[2] - box[0]), box[3] - (y - lo) / (hi - lo) * (box[3] - box[1])
         draw.rectangle(box, outline=(0, 0, 0))
         draw.text((ox + m, oy + 6), panel["title"], fill=(0, 0, 0))
@@ -604,7 +631,12 @@ def add_sweep_parser(sub) -> None:
                    help="|cos| of change fields above which two directions count as one")
     e.add_argument("--collapse-shift", type=nonnegative_float, default=SweepConfig.collapse_shift)
     e.add_argument("--collapse-threshold", type=nonnegative_float, default=SweepConfig.collapse_threshold)
-    e.add_argument("--ground-truth", action="store_true", help="also score cells against known factors")
+    e.add_argument("--ground-truth", action="store_true",
+                   help="also score cells against known factors (MIG, DCI, modularity; about a minute per cell)")
+    e.add_argument("--ground-truth-top", type=positive_int, default=SweepConfig.ground_truth_top,
+                   help="directions scored: the top N by image change")
+    e.add_argument("--ground-truth-steps", type=positive_int, default=SweepConfig.ground_truth_steps,
+                   help="training steps of the ground-truth encoder")
     e.add_argument("--reevaluate", action="store_true", help="measure complete cells again")
     e.add_argument("--render", action="store_true", help="draw charts into each cell")
     r = p.add_argument_group("running")
@@ -634,7 +666,8 @@ def cmd_sweep(args) -> int:
     result = sweep(generator_from_args(args), grid, base, out, design=args.design, rca_steps=args.rca_steps,
                    eval_latents=args.eval_latents, same_threshold=args.same_threshold,
                    collapse_shift=args.collapse_shift, collapse_threshold=args.collapse_threshold,
-                   ground_truth=args.ground_truth, reevaluate=args.reevaluate, render=args.render,
+                   ground_truth=args.ground_truth, ground_truth_top=args.ground_truth_top,
+                   ground_truth_steps=args.ground_truth_steps, reevaluate=args.reevaluate, render=args.render,
                    workers=args.workers, threads=args.threads)
     print(f"{len(result.cells)} cells; report: {result.report}")
     return 0
