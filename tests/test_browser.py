@@ -20,6 +20,8 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("LATENTDIRS_CHROMIUM", "/usr/bin/chromium")
+SIZES = {"setA": 4, "setB": 2}  # directions per set
+NAMES = ("size", "hue", "left-right", "background", "up-down", "brightness")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -42,7 +44,7 @@ def run_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     paths = []
     for name, seed in (("setA", 0), ("setB", 1)):
-        ds = latentdirs.DirectionSet.random(gen.latent_dim, 2, seed=seed)
+        ds = latentdirs.DirectionSet.random(gen.latent_dim, SIZES[name], seed=seed)
         ds.meta["generator"] = gen.describe()
         ds.save(root / name / "directions")
         paths.append(root / name)
@@ -88,6 +90,14 @@ def _page(browser, errors: list):
     return page
 
 
+def _wait_loaded(image, timeout: float = 60) -> None:
+    """Until an <img> has finished loading a picture (polled: the pages forbid eval, so no wait_for_function)."""
+    deadline = time.monotonic() + timeout
+    while not image.evaluate("img => img.complete && img.naturalWidth > 0"):
+        assert time.monotonic() < deadline, "image did not load"
+        time.sleep(0.05)
+
+
 def _screenshot(page, name: str) -> None:
     folder = os.environ.get("LATENTDIRS_SCREENSHOTS")
     if folder:
@@ -109,6 +119,7 @@ def _rate(page, url: str, assessor: str, verdict, count: int | None = None) -> N
         title = page.locator("#progress-title").inner_text()
         position = int(re.search(r"Direction (\d+) of", title).group(1)) - 1
         expect(page.locator("#rating-chart")).to_have_attribute("src", re.compile(rf"position={position}$"))
+        _wait_loaded(page.locator("#rating-chart"))
         q1, q2, category, name = verdict(position)
         page.check(f"input[name=consistent][value={'yes' if q1 else 'no'}]")
         page.check(f"input[name=single_factor][value={'yes' if q2 else 'no'}]")
@@ -153,21 +164,22 @@ def test_explorer_rating_and_restart(browser, run_dirs, tmp_path):
         page.locator("#sliders input[type=range]").nth(0).fill("-4")  # two sliders at once
         expect(image).to_have_attribute("data-url", re.compile(r"shifts=0%3A-4%2C1%3A6$"))
         expect(page.locator("#caption")).to_contain_text("#0 -4")
-        page.wait_for_timeout(300)
+        _wait_loaded(page.locator("#chart"))
+        _wait_loaded(image)
         _screenshot(page, "explorer.png")
 
         # -- rating: alice rates everything, bob stops halfway --------------------------
-        items = [(name, k) for name in ("setA", "setB") for k in range(2)]
+        items = [(name, k) for name, size in SIZES.items() for k in range(size)]
         alice_order = ratings.rating_order(items, "alice")
 
         def alice(position):  # interpretable exactly for setA's directions
             set_name, k = alice_order[position]
-            return True, set_name == "setA", "geometry" if set_name == "setA" else None, f"{set_name}-{k}"
+            return True, set_name == "setA", "geometry" if set_name == "setA" else None, NAMES[position]
 
         _rate(page, server.url, "alice", alice)
         expect(page.locator("#done")).to_be_visible()
         _rate(page, server.url, "bob", lambda position: (True, True, "colour", ""), count=2)
-        assert len(ratings.RatingStore(db).answers()) == 6
+        assert len(ratings.RatingStore(db).answers()) == len(items) + 2
         page.wait_for_load_state("networkidle")  # let the prefetched chart arrive before the server goes
         page.close()
     finally:
@@ -182,10 +194,10 @@ def test_explorer_rating_and_restart(browser, run_dirs, tmp_path):
         expect(rows).to_have_count(2)
         table = {row.locator("td").nth(0).inner_text(): row.locator("td").nth(1).inner_text()
                  for row in rows.all()}
-        # alice: 1 for setA's two directions, 0 for setB's; bob: 1 for his first two, whichever sets they are
+        # alice: 1 for setA's directions, 0 for setB's; bob: 1 for his first two, whichever sets they are
         bob_first = [set_name for set_name, _ in ratings.rating_order(items, "bob")[:2]]
-        expected = {name: (2 * (name == "setA") + bob_first.count(name)) / (2 + bob_first.count(name))
-                    for name in ("setA", "setB")}
+        expected = {name: (size * (name == "setA") + bob_first.count(name)) / (size + bob_first.count(name))
+                    for name, size in SIZES.items()}
         assert table == {name: f"{mos:.3f}" for name, mos in expected.items()}
         expect(page.locator("#assessor-table tbody tr")).to_have_count(2)
         expect(page.locator("#assessor-table")).to_contain_text("alice")
@@ -193,15 +205,15 @@ def test_explorer_rating_and_restart(browser, run_dirs, tmp_path):
         page.goto(server.url + "/rate")
         page.fill("#assessor", "bob")
         page.click("#login-form button[type=submit]")
-        expect(page.locator("#progress-title")).to_have_text("Direction 3 of 4")
-        expect(page.locator("#who")).to_contain_text("2 of 4 answered")
+        expect(page.locator("#progress-title")).to_have_text(f"Direction 3 of {len(items)}")
+        expect(page.locator("#who")).to_contain_text(f"2 of {len(items)} answered")
         # alice is done; her stored answer comes back when she reviews
         page.goto(server.url + "/rate")
         page.fill("#assessor", "alice")
         page.click("#login-form button[type=submit]")
         expect(page.locator("#done")).to_be_visible()
         page.click("#review")
-        expect(page.locator("#direction-name")).to_have_value(f"{alice_order[0][0]}-{alice_order[0][1]}")
+        expect(page.locator("#direction-name")).to_have_value(NAMES[0])
         page.wait_for_load_state("networkidle")
         page.close()
     finally:
