@@ -1,0 +1,29 @@
+import numpy as np
+import torch
+
+from latentdirs.data.shapes3d import FACTOR_SIZES
+from latentdirs.evaluation.quality import FactorClassifier, classify, confident_fraction, frechet_distance
+
+
+def test_frechet_distance_of_known_gaussians():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20000, 4))
+    assert abs(frechet_distance(a, rng.normal(size=(20000, 4)))) < 0.02
+    shifted = rng.normal(size=(20000, 4)) + np.array([1.0, 0, 0, 0])
+    assert abs(frechet_distance(a, shifted) - 1.0) < 0.05
+    # N(0, I) vs N(0, 4I) in 4-d: 4 * (1 + 4 - 2*2) = 4
+    assert abs(frechet_distance(a, 2 * rng.normal(size=(20000, 4))) - 4.0) < 0.2
+
+
+def test_confident_fraction():
+    sure = torch.tensor([[0.95, 0.05], [0.5, 0.5]])
+    also_sure = torch.tensor([[0.02, 0.98], [0.99, 0.01]])
+    assert confident_fraction([sure, also_sure]) == 0.5
+
+
+def test_classifier_shapes():
+    model = FactorClassifier().eval()
+    features, probs = classify(model, torch.zeros(3, 3, 64, 64))
+    assert features.shape == (3, 256)
+    assert [p.shape[1] for p in probs] == list(FACTOR_SIZES)
+    torch.testing.assert_close(probs[0].sum(1), torch.ones(3))
