@@ -68,18 +68,22 @@ class Encoder(nn.Module):
         return self.head(self.features(images))
 
 
-def ground_truth_scores(generator: Generator, directions: DirectionSet, images, factors, num_train: int = 5_000,
-                        steps: int = 1_500, batch_size: int = 64, lr: float = 1e-3, image_size: int | None = 32,
-                        seed: int = 0, device: str | None = None, progress: bool = False) -> dict:
+def ground_truth_scores(generator: Generator, directions: DirectionSet, images=None, factors=None,
+                        num_train: int = 5_000, steps: int = 1_500, batch_size: int = 64, lr: float = 1e-3,
+                        image_size: int | None = 32, num_eval: int = 5_000, seed: int = 0,
+                        device: str | None = None, progress: bool = False) -> dict:
     """MIG, DCI (3 numbers), modularity and the encoder's held-out R^2 for ``directions``.
 
     ``images`` are the real data: a tensor NCHW in [-1, 1] or a uint8 array NHWC; ``factors``
-    integer (N, F). Every direction of the set is used: pass ``directions.top(k)`` for the
-    protocol's top k. ``image_size`` resizes both generated and real images for the encoder
-    (None keeps the generator's resolution).
+    integer (N, F). Without them, ``num_eval`` points come from :func:`ground_truth_dataset`.
+    Every direction of the set is used: pass ``directions.top(k)`` for the protocol's top k.
+    ``image_size`` resizes both generated and real images for the encoder (None keeps the
+    generator's resolution).
     """
     start = time.perf_counter()
     device = torch.device(device or "cpu")
+    if images is None or factors is None:
+        images, factors, _ = ground_truth_dataset(generator, num_eval, seed=10_000 + seed)
     factors = np.asarray(factors)
     real = _as_images(images)
     if len(real) != len(factors):
