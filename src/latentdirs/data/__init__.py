@@ -1,0 +1,1 @@
+"""Procedural datasets with known factors of variation."""

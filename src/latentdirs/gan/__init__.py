@@ -1,0 +1,1 @@
+"""Training the small GAN that ships with latentdirs (networks, training loop)."""
