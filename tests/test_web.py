@@ -148,6 +148,24 @@ def test_bad_answers_are_refused(client, body, message):
     assert client.get("/api/results").get_json()["answers"] == 0
 
 
+def test_posts_must_be_json_and_hosts_loopback(runs, tmp_path, monkeypatch):
+    from latentdirs.web.app import LOOPBACK_HOSTS
+    app = create_app([str(runs[0])], db_path=tmp_path / "r.sqlite", allowed_hosts=LOOPBACK_HOSTS)
+    client = app.test_client()
+    form = client.post("/api/rating/answer", data={"assessor": "ann", "position": "0"})
+    assert form.status_code == 415 and "JSON" in form.get_json()["error"]
+    assert client.post("/api/apply-names", data="x").status_code == 415
+    rebound = client.get("/api/sets", headers={"Host": "attacker.example:8765"})
+    assert rebound.status_code == 403 and "answers only to" in rebound.get_json()["error"]
+    assert client.get("/api/sets", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("generator exploded")
+    monkeypatch.setattr(app.extensions["latentdirs"].renderer, "image", broken)
+    response = client.get("/api/image?set=setA")
+    assert response.status_code == 500 and "generator exploded" in response.get_json()["error"]
+
+
 def test_sets_of_different_generators_are_refused(runs, tmp_path):
     other = _save_set(tmp_path / "other", load_generator("planted", latent_dim=20), 3, 0)
     with pytest.raises(ValueError, match="different generators"):
@@ -265,7 +283,7 @@ def test_results_endpoint_and_csv(client, app):
 
 def test_apply_names_from_the_app(client, app, runs):
     _answer(client, "ann", 0, name="tilt")
-    written = client.post("/api/apply-names").get_json()["written"]
+    written = client.post("/api/apply-names", json={}).get_json()["written"]
     (set_name, names), = written.items()
     (k, name), = names.items()
     assert name == "tilt"

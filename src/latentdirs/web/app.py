@@ -43,11 +43,13 @@ class AppState:
 
 
 def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cache_size: int = 512,
-               rating_latents: int = 10, device: str = "cpu") -> Flask:
+               rating_latents: int = 10, device: str = "cpu", allowed_hosts: set[str] | None = None) -> Flask:
     """The Flask app over ``run_dirs`` (run folders or direction-set folders of one generator).
 
     ``generator`` defaults to the one the first set records (its loading spec); answers go
-    to ``db_path``, by default ``ratings.sqlite`` in the first folder.
+    to ``db_path``, by default ``ratings.sqlite`` in the first folder. ``allowed_hosts``
+    (host names without port) refuses requests addressed to any other name, so a web page
+    elsewhere cannot reach a loopback server through DNS rebinding.
     """
     sets = load_sets(run_dirs)
     first = next(iter(sets.values()))
@@ -75,6 +77,7 @@ def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cach
     app.json.sort_keys = False
     app.extensions["latentdirs"] = state
     _add_error_handlers(app)
+    _add_request_checks(app, allowed_hosts)
     _add_pages(app)
     _add_image_api(app, state)
     _add_rating_api(app, state)
@@ -102,12 +105,32 @@ def _add_error_handlers(app: Flask) -> None:
             return _error(f"{exc.name}: {exc.description}", exc.code or 400)
         return exc
 
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        app.logger.exception("error while answering %s", request.path)
+        return _error(f"internal error: {type(exc).__name__}: {exc}", 500)
+
     @app.after_request
     def headers(response):
         # Everything is served from here: no CDN, no inline script, nothing to sniff.
         response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' blob: data:"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+
+
+def _add_request_checks(app: Flask, allowed_hosts: set[str] | None) -> None:
+    @app.before_request
+    def checks():
+        if allowed_hosts is not None and request.host.rsplit(":", 1)[0].lower() not in allowed_hosts:
+            raise RequestError(f"this server answers only to {', '.join(sorted(allowed_hosts))}", 403)
+        # Only JSON posts: a form on another site cannot send one without the browser asking first.
+        if request.method == "POST" and not request.is_json:
+            raise RequestError("send JSON (Content-Type: application/json)", 415)
 
 
 def _add_pages(app: Flask) -> None:
@@ -294,9 +317,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.generator:  # override what the sets record (e.g. a checkpoint that moved)
         from ..cli import generator_from_args
         generator = generator_from_args(args)
-    app = create_app(args.sets, generator, args.db, args.cache_size, args.rating_latents, args.device)
+    loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    app = create_app(args.sets, generator, args.db, args.cache_size, args.rating_latents, args.device,
+                     allowed_hosts=LOOPBACK_HOSTS if loopback else None)
     state = app.extensions["latentdirs"]
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not loopback:
         print(f"warning: binding {args.host}: anyone who can reach this machine can use the app", file=sys.stderr)
     server = make_server(args.host, args.port, app, threaded=True)
     host = f"[{args.host}]" if ":" in args.host else args.host
