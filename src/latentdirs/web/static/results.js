@@ -24,6 +24,7 @@ async function load() {
       rows.push([set, `#${k}`, name, current === name ? "saved" : (current ? `now: ${current}` : "not saved")]);
     }
   }
+  if (!rows.length) rows.push(["no names given yet", "", "", ""]);
   table("names-table", ["set", "direction", "most common name", "in the set"], rows);
 }
 
