@@ -171,7 +171,8 @@ class DirectionMatrix(nn.Module):
     """The paper's A: maps (direction index k, shift eps) to a latent shift ``eps * A[:, k]``.
 
     - ``unit``: free d x K matrix, columns divided by their norm;
-    - ``ortho``: first K columns of exp(S), S = P - P^T skew-symmetric (exact, O(d^3) per step);
+    - ``ortho``: first K columns of exp(S), S = P - P^T skew-symmetric (exact, O(d^3) per step,
+      :func:`expm_columns`);
     - ``cayley``: first K columns of (I - S)^-1 (I + S), also orthonormal, cheaper than exp;
     - ``linear``: free d x K matrix (columns may grow: the paper calls this impractical);
     - ``identity`` / ``random`` / a given matrix: frozen baselines.
@@ -216,13 +217,15 @@ class DirectionMatrix(nn.Module):
             return self.weight
         if p == "unit":
             return self.weight / self.weight.norm(dim=0, keepdim=True).clamp_min(1e-8)
-        s = self.skew - self.skew.t()
-        if p == "ortho":
-            return torch.linalg.matrix_exp(s)[:, :self.num_directions]
-        eye = torch.eye(self.latent_dim, self.num_directions, device=s.device, dtype=s.dtype)
-        # Cayley: Q = (I - S)^-1 (I + S); only K columns of (I + S) are needed.
-        rhs = eye + s[:, :self.num_directions]
-        return torch.linalg.solve(torch.eye(self.latent_dim, device=s.device, dtype=s.dtype) - s, rhs)
+        # Never under autocast: bf16 would break orthonormality.
+        with torch.autocast(self.skew.device.type, enabled=False):
+            s = self.skew - self.skew.t()
+            if p == "ortho":
+                return expm_columns(s, self.num_directions)
+            eye = torch.eye(self.latent_dim, self.num_directions, device=s.device, dtype=s.dtype)
+            # Cayley: Q = (I - S)^-1 (I + S); only K columns of (I + S) are needed.
+            rhs = eye + s[:, :self.num_directions]
+            return torch.linalg.solve(torch.eye(self.latent_dim, device=s.device, dtype=s.dtype) - s, rhs)
 
     def forward(self, index: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         a = self.matrix()
@@ -231,6 +234,40 @@ class DirectionMatrix(nn.Module):
     def to_direction_set(self, **meta) -> DirectionSet:
         with torch.no_grad():
             return DirectionSet(self.matrix().detach().cpu().clone(), meta={"parametrization": self.parametrization, **meta})
+
+
+def expm_columns(s: torch.Tensor, k: int) -> torch.Tensor:
+    """The first ``k`` columns of exp(s): Taylor degree 16 with scaling and squaring.
+
+    Same values as ``torch.linalg.matrix_exp(s)[:, :k]`` to float precision, but its backward
+    is autograd through ~(6 + squarings) matmuls, where matrix_exp's backward exponentiates a
+    2d x 2d block matrix: ~5x faster forward+backward at d=512 and a more accurate gradient
+    (benchmarks/ortho_scale.py).
+    """
+    # Truncation error of the degree-16 series at norm theta: ~theta^17/17! < the dtype's epsilon.
+    theta = 0.8 if s.dtype == torch.float64 else 2.5
+    norm = s.detach().abs().sum(0).max().item()  # 1-norm >= spectral norm
+    squarings = max(0, math.ceil(math.log2(norm / theta))) if norm > theta else 0
+    x = s / 2**squarings
+    x2 = x @ x
+    x4 = x2 @ x2
+    # Without squarings only k columns of the polynomial are ever needed: carry just those.
+    m = k if squarings == 0 else s.shape[0]
+    powers = [torch.eye(s.shape[0], m, dtype=s.dtype, device=s.device), x[:, :m], x2[:, :m], x2 @ x[:, :m]]
+    c = [1 / math.factorial(i) for i in range(17)]
+
+    def chunk(j: int) -> torch.Tensor:  # sum_{i<4} c[4j+i] x^i
+        return sum(c[4 * j + i] * powers[i] for i in range(4))
+
+    # Paterson-Stockmeyer: Horner in x^4, 3 products after x^2, x^3, x^4 for degree 16.
+    p = c[16] * x4[:, :m] + chunk(3)
+    for j in (2, 1, 0):
+        p = x4 @ p + chunk(j)
+    if squarings:
+        for _ in range(squarings - 1):
+            p = p @ p
+        p = p @ p[:, :k]  # the last squaring only for the k columns we keep
+    return p
 
 
 def orthonormality_error(matrix: torch.Tensor) -> float:
