@@ -313,6 +313,20 @@ def test_mos_command(tmp_path, capsys):
     assert "no answers database" in capsys.readouterr().err
 
 
+def test_serve_command_starts_on_loopback(runs, tmp_path, monkeypatch, capsys):
+    from werkzeug import serving
+    seen = {}
+
+    def stop_at_once(self):
+        seen["address"] = self.server_address
+        raise KeyboardInterrupt  # what Ctrl-C does
+    monkeypatch.setattr(serving.BaseWSGIServer, "serve_forever", stop_at_once)
+    assert main(["serve", str(runs[0]), str(runs[1]), "--port", "0", "--db", str(tmp_path / "r.sqlite")]) == 0
+    out = capsys.readouterr().out
+    assert seen["address"][0] == "127.0.0.1"
+    assert f"open http://127.0.0.1:{seen['address'][1]}/" in out and "setA, setB" in out
+
+
 def test_serve_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         main(["serve", "--help"])

@@ -304,6 +304,7 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--rating-latents", type=positive_int, default=10,
                    help="latents (seeds 0..N-1) every assessor rates on; fixed when the database is created")
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads for torch")
+    p.add_argument("--log-requests", action="store_true", help="print a line per request (a slider drag sends many)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1")
     add_generator_options(p, default=None)
     p.set_defaults(func=cmd_serve)
@@ -323,6 +324,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     state = app.extensions["latentdirs"]
     if not loopback:
         print(f"warning: binding {args.host}: anyone who can reach this machine can use the app", file=sys.stderr)
+    if not args.log_requests:
+        import logging
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(args.host, args.port, app, threaded=True)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {len(state.sets)} direction set(s) of {state.generator_info['name']} "
