@@ -52,7 +52,7 @@ def build(name: str):
         gen = stylegan2.StyleGAN2Generator(net, space=space, layers=layers)
         return gen, f"StyleGAN2 config-f {size}x{size}, space {space}" + (", layers 0-4" if layers else "")
     if name == "biggan-128":
-        return biggan.BigGANGenerator(biggan.BigGANDeep(biggan.DEFAULT_CONFIG_128), class_index=207), \
+        return biggan.BigGANGenerator(biggan.BigGANDeep(biggan.DEFAULT_CONFIG_128), classes=207), \
             "BigGAN-deep 128, d=128, one class"
     raise SystemExit(f"unknown configuration {name!r}")
 

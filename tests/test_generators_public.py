@@ -320,7 +320,7 @@ def test_biggan_reproduces_fixture(biggan_folder):
     data = arrays("pretrained_biggan_128.fixture.npz")
     assert data["class_vector"].argmax(1).tolist() == [207, 1]
     z = torch.from_numpy(data["z"])
-    gen = load_generator("biggan", biggan_folder, class_index=[207, 1])
+    gen = load_generator("biggan", biggan_folder, classes=[207, 1])
     with torch.no_grad():
         out = gen(z)
         gen.truncation = 0.45  # shares the loaded weights; truncation is a plain option
@@ -519,3 +519,53 @@ def test_registry_lists_public_kinds():
     kinds = generators.available_generators()
     for kind in ("sngan-mnist", "sngan-anime", "proggan", "biggan", "stylegan2", "nvlabs-pickle"):
         assert kind in kinds
+
+
+class FakeMapping(torch.nn.Module):
+    """The calling convention of NVlabs' MappingNetwork (z, c, truncation_psi) -> ws."""
+
+    num_ws = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 6)
+
+    def forward(self, z, c, truncation_psi=1.0):
+        return (self.fc(z) * truncation_psi)[:, None, :].repeat(1, self.num_ws, 1)
+
+
+class FakeSynthesis(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.b0 = torch.nn.ModuleDict({"affine": torch.nn.Linear(6, 5)})
+        self.torgb = torch.nn.ModuleDict({"affine": torch.nn.Linear(6, 3)})
+
+    def forward(self, ws, noise_mode="random"):
+        assert noise_mode == "const"
+        styles = self.b0["affine"](ws).sum(1)  # (B, 5): every layer contributes
+        return torch.tanh(styles[:, :3, None, None]).expand(-1, -1, 16, 16)
+
+
+class FakeNVlabsG(torch.nn.Module):
+    z_dim, w_dim, c_dim = 6, 6, 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mapping, self.synthesis = FakeMapping(), FakeSynthesis()
+
+
+def test_nvlabs_pickle_with_trust(tmp_path):
+    import pickle
+    path = tmp_path / "network-snapshot-000100.pkl"
+    path.write_bytes(pickle.dumps({"G": FakeNVlabsG(), "G_ema": FakeNVlabsG(), "D": None}))
+    gen = load_generator("nvlabs-pickle", path, trust_pickle=True, space="w+", layers=(0, 2))
+    w = gen.sample_latents(2, generator=torch.Generator().manual_seed(0))
+    shift = torch.randn(2, 6)
+    with torch.no_grad():
+        ws = w[:, None, :].repeat(1, 4, 1)
+        ws[:, :2] += shift[:, None, :]
+        assert torch.allclose(gen.synthesize_shifted(w, shift), gen.network.synthesis(ws, noise_mode="const"))
+    assert gen.first_layer_weight().shape == (5, 6)  # toRGB affines excluded
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(CheckpointError, match="truncated or not a pickle"):
+        load_generator("nvlabs-pickle", path, trust_pickle=True)

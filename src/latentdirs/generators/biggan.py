@@ -10,7 +10,7 @@ No package besides torch is needed.
 The generator is class-conditional; the latent is z only (``z_dim`` = 128). The class and the
 truncation are adapter options:
 
-- ``class_index``: one ImageNet class, a list of classes (sample i of a batch gets
+- ``classes``: one ImageNet class, a list of classes (sample i of a batch gets
   ``classes[i % len(classes)]``, so G(z) and G(z + shift) of the same batch share classes), or
   ``"random"`` (``num_random_classes`` classes drawn once with ``seed``, then cycled the same way);
 - ``truncation`` in (0, 1]: picks the batch-norm statistics row, as the original does, and
@@ -252,7 +252,7 @@ class BigGANGenerator(Generator):
 
     latent_space = "z"
 
-    def __init__(self, network: BigGANDeep, class_index=207, truncation: float = 1.0,
+    def __init__(self, network: BigGANDeep, classes=207, truncation: float = 1.0,
                  num_random_classes: int = 8, seed: int = 0) -> None:
         super().__init__()
         if not 0.0 < truncation <= 1.0:
@@ -262,16 +262,16 @@ class BigGANGenerator(Generator):
         self.name = "biggan"
         self.truncation = float(truncation)
         num_classes = network.config["num_classes"]
-        if isinstance(class_index, str):
-            if class_index != "random":
-                raise GeneratorError(f"class_index={class_index!r}: give an int, a list of ints or 'random'.")
-            classes = torch.randint(num_classes, (num_random_classes,), generator=torch.Generator().manual_seed(seed))
+        if isinstance(classes, str):
+            if classes != "random":
+                raise GeneratorError(f"classes={classes!r}: give an int, a list of ints or 'random'.")
+            chosen = torch.randint(num_classes, (num_random_classes,), generator=torch.Generator().manual_seed(seed))
         else:
-            classes = torch.as_tensor([class_index] if isinstance(class_index, int) else list(class_index))
-        if classes.numel() == 0 or classes.min() < 0 or classes.max() >= num_classes:
-            raise GeneratorError(f"class_index={class_index!r}: classes must be in [0, {num_classes}).")
-        self.class_spec = class_index
-        self.register_buffer("classes", classes.long(), persistent=False)
+            chosen = torch.as_tensor([classes] if isinstance(classes, int) else list(classes))
+        if chosen.numel() == 0 or chosen.min() < 0 or chosen.max() >= num_classes:
+            raise GeneratorError(f"classes={classes!r}: classes must be in [0, {num_classes}).")
+        self.class_option = classes if isinstance(classes, (int, str)) else [int(c) for c in classes]
+        self.register_buffer("classes", chosen.long(), persistent=False)
 
     def class_vectors(self, batch: int) -> torch.Tensor:
         """One-hot classes for a batch: sample i gets ``classes[i % len(classes)]``."""
@@ -302,8 +302,7 @@ class BigGANGenerator(Generator):
     def describe(self) -> dict:
         config = self.network.config
         return {**super().describe(), "kind": "biggan", "image_size": config["output_dim"],
-                "class_index": self.class_spec if not isinstance(self.class_spec, torch.Tensor) else self.class_spec.tolist(),
-                "classes": self.classes.tolist(), "truncation": self.truncation}
+                "classes_option": self.class_option, "classes": self.classes.tolist(), "truncation": self.truncation}
 
 
 def _locate(path: Path) -> tuple[Path, Path | None]:
@@ -323,11 +322,11 @@ def _locate(path: Path) -> tuple[Path, Path | None]:
     return weights, None
 
 
-def load(path: str | Path, class_index=207, truncation: float = 1.0, num_random_classes: int = 8, seed: int = 0,
+def load(path: str | Path, classes=207, truncation: float = 1.0, num_random_classes: int = 8, seed: int = 0,
          trust_pickle: bool = False) -> BigGANGenerator:
     """Load a pytorch-pretrained-biggan folder (``config.json`` + ``pytorch_model.bin``) or its .bin.
 
-    ``class_index``: int, list of ints (cycled over a batch) or ``"random"`` (``num_random_classes``
+    ``classes``: int, list of ints (cycled over a batch) or ``"random"`` (``num_random_classes``
     drawn with ``seed``); ``truncation`` in (0, 1]. Without config.json the 128x128 defaults are used.
     """
     weights, config_path = _locate(Path(path))
@@ -345,7 +344,7 @@ def load(path: str | Path, class_index=207, truncation: float = 1.0, num_random_
     with torch.device("meta"):  # allocate once, when the checked tensors are assigned
         network = BigGANDeep(config)
     _check_and_assign(network, state, str(weights), note)
-    return BigGANGenerator(network, class_index=class_index, truncation=truncation,
+    return BigGANGenerator(network, classes=classes, truncation=truncation,
                            num_random_classes=num_random_classes, seed=seed).freeze()
 
 

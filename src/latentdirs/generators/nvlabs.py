@@ -68,7 +68,7 @@ class NVlabsGenerator(Generator):
     """An NVlabs ``G`` (``z_dim``, ``c_dim``, ``mapping``, ``synthesis``) behind the protocol."""
 
     def __init__(self, network: nn.Module, space: str = "z", layers=None, truncation: float = 1.0,
-                 class_index: int | None = None, noise_mode: str = "const") -> None:
+                 classes: int | None = None, noise_mode: str = "const") -> None:
         super().__init__()
         if space not in ("z", "w", "w+"):
             raise GeneratorError(f"space={space!r}: expected 'z', 'w' or 'w+'.")
@@ -83,11 +83,15 @@ class NVlabsGenerator(Generator):
         self.truncation = float(truncation)
         self.noise_mode = noise_mode
         c_dim = int(getattr(network, "c_dim", 0))
-        if c_dim and class_index is None:
-            raise GeneratorError(f"this generator is conditional on {c_dim} classes: pass class_index=...")
+        if isinstance(classes, (list, tuple)):
+            if len(classes) != 1:
+                raise GeneratorError("the NVlabs adapter takes one class (classes=INDEX).")
+            classes = classes[0]
+        if c_dim and classes is None:
+            raise GeneratorError(f"this generator is conditional on {c_dim} classes: pass classes=INDEX.")
         label = torch.zeros(1, c_dim)
         if c_dim:
-            label[0, class_index] = 1
+            label[0, int(classes)] = 1
         self.register_buffer("label", label, persistent=False)
 
     def _labels(self, batch: int, like: torch.Tensor) -> torch.Tensor:
@@ -140,8 +144,8 @@ class NVlabsGenerator(Generator):
 
 
 def load(path: str | Path, trust_pickle: bool = False, nvlabs_repo: str | Path | None = None, space: str = "z",
-         layers=None, truncation: float = 1.0, class_index: int | None = None, noise_mode: str = "const") -> NVlabsGenerator:
+         layers=None, truncation: float = 1.0, classes: int | None = None, noise_mode: str = "const") -> NVlabsGenerator:
     """Load an NVlabs ``.pkl`` (stylegan2-ada-pytorch, stylegan3); see the module docstring."""
     network = load_nvlabs_pickle(path, trust_pickle=trust_pickle, nvlabs_repo=nvlabs_repo).float().cpu()
-    return NVlabsGenerator(network, space=space, layers=layers, truncation=truncation, class_index=class_index,
+    return NVlabsGenerator(network, space=space, layers=layers, truncation=truncation, classes=classes,
                            noise_mode=noise_mode).freeze()
