@@ -38,7 +38,7 @@ def test_two_cell_sweep_end_to_end_and_rerun_skips(planted, tmp_path):
         assert 0 <= cell["rca"] <= 1 and 0 <= cell["joint_accuracy"] <= 1
         assert 1 <= cell["distinct"] <= cell["num_directions"] and cell["collapsed_fraction"] == 0
         folder = out / cell["cell"]
-        assert {"config.json", "metrics.jsonl", "checkpoint.pt", "directions", "result.json"} <= {
+        assert {"config.json", "metrics.jsonl", "checkpoint.pt", "directions", "result.json", "overview.png"} <= {
             p.name for p in folder.iterdir()}
     assert len((out / "results.jsonl").read_text().splitlines()) == 2
     report = (out / "report.md").read_text()

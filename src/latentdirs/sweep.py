@@ -33,6 +33,7 @@ from .discovery import CHECKPOINT, DiscoveryConfig
 from .runs import atomic_write_text, read_jsonl
 
 RESULT = "result.json"
+OVERVIEW = "overview.png"
 ALIASES = {"k": "num_directions", "lambda": "shift_weight", "lam": "shift_weight", "param": "parametrization",
            "bs": "batch_size"}
 # How a cell folder names its values: k10-lambda0.25-unit-seed0 (+ any other grid key).
@@ -78,8 +79,8 @@ class SweepConfig:
     """torch threads per process (default: 1 with several workers, else torch's default)."""
     reevaluate: bool = False
     """Measure complete cells again (keeps their directions)."""
-    render: bool = False
-    """Draw charts (overview + per-direction) into each cell's charts/ folder."""
+    render: bool = True
+    """Draw each cell's directions into ``overview.png`` (rows = directions by image change, columns = shifts)."""
     progress: bool = True
 
 
@@ -222,9 +223,10 @@ def run_cell(generator, name: str, options: dict, cell_dir: Path, cfg: SweepConf
               **evaluate_directions(generator, directions, options, cfg)}
     result["train_seconds"] = training_seconds(cell_dir)
     result["seconds"] = result["train_seconds"] + result["eval_seconds"]
-    if cfg.render:
-        from .render import render_run
-        render_run(generator, directions, cell_dir / "charts")
+    if cfg.render:  # one latent, every direction strongest first, s = -8..8: enough to see "all alike"
+        from .render import overview, save_image
+        ranked = directions.sorted()
+        save_image(overview(generator, ranked, indices=list(range(ranked.num_directions))), cell_dir / OVERVIEW)
     atomic_write_text(cell_dir / RESULT, json.dumps(result, indent=1, default=str))
     return result
 
@@ -500,6 +502,11 @@ def write_report(out_dir: str | Path) -> Path:
                      f"{r['seed']} | {r['steps']} | {_fmt_metric(r.get('rca'))} | {_fmt_metric(r.get('joint_accuracy'))}"
                      f" | {r.get('distinct')} | {r.get('inactive')} | {_fmt_metric(r.get('mean_abs_cos'))} | "
                      f"{r.get('collapsed')} | {_fmt_metric(r.get('seconds', 0) / 60, 1)} |")
+    sheets = [r["cell"] for r in results if (out / r["cell"] / OVERVIEW).exists()]
+    if sheets:
+        lines += ["", "## Directions per cell", "", "One latent, each row a direction (strongest first), "
+                  "columns s = -8..8:", ""]
+        lines += [f"- [{name}]({name}/{OVERVIEW})" for name in sheets]
     gt = [k for k, _ in _ground_truth_columns(results)]
     if gt:
         lines += ["", "Ground truth (top directions by image change, Khrulkov et al. protocol):", "",
@@ -638,7 +645,7 @@ def add_sweep_parser(sub) -> None:
     e.add_argument("--ground-truth-steps", type=positive_int, default=SweepConfig.ground_truth_steps,
                    help="training steps of the ground-truth encoder")
     e.add_argument("--reevaluate", action="store_true", help="measure complete cells again")
-    e.add_argument("--render", action="store_true", help="draw charts into each cell")
+    e.add_argument("--no-render", dest="render", action="store_false", help="skip each cell's overview.png")
     r = p.add_argument_group("running")
     r.add_argument("--out", default="runs/sweep", help="the sweep folder (re-use it to resume)")
     r.add_argument("--workers", type=positive_int, default=1, help="cells at once, one process each")
