@@ -72,7 +72,7 @@ def ganspace(generator: Generator, num_directions: int = 10, num_samples: int = 
     norm, are the directions. W / W+ space (``generator.latent_space``): PCA of the
     latents directly. Scores are the explained-variance ratios. The original samples 300k
     latents; 20k take ~2 s on one CPU core for a 2048-wide layer. Where the spectrum is flat
-    (an undertrained generator) the individual axes vary from seed to seed; the span is stable.
+    (an undertrained generator) the individual axes vary from seed to seed.
     Generators without ``early_features`` are refused rather than silently falling back to
     pixels: pixel PCA is a different method and would not be comparable.
     """
