@@ -133,6 +133,8 @@ def test_unet_shapes_save_load_and_a_few_steps_lower_the_loss(toy, tmp_path):
     assert unet.predict(torch.randn(1, 3, 30, 27)).shape == (1, 1, 30, 27)
     with pytest.raises(ValueError, match="divisible"):
         unet(torch.randn(1, 3, 30, 30))
+    small = UNet(UNetConfig(base_channels=4, depth=3, input_size=16))  # sees 16 x 20, answers at 32 x 40
+    assert small.predict(torch.randn(1, 3, 32, 40)).shape == (1, 1, 32, 40)
     images, masks = next(stream_pairs(toy, torch.tensor([1.0, 0, 0, 0]), 6.0, batch_size=8))
     fixed = iter(lambda: (images, masks), None)
     # temperature 1 here: with the paper's 10 the logits must first grow tenfold, which takes more steps
@@ -187,7 +189,7 @@ def test_saliency_cli_end_to_end_on_a_toy_generator(tmp_path, capsys):
     ranking = str(tmp_path / "find" / "ranking.json")
     assert main(["saliency", "make-data", str(tmp_path / "set"), "--ranking", ranking, "--num", "12",
                  "--out", str(tmp_path / "data"), "--no-progress"]) == 0
-    assert main(["saliency", "train", "--data", str(tmp_path / "data"), "--steps", "20", "--batch-size", "4",
+    assert main(["saliency", "train", "--data", str(tmp_path / "data"), "--steps", "20", "--batch-size", "4", "--size", "16",
                  "--lr", "0.01", "--base-channels", "4", "--depth", "3", "--out", str(tmp_path / "unet"),
                  "--no-progress"]) == 0
     assert main(["saliency", "train", str(tmp_path / "set"), "--direction", "1", "--shift", "6", "--steps", "2",
@@ -197,6 +199,7 @@ def test_saliency_cli_end_to_end_on_a_toy_generator(tmp_path, capsys):
     assert main(["saliency", "eval", str(tmp_path / "unet"), str(tmp_path / "real"), "--size", "32",
                  "--out", str(tmp_path / "eval"), "--no-progress"]) == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["size"] == 32 and json.loads((tmp_path / "unet" / "unet" / "unet.json").read_text())["input_size"] == 16
     assert metrics["num_images"] == 6 and 0 <= metrics["mae"] <= 1 and 0 <= metrics["max_f"] <= 1
     assert len(list((tmp_path / "eval" / "predictions").glob("*.png"))) == 6
     assert (tmp_path / "eval" / "examples.png").exists()
@@ -206,7 +209,7 @@ def test_evaluate_scores_a_perfect_predictor(tmp_path):
     _real_pairs(tmp_path / "real", 4, seed=2)
 
     class Oracle(UNet):  # predicts the true mask from the image: dark = object
-        def predict(self, images):
+        def predict(self, images, size=None):
             return ((images.mean(1, keepdim=True) + 1) / 2 < 0.3).float()
 
     result = evaluate(Oracle(UNetConfig(base_channels=2, depth=2)), tmp_path / "real", progress=False)

@@ -95,6 +95,8 @@ def add_saliency_parser(subparsers) -> None:
     o.add_argument("--temperature", type=positive_float, default=10.0, help="softmax(logits / T) in the loss")
     o.add_argument("--base-channels", type=positive_int, default=16, help="U-Net width at full resolution")
     o.add_argument("--depth", type=positive_int, default=4, help="U-Net resolution levels")
+    o.add_argument("--size", type=positive_int, default=None,
+                   help="train at this shorter image side (batches resized; None: as generated)")
     o.add_argument("--seed", type=int, default=0, help="seed of the U-Net init and of the data")
     o.add_argument("--log-every", type=positive_int, default=25, help="append to metrics.jsonl every N steps")
     _mask_options(t)
@@ -110,7 +112,8 @@ def add_saliency_parser(subparsers) -> None:
     e.add_argument("folder", help="folder with images/ and masks/ (or ground_truth_mask/)")
     e.add_argument("--masks-subdir", default=None, help="name of the mask folder inside FOLDER (None: masks/, ground_truth_mask/, gt/ or GT/)")
     e.add_argument("--size", type=positive_int, default=None,
-                   help="resize the shorter image side to this before the U-Net (the paper: 128; None: as is)")
+                   help="resize the shorter image side to this before the U-Net (the paper: 128; None: the size "
+                        "the U-Net was trained at)")
     e.add_argument("--out", default=None, help="output folder (None: UNET/eval-<folder name>)")
     e.add_argument("--figure-rows", type=positive_int, default=8, help="examples in examples.png")
     _common(e)
@@ -220,7 +223,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, decay_every=args.decay_every,
                          decay=args.decay, temperature=args.temperature, base_channels=args.base_channels,
-                         depth=args.depth, seed=args.seed, log_every=args.log_every)
+                         depth=args.depth, size=args.size, seed=args.seed, log_every=args.log_every)
     if args.data:
         batches, meta = folder_batches(args.data, args.batch_size, seed=args.seed), {"data": args.data}
     elif args.set:

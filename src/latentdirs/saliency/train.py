@@ -39,6 +39,8 @@ class TrainConfig:
     temperature: float = 10.0
     base_channels: int = 16
     depth: int = 4
+    size: int | None = None
+    """Resize every batch so its shorter side is this (None: as given). Evaluation uses it too."""
     seed: int = 0
     log_every: int = 25
     save_every: int = 500
@@ -47,6 +49,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "decay_every", "base_channels", "depth", "log_every", "save_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.size is not None and self.size < 2 ** self.depth:
+            raise ValueError(f"size {self.size} is too small for a U-Net of depth {self.depth}")
         if not self.lr > 0 or not 0 < self.decay <= 1 or not self.temperature > 0:
             raise ValueError("need lr > 0, 0 < decay <= 1 and temperature > 0")
 
@@ -67,7 +71,8 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: Tra
     config = config or TrainConfig()
     config.validate()
     torch.manual_seed(config.seed)
-    unet = UNet(UNetConfig(base_channels=config.base_channels, depth=config.depth, temperature=config.temperature))
+    unet = UNet(UNetConfig(base_channels=config.base_channels, depth=config.depth, temperature=config.temperature,
+                           input_size=config.size))
     optimizer = torch.optim.Adam(unet.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.decay_every, gamma=config.decay)
     run_dir = Path(out_dir) if out_dir is not None else None
@@ -84,6 +89,8 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: Tra
     bar = tqdm(range(config.steps), disable=not progress, desc="train U-Net", dynamic_ncols=True)
     for step in bar:
         images, masks = next(batches)
+        if config.size is not None:
+            images, masks = resize_batch(images, masks, config.size)
         loss = unet.loss(images, masks)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -105,12 +112,32 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: Tra
     return unet
 
 
+def resize_shorter_side(images: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
+    if min(images.shape[-2:]) == size:
+        return images
+    scale = size / min(images.shape[-2:])
+    target = [max(1, round(side * scale)) for side in images.shape[-2:]]
+    if mode == "bilinear":
+        return F.interpolate(images, size=target, mode="bilinear", align_corners=False, antialias=True)
+    return F.interpolate(images, size=target, mode=mode)
+
+
+def resize_batch(images: torch.Tensor, masks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (bilinear, antialiased) and {0, 1} masks (area average, then >= 0.5) to shorter side ``size``."""
+    if min(images.shape[-2:]) == size:
+        return images, masks
+    images = resize_shorter_side(images, size)
+    masks = (F.interpolate(masks, size=images.shape[-2:], mode="area") >= 0.5).float()
+    return images, masks
+
+
 @torch.no_grad()
 def evaluate(unet: UNet, folder: str | Path, size: int | None = None, out_dir: str | Path | None = None,
              masks_subdir: str | None = None, figure_rows: int = 8, progress: bool = True) -> dict:
     """MAE, max F (beta^2 = 0.3) and IoU of ``unet`` on a folder of real image/mask pairs.
 
-    ``size`` resizes the shorter image side before the U-Net (the paper: 128); the prediction
+    ``size`` resizes the shorter image side before the U-Net (the paper: 128; None: the size the
+    U-Net was trained at, or the image as it is if it was trained on images as given); the prediction
     is resized back to the mask's own size before scoring. With ``out_dir``: predicted masks
     as PNGs in ``out_dir/predictions/``, ``metrics.json`` and ``examples.png`` (image | prediction | truth).
     """
@@ -119,13 +146,10 @@ def evaluate(unet: UNet, folder: str | Path, size: int | None = None, out_dir: s
     out = Path(out_dir) if out_dir is not None else None
     examples = []
     unet.eval()
+    size = size if size is not None else unet.config.input_size
     for i in tqdm(range(len(data)), disable=not progress, desc="evaluate", dynamic_ncols=True):
         image, truth = data[i]
-        x = image[None]
-        if size is not None and min(x.shape[-2:]) != size:
-            scale = size / min(x.shape[-2:])
-            x = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False, antialias=True)
-        prob = unet.predict(x)
+        prob = unet.predict(image[None], size=size)
         if prob.shape[-2:] != truth.shape[-2:]:
             prob = F.interpolate(prob, size=truth.shape[-2:], mode="bilinear", align_corners=False)
         scores.update(prob[0], truth)

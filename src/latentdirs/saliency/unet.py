@@ -27,6 +27,8 @@ class UNetConfig:
     """Resolution levels (depth - 1 downsamplings)."""
     temperature: float = 10.0
     """Probabilities are softmax(logits / temperature), in training and at inference."""
+    input_size: int | None = None
+    """Shorter image side it was trained at (None: images as given); evaluation resizes to it by default."""
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -68,14 +70,28 @@ class UNet(nn.Module):
         return F.cross_entropy(self(images) / self.config.temperature, masks[:, 0].long())
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """Object probability (N, 1, H, W) in [0, 1] for images of any size (reflect-padded to a multiple)."""
+    def predict(self, images: torch.Tensor, size: int | None | str = "trained") -> torch.Tensor:
+        """Object probability (N, 1, H, W) in [0, 1] at the images' own size, for any size.
+
+        ``size``: the shorter side the U-Net sees ("trained": ``config.input_size``; None: as given);
+        the probability is resized back. Sides are reflect-padded to a multiple of 2 ** (depth - 1).
+        """
         was_training = self.training
         self.eval()
         h, w = images.shape[-2:]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        x = F.pad(images, (0, pw, 0, ph), mode="reflect") if ph or pw else images
-        prob = torch.softmax(self(x) / self.config.temperature, dim=1)[:, 1:, :h, :w]
+        size = self.config.input_size if size == "trained" else size
+        x = images
+        if size is not None and min(h, w) != size:
+            scale = size / min(h, w)
+            x = F.interpolate(x, size=[max(1, round(h * scale)), max(1, round(w * scale))], mode="bilinear",
+                              align_corners=False, antialias=True)
+        xh, xw = x.shape[-2:]
+        ph, pw = (-xh) % self.multiple, (-xw) % self.multiple
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        prob = torch.softmax(self(x) / self.config.temperature, dim=1)[:, 1:, :xh, :xw]
+        if (xh, xw) != (h, w):
+            prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)
         self.train(was_training)
         return prob
 
