@@ -569,3 +569,14 @@ def test_nvlabs_pickle_with_trust(tmp_path):
     path.write_bytes(path.read_bytes()[:20])
     with pytest.raises(CheckpointError, match="truncated or not a pickle"):
         load_generator("nvlabs-pickle", path, trust_pickle=True)
+
+
+def test_trusted_pickle_without_its_code_says_what_is_missing(tmp_path, zoo_config_class):
+    spec = layout("pgan_zoo_s32")
+    state = {key: torch.zeros(shape) for key, shape, _ in spec["state_dict"]}
+    path = write_pgan_zoo(tmp_path / "pgan.pth", zoo_config_class, spec, state)
+    for name in ("models", "models.utils", "models.utils.config"):
+        sys.modules.pop(name)
+    with pytest.raises(CheckpointError, match="module 'models'.*not importable"):
+        load_generator("proggan", path, trust_pickle=True)
+    assert load_generator("proggan", path).describe()["scale_depths"] == [512] * 4  # weights-only works

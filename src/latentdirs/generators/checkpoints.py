@@ -69,6 +69,11 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False, kind: str | No
                 f"{path} contains pickled Python objects{what} that are not loaded without your consent. "
                 "If you trust the file's source, pass trust_pickle=True (CLI: --trust-pickle); unpickling "
                 "can run arbitrary code and may need the original project's code on sys.path.") from exc
+        if trust_pickle and isinstance(cause, ModuleNotFoundError):
+            raise CheckpointError(
+                f"{path} pickles objects of the module {cause.name!r}, which is not importable here. Put the "
+                "original project's code on sys.path (PYTHONPATH), or load without trust_pickle: latentdirs reads "
+                "the supported formats weights-only.") from exc
         raise CheckpointError(
             f"could not read {path}: the file is truncated or not a checkpoint "
             f"({type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}). "

@@ -21,9 +21,10 @@ Latent spaces (``space=``):
   ``G.synthesize_shifted(w, A @ eps)`` (which equals ``G(w + A @ eps)`` in the z and w spaces and
   for every other adapter).
 
-SeFa (``first_layer_weight``) factorizes the concatenated modulation weights of the convolutions
-that read the chosen style layers (rosinality's ``closed_form_factorization.py`` uses all of
-them); in the z space it is the first mapping layer. Noise is the stored buffers by default
+SeFa (``first_layer_weight``) factorizes the stacked modulation weights of the convolutions that
+read the chosen style layers (all of them in w, as rosinality's ``closed_form_factorization.py``,
+whose key filter also happens to keep ``to_rgb1``; we leave every toRGB out unless the range holds
+nothing else); in the z space it is the first mapping layer. Noise is the stored buffers by default
 (``randomize_noise=False``), so the same latent always gives the same image.
 
     >>> G = load_generator("stylegan2", "stylegan2-ffhq-config-f.pt", space="w+", layers=(0, 4))
@@ -378,7 +379,7 @@ class StyleGAN2Generator(Generator):
             return self.network.style[1].effective_weight().detach()
         start, stop = self.layers
         convs = [m for layer in range(start, stop) for m in self.network.modulations_reading(layer)]
-        # toRGB modulations only count when the range holds nothing else (as in rosinality's SeFa)
+        # toRGB modulations only count when the range holds nothing else
         main = [m for m in convs if m.demodulate] or convs
         unique = list(dict.fromkeys(main))
         return torch.cat([m.modulation.effective_weight() for m in unique]).detach()
