@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Generator, GeneratorError
-from .checkpoints import CheckpointError, load_strict, read_checkpoint, wrong_kind_error
+from .checkpoints import load_strict, read_checkpoint, wrong_kind_error
 
 SQRT2 = math.sqrt(2.0)
 
