@@ -56,3 +56,16 @@ def test_cli_compare(tmp_path, capsys):
     assert code == 0
     assert "report:" in capsys.readouterr().out
     assert (tmp_path / "report.md").exists() and (tmp_path / "sefa" / "seed0" / "directions").is_dir()
+
+
+def test_chart_without_matplotlib_falls_back_to_pillow(tmp_path, monkeypatch):
+    import sys
+
+    from PIL import Image
+
+    from latentdirs.evaluation.compare import write_chart
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    results = [{"method": m, "seed": s, "rca": 0.5 + 0.1 * s, "mig": 0.2} for m in ("sefa", "random") for s in (0, 1)]
+    path = write_chart(results, ("sefa", "random"), tmp_path / "chart.png")
+    with Image.open(path) as image:
+        assert image.width > 200 and image.height > 200
