@@ -217,11 +217,11 @@ def run_worker(args, *extra) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| generator | naive s/step | ours s/step | limit s/step | naive / ours | ours / limit "
-             "| peak MB naive | ours | limit |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| generator | batch | naive s/step | ours s/step | limit s/step | naive / ours | ours / limit "
+             "| peak MB naive | ours | limit |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         m, mem = r["median_sec"], r.get("peak_mb", {})
-        lines.append(f"| {r['config']} | {m['naive']:.3f} | {m['ours']:.3f} | {m['limit']:.3f} "
+        lines.append(f"| {r['config']} | {r['batch']} | {m['naive']:.3f} | {m['ours']:.3f} | {m['limit']:.3f} "
                      f"| {m['naive'] / m['ours']:.2f}x | {m['ours'] / m['limit']:.2f} "
                      f"| {mem.get('naive', float('nan')):.0f} | {mem.get('ours', float('nan')):.0f} "
                      f"| {mem.get('limit', float('nan')):.0f} |")
@@ -233,6 +233,9 @@ def main() -> None:
     p.add_argument("--configs", default=",".join(CONFIGS), help=f"comma list from {', '.join(CONFIGS)}")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch", type=int, default=128, help="pairs per step (the paper: 128)")
+    p.add_argument("--batch-for", action="append", default=[], metavar="NAME=N",
+                   help="another batch for one configuration, e.g. sngan-mnist=16 (its step at 128 takes minutes "
+                        "on one CPU core; convolution cost is linear in the batch)")
     p.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (median reported)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--fast-paths", action="store_true", help="time channels_last / amp / compile instead")
@@ -252,11 +255,14 @@ def main() -> None:
         return
 
     RESULTS.mkdir(parents=True, exist_ok=True)
+    default_batch = args.batch
     env = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
            "threads": args.threads, "device": args.device,
            "note": "2-core VM, another training job on the other core: ratios within one run are what count"}
     rows = []
+    batches = dict(item.split("=") for item in args.batch_for)
     for name in args.configs.split(","):
+        args.batch = int(batches.get(name, default_batch))
         kind = "fast" if args.fast_paths else "time"
         try:
             row = run_worker(args, "--threads", str(args.threads), "--worker", kind, f"{name}:{args.rounds}")
