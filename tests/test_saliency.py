@@ -216,7 +216,24 @@ def test_evaluate_scores_a_perfect_predictor(tmp_path):
     assert result["mae"] == 0 and result["max_f"] == pytest.approx(1.0) and result["iou"] == 1.0
 
 
-@pytest.mark.parametrize("step", ["find-direction", "make-data", "train", "eval"])
+def toy_classifier():
+    return lambda images: torch.stack([images.mean(dim=(1, 2, 3)), -images.mean(dim=(1, 2, 3)),
+                                       torch.zeros(len(images))], dim=1)
+
+
+def test_select_classes_cli(tmp_path, capsys):
+    from latentdirs.cli import main
+    for i, value in enumerate((250, 250, 10)):  # two bright images, one dark
+        save_png(np.full((8, 8, 3), value, np.uint8), tmp_path / "target" / f"{i}.png")
+    assert main(["saliency", "select-classes", str(tmp_path / "target"), "--classifier",
+                 "test_saliency:toy_classifier", "--top-k", "1", "--keep-fraction", "0.5", "--image-size", "8",
+                 "--json", str(tmp_path / "classes.json")]) == 0
+    assert capsys.readouterr().out.strip().endswith("\n0")
+    saved = json.loads((tmp_path / "classes.json").read_text())
+    assert saved["classes"] == [0] and saved["counts"] == {"0": 2, "1": 1}
+
+
+@pytest.mark.parametrize("step", ["find-direction", "make-data", "train", "eval", "select-classes"])
 def test_saliency_cli_help(step, capsys):
     from latentdirs.cli import main
     with pytest.raises(SystemExit) as exit_info:

@@ -5,6 +5,7 @@ Four steps, each a subcommand (the Python API is latentdirs.saliency):
   make-data       write image/mask PNG pairs made with the picked direction
   train           train the U-Net (on a pair folder, or streaming pairs from the generator)
   eval            MAE, max F-measure and IoU on real image/mask pairs, predictions and a figure
+  select-classes  (class-conditional generators) the classes that fit unlabelled target images
 """
 from __future__ import annotations
 
@@ -104,6 +105,22 @@ def add_saliency_parser(subparsers) -> None:
     _common(t)
     t.set_defaults(func=cmd_train)
 
+    c = sub.add_parser("select-classes", help="classes of a class-conditional generator that fit target images",
+                       description="Classify unlabelled target images, count each class whenever it is in an image's "
+                                   "top-k, keep the most frequent fraction of the classes seen (the paper: top-5, "
+                                   "25%%). Prints them as a comma list for --classes and writes JSON if asked.\n\n"
+                                   "examples:\n  latentdirs saliency select-classes ECSSD/images --classifier "
+                                   "my_classifiers:resnet18 --json runs/sal/classes.json", formatter_class=_Formatter)
+    c.add_argument("folder", help="folder of target images (no labels needed)")
+    c.add_argument("--classifier", required=True, metavar="MODULE:FUNCTION",
+                   help="a function returning a callable images[-1,1] NCHW -> logits")
+    c.add_argument("--keep-fraction", type=fraction, default=0.25, help="fraction of the seen classes to keep")
+    c.add_argument("--top-k", type=positive_int, default=5, help="predictions counted per target image")
+    c.add_argument("--image-size", type=positive_int, default=224, help="classifier input side (resize + centre crop)")
+    c.add_argument("--json", default=None, help="also write the kept classes and all counts here")
+    _common(c)
+    c.set_defaults(func=cmd_select_classes)
+
     e = sub.add_parser("eval", help="MAE, max F and IoU on real image/mask pairs",
                        description="Evaluate a trained U-Net on FOLDER/images + FOLDER/masks (or ground_truth_mask/, "
                                    "ECSSD's name), matched by file name. Writes metrics.json, predictions/*.png and "
@@ -168,21 +185,39 @@ def _load_set_and_generator(args):
     return directions, _generator_for_set(args, directions)
 
 
+def _classifier(spec: str):
+    import importlib
+    if ":" not in spec:
+        raise SystemExit(f"error: --classifier expects MODULE:FUNCTION, got {spec!r}")
+    module, func = spec.split(":", 1)
+    return getattr(importlib.import_module(module), func)()
+
+
 def _select_classes(args, generator):
     if not getattr(args, "select_classes_from", None):
         return generator, None
     if not args.classifier:
         raise SystemExit("error: --select-classes-from needs --classifier MODULE:FUNCTION")
-    import importlib
-
     from .classes import image_folder_batches, select_classes
     from .masks import restrict_classes
-    module, func = args.classifier.split(":")
-    classifier = getattr(importlib.import_module(module), func)()
-    classes, counts = select_classes(classifier, image_folder_batches(args.select_classes_from),
+    classes, counts = select_classes(_classifier(args.classifier), image_folder_batches(args.select_classes_from),
                                      top_k=args.top_k, keep_fraction=args.keep_fraction)
     print(f"classes kept ({len(classes)} of {len(counts)} seen): {classes}")
     return restrict_classes(generator, classes), classes
+
+
+def cmd_select_classes(args: argparse.Namespace) -> int:
+    from .classes import image_folder_batches, select_classes
+    _set_threads(args.threads)
+    classes, counts = select_classes(_classifier(args.classifier), image_folder_batches(args.folder, args.image_size),
+                                     top_k=args.top_k, keep_fraction=args.keep_fraction)
+    print(f"kept {len(classes)} of {len(counts)} classes seen in a top-{args.top_k}:")
+    print(",".join(str(c) for c in classes))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"classes": classes, "counts": {str(k): v for k, v in counts.most_common()},
+                                               "top_k": args.top_k, "keep_fraction": args.keep_fraction}, indent=1))
+    return 0
 
 
 def cmd_find_direction(args: argparse.Namespace) -> int:
