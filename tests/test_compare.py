@@ -69,3 +69,9 @@ def test_chart_without_matplotlib_falls_back_to_pillow(tmp_path, monkeypatch):
     path = write_chart(results, ("sefa", "random"), tmp_path / "chart.png")
     with Image.open(path) as image:
         assert image.width > 200 and image.height > 200
+
+
+def test_resuming_with_other_settings_is_refused(planted, tmp_path):
+    compare(planted, k=3, seeds=(0,), methods=("random",), out_dir=tmp_path, **TINY)
+    with pytest.raises(ValueError, match="rca_steps"):
+        compare(planted, k=3, seeds=(0,), methods=("random",), out_dir=tmp_path, **{**TINY, "rca_steps": 5})

@@ -137,6 +137,7 @@ def compare(generator: Generator, k: int = 10, seeds=(0, 1, 2), methods=METHODS,
     cfg.validate()
     out = Path(out_dir) if out_dir is not None else new_run_dir(runs_dir, f"compare-{generator.name}-k{k}")
     out.mkdir(parents=True, exist_ok=True)
+    _check_resumable(out, cfg)
     save_config(out, {"compare": asdict(cfg), "generator": generator.describe()})
     log = MetricsLog(out)
     dataset = _real_dataset(generator, cfg, log)
@@ -159,6 +160,19 @@ def compare(generator: Generator, k: int = 10, seeds=(0, 1, 2), methods=METHODS,
     comparison.chart = write_chart(results, cfg.methods, out / "comparison.png")
     comparison.report = write_report(results, cfg, generator, out, comparison.chart)
     return comparison
+
+
+def _check_resumable(out: Path, cfg: CompareConfig) -> None:
+    """Cells kept from an earlier run must have been measured with the same settings."""
+    path = out / "config.json"
+    if not path.exists():
+        return
+    before = json.loads(path.read_text()).get("compare", {})
+    now = json.loads(json.dumps(asdict(cfg)))  # tuples -> lists, as stored
+    changed = sorted(key for key in now if key not in ("seeds", "methods") and before.get(key) != now[key])
+    if changed:
+        raise ValueError(f"{out} holds a comparison with other settings ({', '.join(changed)}); "
+                         "use a new --out folder or the same settings")
 
 
 def _run_cell(generator, method, seed, cfg, folder, dataset, progress) -> dict:
