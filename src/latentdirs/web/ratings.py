@@ -232,11 +232,10 @@ def format_report(answers: list[dict]) -> str:
     for s, m in mos_by_set(answers).items():
         lines.append(f"{s:40s} {m['mos']:6.3f} {m['consistent']:6.3f} {m['single_factor']:6.3f} "
                      f"{m['assessors']:9d} {m['directions']:5d} {m['answers']:7d}")
-    sets = sorted({a["set_name"] for a in answers})
-    lines += ["", "MOS per assessor", f"{'assessor':24s} " + " ".join(f"{s[:18]:>18s}" for s in sets)]
+    lines += ["", "MOS per assessor", f"{'assessor':24s} {'set':40s} {'MOS':>6s}"]
     for assessor, per_set in mos_by_assessor(answers).items():
-        cells = [f"{per_set[s]:18.3f}" if s in per_set else f"{'-':>18s}" for s in sets]
-        lines.append(f"{assessor[:24]:24s} " + " ".join(cells))
+        for set_name, value in per_set.items():
+            lines.append(f"{assessor[:24]:24s} {set_name:40s} {value:6.3f}")
     cats = CATEGORIES + ("uncategorised",)
     lines += ["", "Share of interpretable directions per category",
               f"{'set':40s} " + " ".join(f"{c:>13s}" for c in cats)]
