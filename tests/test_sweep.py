@@ -23,7 +23,7 @@ def test_grid_parsing_and_cell_names():
     # one-at-a-time: K at the base lambda, lambda at the base K; the shared cell appears once
     oat = [name for name, _ in expand({"k": [5, 10], "lambda": [0, 0.25]}, {"num_directions": 10},
                                       design="one-at-a-time")]
-    assert oat == ["k5-lambda0.25-unit-seed0", "k10-lambda0.25-unit-seed0", "k10-lambda0-unit-seed0"]
+    assert oat == ["k5-lambda0.25-unit-seed0", "k10-lambda0-unit-seed0", "k10-lambda0.25-unit-seed0"]
     with pytest.raises(ValueError, match="unknown discovery option"):
         parse_grid(["nonsense=1"])
     with pytest.raises(ValueError, match="int values"):

@@ -160,14 +160,17 @@ def cell_name(options: dict, grid_keys=()) -> str:
 def expand(grid: dict[str, list], base_options: dict | None = None, design: str = "product") -> list[tuple[str, dict]]:
     """Cells as (name, full discovery options). ``product``: every combination of the grid's
     values; ``one-at-a-time``: each key varies alone while the others stay at their base
-    value (the paper's ablations: K at the default lambda, lambda at the default K)."""
+    value (the paper's ablations: K at the default lambda, lambda at the default K); the
+    keys take turns (first value of each key, then the second...), so list the values that
+    matter most first."""
     grid = {canonical_key(k): list(v) for k, v in grid.items()}
     base = {**{f.name: f.default for f in dataclasses.fields(DiscoveryConfig)}, **SWEEP_DEFAULTS}
     base.update({canonical_key(k): v for k, v in (base_options or {}).items()})
     if design == "product":
         combos = [dict(zip(grid, values)) for values in product(*grid.values())]
-    elif design == "one-at-a-time":
-        combos = [{key: value} for key, values in grid.items() for value in values] or [{}]
+    elif design == "one-at-a-time":  # keys take turns, so a sweep cut short has a bit of every curve
+        turns = max((len(v) for v in grid.values()), default=0)
+        combos = [{key: values[i]} for i in range(turns) for key, values in grid.items() if i < len(values)] or [{}]
     else:
         raise ValueError(f"design must be 'product' or 'one-at-a-time', got {design!r}")
     cells, seen = [], set()
