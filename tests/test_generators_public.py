@@ -159,15 +159,20 @@ def test_pgan_zoo_reproduces_fixture(tmp_path, zoo_config_class):
     if error < TOLERANCE:
         return
     # With the sin fill every conv output is a tiny remainder of large cancelling sums and pixel
-    # norm rescales it back to 1, so rounding noise is amplified to O(1): the same weights in
-    # float64, or with oneDNN switched off, move the output as much as the gap to the fixture.
-    # Exact agreement then needs the reference's exact kernels (same thread count), so we only
-    # require that the gap is no larger than this rounding sensitivity and that the statistics agree.
+    # norm rescales it back to 1, so float32 rounding is amplified to O(1): moving z by one part
+    # in 10^7 moves the output as much as the gap to the fixture. Exact agreement would need the
+    # reference's exact kernels (and thread count), so we require that the gap is within this
+    # rounding sensitivity, in max and in mean, and that the image statistics agree.
+    nudge = 1 + 1e-7 * torch.randn(z.shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        out64 = gen.network.double()(z.double()).float()
-    sensitivity = float((out64 - out).abs().max())
-    print(f"[fixture] pgan_zoo_s32 is ill-conditioned here: float32-vs-float64 gap {sensitivity:.3g}")
-    assert sensitivity > 100 * TOLERANCE and error < 2 * sensitivity
+        nudged = gen(z * nudge)
+    sensitivity = (nudged - out).abs()
+    gap = (out - torch.from_numpy(data["out"])).abs()
+    print(f"[fixture] pgan_zoo_s32 is ill-conditioned: a 1e-7 nudge of z moves the output by "
+          f"{float(sensitivity.max()):.3g} (max) / {float(sensitivity.mean()):.3g} (mean); gap to the fixture "
+          f"{float(gap.max()):.3g} / {float(gap.mean()):.3g}")
+    assert sensitivity.max() > 100 * TOLERANCE
+    assert gap.max() < 2 * sensitivity.max() and gap.mean() < 2 * sensitivity.mean()
     reference = torch.from_numpy(data["out"])
     assert abs(float(out.mean() - reference.mean())) < 0.01 and abs(float(out.std() - reference.std())) < 0.01
 
