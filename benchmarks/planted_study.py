@@ -90,7 +90,48 @@ def subspace_diagnostics(matrix: torch.Tensor, truth: torch.Tensor) -> dict:
             "in_subspace": inside.norm(dim=0).mean().item(), "recovery_within": within.mean().item()}
 
 
+def fixed_basis(gen, kind: str, seed: int = 0) -> torch.Tensor:
+    """Frozen (d, 5) bases for the preference probe: the factor directions themselves, the
+    factor subspace under a random rotation, or 45-degree mixes of factor pairs."""
+    f = gen.factor_directions()
+    if kind == "factors":
+        return f
+    if kind == "rotated":
+        g = torch.Generator().manual_seed(seed)
+        q, r = torch.linalg.qr(torch.randn(f.shape[1], f.shape[1], generator=g, dtype=torch.float64))
+        return f @ (q * torch.sign(torch.diagonal(r))).float()
+    if kind == "pairs":  # (x+y, x-y, size+hue, size-hue, background)
+        m = torch.zeros(5, 5)
+        m[0, 0] = m[1, 0] = m[0, 1] = m[2, 2] = m[3, 2] = m[2, 3] = 2 ** -0.5
+        m[1, 1] = m[3, 3] = -2 ** -0.5
+        m[4, 4] = 1.0
+        return f @ m
+    raise ValueError(f"unknown basis {kind!r}")
+
+
+def run_probe(trial: dict) -> dict:
+    """Train R alone against a frozen basis: how easy the loss finds it (no A is learned)."""
+    from latentdirs.discovery import DiscoveryConfig, reconstructor_accuracy
+    gen = latentdirs.load_generator("planted", **trial["generator"])
+    opts = {k: v for k, v in trial["discovery"].items() if k != "parametrization"}
+    matrix = fixed_basis(gen, trial["basis"], seed=opts["seed"])
+    start = time.perf_counter()
+    res = latentdirs.discover(gen, progress=False, importance_latents=0, log_every=100, fixed_matrix=matrix,
+                              **{**opts, "num_directions": matrix.shape[1]})
+    cfg = DiscoveryConfig(num_directions=matrix.shape[1], batch_size=opts["batch_size"], seed=opts["seed"])
+    last = res.history[-3:]  # mean of the last 300 steps: less noisy than one window
+    return {**trial, "seconds_discovery": round(time.perf_counter() - start, 1),
+            "heldout_accuracy": reconstructor_accuracy(gen, res.direction_matrix, res.reconstructor, cfg,
+                                                       num_batches=20),
+            "train_loss": sum(h["loss"] for h in last) / len(last),
+            "train_accuracy": sum(h["accuracy"] for h in last) / len(last),
+            "shift_error": sum(h["shift_error"] for h in last) / len(last),
+            "accuracy_curve": [(h["step"], round(h["accuracy"], 3)) for h in res.history]}
+
+
 def run_trial(trial: dict, rca_steps: int | None = None) -> dict:
+    if "basis" in trial:
+        return run_probe(trial)
     gen = latentdirs.load_generator("planted", **trial["generator"])
     truth = gen.factor_directions()
     opts = dict(trial["discovery"])

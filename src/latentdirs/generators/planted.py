@@ -43,7 +43,7 @@ class PlantedGenerator(Generator):
 
     def __init__(self, latent_dim: int = 16, image_size: int = 32, seed: int = 0,
                  nuisance_strength: float = 0.0, response: str = "saturating",
-                 edge_softness: float = 0.03) -> None:
+                 factor_scales: tuple[float, ...] | None = None, edge_softness: float = 0.03) -> None:
         super().__init__()
         num_factors = len(FACTOR_NAMES)
         if latent_dim < num_factors:
@@ -54,6 +54,9 @@ class PlantedGenerator(Generator):
             raise ValueError(f"response must be one of {', '.join(RESPONSES)}, got {response!r}")
         if nuisance_strength < 0:
             raise ValueError(f"nuisance_strength must be >= 0, got {nuisance_strength}")
+        scales = (1.0,) * num_factors if factor_scales is None else tuple(float(v) for v in factor_scales)
+        if len(scales) != num_factors or min(scales) <= 0:
+            raise ValueError(f"factor_scales needs {num_factors} positive numbers, got {factor_scales!r}")
         self.name = "planted"
         self.latent_dim, self.image_size, self.seed = latent_dim, image_size, seed
         self.nuisance_strength, self.response, self.edge_softness = nuisance_strength, response, edge_softness
@@ -66,13 +69,14 @@ class PlantedGenerator(Generator):
         coords = (torch.arange(image_size, dtype=torch.float32) + 0.5) / image_size
         self.register_buffer("grid_y", coords.view(1, image_size, 1))
         self.register_buffer("grid_x", coords.view(1, 1, image_size))
+        self.register_buffer("factor_scales", torch.tensor(scales))
         self.register_buffer("phases", torch.tensor([0.0, 2 * math.pi / 3, 4 * math.pi / 3]))
         self.freeze()
 
     def describe(self) -> dict:
         return {**super().describe(), "image_size": self.image_size, "seed": self.seed,
                 "nuisance_strength": self.nuisance_strength, "response": self.response,
-                "factor_names": list(FACTOR_NAMES)}
+                "factor_scales": self.factor_scales.tolist(), "factor_names": list(FACTOR_NAMES)}
 
     @property
     def num_factors(self) -> int:
@@ -96,15 +100,15 @@ class PlantedGenerator(Generator):
     def scene(self, latent: torch.Tensor) -> dict[str, torch.Tensor]:
         """The rendered parameters per latent: centre x, y and radius (fractions of the
         image side), hue angle (radians) and background grey level (in [0, 1])."""
-        u = self.factors(latent)
+        t = self.factors(latent)[:, :len(FACTOR_NAMES)] * self.factor_scales
         if self.response == "saturating":
-            return {"x": 0.5 + 0.3 * torch.tanh(u[:, 0] / 1.5), "y": 0.5 + 0.3 * torch.tanh(u[:, 1] / 1.5),
-                    "radius": 0.16 * torch.exp(0.3 * u[:, 2].clamp(-6, 6)), "hue": 0.5 * u[:, 3],
-                    "background": torch.sigmoid(u[:, 4])}
+            return {"x": 0.5 + 0.3 * torch.tanh(t[:, 0] / 1.5), "y": 0.5 + 0.3 * torch.tanh(t[:, 1] / 1.5),
+                    "radius": 0.16 * torch.exp(0.2 * t[:, 2].clamp(-8, 8)), "hue": 0.6 * t[:, 3],
+                    "background": 0.5 + 0.1 * torch.tanh(t[:, 4] / 3)}
         # linear: slopes chosen so that |u| <= 8 (a typical z plus the largest shift) stays in frame
-        return {"x": 0.5 + 0.05 * u[:, 0], "y": 0.5 + 0.05 * u[:, 1],
-                "radius": (0.16 + 0.015 * u[:, 2]).clamp_min(0.01), "hue": 0.5 * u[:, 3],
-                "background": 0.5 + 0.06 * u[:, 4]}
+        return {"x": 0.5 + 0.05 * t[:, 0], "y": 0.5 + 0.05 * t[:, 1],
+                "radius": (0.16 + 0.02 * t[:, 2]).clamp_min(0.01), "hue": 0.4 * t[:, 3],
+                "background": 0.5 + 0.012 * t[:, 4]}
 
     def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
         s = {k: v.view(-1, 1, 1) for k, v in self.scene(latent).items()}
@@ -133,6 +137,6 @@ class PlantedGenerator(Generator):
 
 
 def load(latent_dim: int = 16, image_size: int = 32, seed: int = 0, nuisance_strength: float = 0.0,
-         response: str = "saturating") -> PlantedGenerator:
+         response: str = "saturating", factor_scales: tuple[float, ...] | None = None) -> PlantedGenerator:
     return PlantedGenerator(latent_dim=latent_dim, image_size=image_size, seed=seed,
-                            nuisance_strength=nuisance_strength, response=response)
+                            nuisance_strength=nuisance_strength, response=response, factor_scales=factor_scales)
