@@ -8,8 +8,10 @@
   summed: G(z) without autograd + G(z') forward and backward to the input only + R's
   forward and backward (to its weights and to its input image, through which A learns).
 
-Timing: one process per configuration, the variants interleaved round by round (a GAN is
-training on the other core, so machine speed drifts), the median over rounds reported.
+Timing: one process per configuration, one thread, the variants interleaved round by round,
+the median over rounds reported. On CPU the clock is the process's CPU time: this machine is
+shared (load ~8 per core while these numbers were taken), and wall time would mostly measure
+the other jobs. ``--threads N`` makes CPU time a sum over threads: use wall time then.
 Memory: a fresh subprocess per (configuration, variant) runs two steps and reports the
 growth of the peak resident set size (``ru_maxrss``) over the value just before the first
 step, i.e. activations + gradients + optimizer state + allocator slack, not the weights.
@@ -76,6 +78,8 @@ class Bench:
         self.device = torch.device(device)
         gen, self.note = build_generator(name)
         self.gen = gen.to(self.device)
+        if flags.get("channels_last"):
+            self.gen.to(memory_format=torch.channels_last)  # as discover() does
         k, recon = SETTINGS[name]
         self.image_shape = tuple(self.gen.image_shape)
         self.cfg = DiscoveryConfig(num_directions=k, reconstructor=recon, batch_size=batch, **flags)
@@ -142,13 +146,17 @@ class Bench:
         self.limit_r.zero_grad(set_to_none=True)
 
     def run(self, variant: str) -> float:
-        """Seconds for one call of ``variant``."""
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
-        sync()
-        t = time.perf_counter()
+        """Seconds for one call of ``variant``: CPU time of this single-threaded process on CPU
+        (robust to the other jobs preempting it), wall time around synchronizations on CUDA."""
+        cuda = self.device.type == "cuda"
+        clock = time.perf_counter if cuda or torch.get_num_threads() > 1 else time.process_time
+        if cuda:
+            torch.cuda.synchronize()
+        t = clock()
         getattr(self, variant)()
-        sync()
-        return time.perf_counter() - t
+        if cuda:
+            torch.cuda.synchronize()
+        return clock() - t
 
 
 LIMIT_PARTS = ("g_forward", "g_input_backward", "r_forward_backward")

@@ -62,9 +62,9 @@ class DiscoveryConfig:
     seed: int = 0
     device: str = "auto"
     channels_last: bool = False
-    """Channels-last memory format for R's input and weights (docs/scale.md has the measurements)."""
+    """Channels-last memory format for G's and R's weights and R's input (measurements: docs/scale.md)."""
     compile: bool = False
-    """torch.compile A and R (not G: it is an arbitrary user module)."""
+    """torch.compile the trained pass: A, the shifted G pass (traced through) and R."""
     amp: bool = False
     """bf16 autocast for G's shifted pass and R (CUDA or CPU); losses and Adam stay fp32."""
     tf32: bool = False
@@ -253,6 +253,7 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
     recon = make_reconstructor(cfg.reconstructor, image_shape, cfg.num_directions).to(dev)
     if cfg.channels_last:
         recon = recon.to(memory_format=torch.channels_last)
+        generator.to(memory_format=torch.channels_last)  # oneDNN / cuDNN convs prefer NHWC end to end
     trainable = _Trainable(matrix, recon, generator, cfg.channels_last)
     optimizer = torch.optim.Adam([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr)
 
