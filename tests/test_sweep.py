@@ -50,6 +50,9 @@ def test_two_cell_sweep_end_to_end_and_rerun_skips(planted, tmp_path):
     assert (out / "k2-lambda0.25-unit-seed0" / "result.json").stat().st_mtime_ns == stamp
     assert "skip k2-lambda0.25-unit-seed0 (complete)" in (out / "sweep.log").read_text()
     assert [c["rca"] for c in again.cells] == [c["rca"] for c in result.cells]
+    remeasured = sweep(planted, {"k": [2, 3]}, TINY, out, **FAST_EVAL, reevaluate="measures", collapse_threshold=2.0)
+    assert [c["rca"] for c in remeasured.cells] == [c["rca"] for c in result.cells]  # RCA kept, the rest measured
+    assert all(c["collapsed_fraction"] == 1 for c in remeasured.cells)
     with pytest.raises(ValueError, match="other options"):
         sweep(planted, {"k": [2]}, {**TINY, "lr": 0.01}, out, **FAST_EVAL)
 

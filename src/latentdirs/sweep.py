@@ -44,7 +44,8 @@ NAMED_ALWAYS = ("num_directions", "shift_weight", "parametrization", "seed")
 RUNTIME = {"device", "log_every", "checkpoint_every", "compile", "channels_last", "micro_batches"}
 SWEEP_DEFAULTS = {"num_directions": 10, "steps": 2000, "lr": 1e-3, "batch_size": 64}
 METRICS = (("rca", "RCA"), ("joint_accuracy", "joint acc."), ("distinct", "distinct dirs"),
-           ("mean_abs_cos", "mean \\|cos\\|"), ("collapsed_fraction", "collapsed"))
+           ("mean_abs_cos", "mean \\|cos\\|"), ("collapse_ratio_min", "min spread ratio"),
+           ("collapsed_fraction", "collapsed"))
 
 
 @dataclass
@@ -63,7 +64,7 @@ class SweepConfig:
     """Two directions are the same when their change fields have |cos| above this."""
     collapse_shift: float = 8.0
     """s at which the spread of G(z + s h) over z is measured (beyond the training range 6)."""
-    collapse_threshold: float = 0.25
+    collapse_threshold: float = 0.1
     """A direction is collapsed when that spread is below this fraction of the spread of G(z)."""
     ground_truth: bool = False
     """Also score each cell against known factors (generators with factors only)."""
@@ -77,8 +78,8 @@ class SweepConfig:
     """Cells run in this many processes at once."""
     threads: int | None = None
     """torch threads per process (default: 1 with several workers, else torch's default)."""
-    reevaluate: bool = False
-    """Measure complete cells again (keeps their directions)."""
+    reevaluate: str | None = None
+    """Measure complete cells again, keeping their directions: "all", or "measures" (all but RCA: cheap)."""
     render: bool = True
     """Draw each cell's directions into ``overview.png`` (rows = directions by image change, columns = shifts)."""
     progress: bool = True
@@ -211,7 +212,13 @@ def run_cell(generator, name: str, options: dict, cell_dir: Path, cfg: SweepConf
     _check_same_config(cell_dir, options)
     state = cell_state(cell_dir)
     discover_options = {k: v for k, v in options.items() if k != "device"}
-    joint = None
+    previous = _read_json(cell_dir / RESULT)
+    if state == "complete" and cfg.reevaluate == "measures" and previous:
+        directions = DirectionSet.load(cell_dir)
+        result = {**previous, **evaluate_directions(generator, directions, options, cfg, with_rca=False)}
+        result.update({k: previous.get(k) for k in ("rca", "rca_seconds")})
+        result["eval_seconds"] += previous.get("rca_seconds") or 0.0
+        return _finish_cell(generator, directions, result, cell_dir, cfg)
     if state == "evaluate" and not (cell_dir / CHECKPOINT).exists():
         directions = DirectionSet.load(cell_dir)  # checkpoint deleted: the training accuracy stands in
         joint = directions.meta.get("final_accuracy")
@@ -224,6 +231,10 @@ def run_cell(generator, name: str, options: dict, cell_dir: Path, cfg: SweepConf
     result = {"cell": name, "options": options, "state_before": state, "joint_accuracy": joint,
               "final_train_accuracy": directions.meta.get("final_accuracy"),
               **evaluate_directions(generator, directions, options, cfg)}
+    return _finish_cell(generator, directions, result, cell_dir, cfg)
+
+
+def _finish_cell(generator, directions, result: dict, cell_dir: Path, cfg: SweepConfig) -> dict:
     result["train_seconds"] = training_seconds(cell_dir)
     result["seconds"] = result["train_seconds"] + result["eval_seconds"]
     if cfg.render:  # one latent, every direction strongest first, s = -8..8: enough to see "all alike"
@@ -234,12 +245,12 @@ def run_cell(generator, name: str, options: dict, cell_dir: Path, cfg: SweepConf
     return result
 
 
-def evaluate_directions(generator, directions, options: dict, cfg: SweepConfig) -> dict:
+def evaluate_directions(generator, directions, options: dict, cfg: SweepConfig, with_rca: bool = True) -> dict:
     from .evaluation.diversity import diversity_report
     from .evaluation.rca import rca
     tick = time.perf_counter()
     out: dict = {"rca": None}
-    if cfg.rca_steps:
+    if cfg.rca_steps and with_rca:
         out["rca"] = rca(generator, directions, steps=cfg.rca_steps, seed=options["seed"],
                          batch_size=cfg.rca_batch_size or options["batch_size"], lr=options["lr"],
                          reconstructor=options["reconstructor"], device=options.get("device"),
@@ -647,7 +658,8 @@ def add_sweep_parser(sub) -> None:
                    help="directions scored: the top N by image change")
     e.add_argument("--ground-truth-steps", type=positive_int, default=SweepConfig.ground_truth_steps,
                    help="training steps of the ground-truth encoder")
-    e.add_argument("--reevaluate", action="store_true", help="measure complete cells again")
+    e.add_argument("--reevaluate", choices=("all", "measures"), default=None,
+                   help="measure complete cells again: all, or every measure but RCA (cheap; e.g. a new threshold)")
     e.add_argument("--no-render", dest="render", action="store_false", help="skip each cell's overview.png")
     r = p.add_argument_group("running")
     r.add_argument("--out", default="runs/sweep", help="the sweep folder (re-use it to resume)")

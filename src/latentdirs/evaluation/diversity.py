@@ -26,7 +26,7 @@ import torch
 from ..generators.base import Generator
 
 SAME_THRESHOLD = 0.9
-COLLAPSE_THRESHOLD = 0.25
+COLLAPSE_THRESHOLD = 0.1
 INACTIVE_CHANGE = 1e-4
 
 
