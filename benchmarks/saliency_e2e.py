@@ -114,9 +114,11 @@ def main(argv=None) -> int:
     from latentdirs.saliency.metrics import iou
 
     out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    if out.exists() and any(out.iterdir()):
+        if not (out / "discover" / "config.json").exists():
+            raise SystemExit(f"{out} exists and is not an earlier run of this benchmark; choose another --out")
+        shutil.rmtree(out)  # an earlier run of this script: start afresh
+    out.mkdir(parents=True, exist_ok=True)
     timings, t_start = {}, time.perf_counter()
 
     def lap(name: str, since: float) -> float:

@@ -243,3 +243,32 @@ def test_saliency_cli_help(step, capsys):
     assert "examples:" in out and "default" in out
     if step == "train":
         assert "(default: 15000)" in out and "(default: 0.005)" in out and "(default: 10.0)" in out
+
+
+def _fade_weights_shipped() -> bool:
+    from latentdirs.generators.shapes3d_fade import packaged_weights_dir
+    return (packaged_weights_dir() / "generator.safetensors").exists()
+
+
+@pytest.mark.skipif(not _fade_weights_shipped(), reason="shapes3d-fade weights not installed")
+def test_shipped_fade_generator_has_a_background_removal_direction():
+    gen = latentdirs.load_generator("shapes3d-fade")
+    assert gen.name == "shapes3d-fade" and gen.describe()["spec"]["kind"] == "shapes3d-fade"
+    z = gen.sample_latents(4, generator=torch.Generator().manual_seed(0))
+    assert gen(z).shape == (4, 3, 64, 64)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _fade_weights_shipped(), reason="shapes3d-fade weights not installed")
+def test_saliency_benchmark_runs_end_to_end_quickly(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "saliency_e2e.py"
+    spec = importlib.util.spec_from_file_location("saliency_e2e", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # tiny budget: the direction is barely trained, so accept any mask area
+    assert bench.main(["--quick", "--out", str(tmp_path / "run"), "--min-area", "0", "--max-area", "1",
+                       "--num-directions", "4"]) == 0
+    report = json.loads((tmp_path / "run" / "quick.json").read_text())
+    assert 0 <= report["result"]["mae"] <= 1 and (tmp_path / "run" / "quick.png").exists()
