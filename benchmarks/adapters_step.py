@@ -152,12 +152,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for name in args.configs:
         rows.append(run(name, args.batch or DEFAULT_BATCH[name], args.rounds))
         print(json.dumps(rows[-1]), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "threads": args.threads,
-                                    "torch": torch.__version__, "rows": rows}, indent=1))
+        # written after every adapter: a full run takes long and should not lose finished rows
+        args.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "threads": args.threads,
+                                        "torch": torch.__version__, "rounds": args.rounds, "rows": rows}, indent=1))
     print(markdown(rows))
 
 

@@ -53,9 +53,16 @@ class SpectralNormWeight(nn.Module):
 
     def __init__(self, shape: Sequence[int]) -> None:
         super().__init__()
-        self.weight_orig = nn.Parameter(torch.zeros(*shape))
-        self.register_buffer("weight_u", torch.zeros(shape[0]))
+        self.weight_orig = nn.Parameter(0.02 * torch.randn(*shape))
+        self.register_buffer("weight_u", torch.randn(shape[0]))
         self.register_buffer("weight_v", torch.zeros(math.prod(shape[1:])))
+        self.power_iteration()  # a usable sigma before any weights are loaded (benchmarks, tests)
+
+    @torch.no_grad()
+    def power_iteration(self) -> None:
+        matrix = self.weight_orig.reshape(self.weight_orig.shape[0], -1)
+        self.weight_v.copy_(F.normalize(matrix.t() @ self.weight_u, dim=0, eps=1e-4))
+        self.weight_u.copy_(F.normalize(matrix @ self.weight_v, dim=0, eps=1e-4))
 
     def forward(self) -> torch.Tensor:
         matrix = self.weight_orig.reshape(self.weight_orig.shape[0], -1)
