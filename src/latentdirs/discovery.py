@@ -61,8 +61,9 @@ class DiscoveryConfig:
     """Split each step's batch into this many chunks (gradient accumulation) to save memory."""
     seed: int = 0
     device: str = "auto"
-    channels_last: bool = False
-    """Channels-last memory format for G's and R's weights and R's input (measurements: docs/scale.md)."""
+    channels_last: bool | None = None
+    """Channels-last (NHWC) format for G's and R's weights and R's input. None = on CPU only,
+    where it measured 1.1-1.3x faster per step with unchanged RCA; CUDA is not measured yet."""
     compile: bool = False
     """torch.compile the trained pass: A, the shifted G pass (traced through) and R."""
     amp: bool = False
@@ -241,6 +242,8 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
     if cfg.batch_size % (world * per_rank):
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by processes x shifts_per_latent x "
                          f"micro_batches = {world} x {cfg.shifts_per_latent} x {cfg.micro_batches}")
+    if cfg.channels_last is None:
+        cfg = dataclasses.replace(cfg, channels_last=dev.type == "cpu")  # resolved before config.json
     if cfg.tf32 and dev.type == "cuda":
         torch.set_float32_matmul_precision("high")  # process-wide: PyTorch has no scoped switch
     generator = generator.to(dev).freeze()
