@@ -20,7 +20,9 @@ import latentdirs
 from latentdirs.directions import best_cosines
 
 RESULTS = Path(__file__).resolve().parent / "results"
-OPTIONS = {"plain": {}, "channels_last": {"channels_last": True}, "amp": {"amp": True}, "compile": {"compile": True}}
+# Explicit channels_last everywhere: its default (None) turns it on for CPU.
+OPTIONS = {"plain": {"channels_last": False}, "channels_last": {"channels_last": True},
+           "amp": {"amp": True, "channels_last": False}, "compile": {"compile": True, "channels_last": False}}
 
 
 def main() -> None:

@@ -76,6 +76,7 @@ class Bench:
         from latentdirs.discovery import DiscoveryConfig, _Trainable
         from latentdirs.reconstructors import make_reconstructor
         self.device = torch.device(device)
+        flags = {"channels_last": False, **flags}  # plain NCHW fp32 unless a fast path is asked for
         gen, self.note = build_generator(name)
         self.gen = gen.to(self.device)
         if flags.get("channels_last"):
