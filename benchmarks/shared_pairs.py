@@ -54,7 +54,8 @@ def main() -> None:
     torch.set_num_threads(1)
     gen = latentdirs.load_generator(args.generator)
     shifts = [int(m) for m in args.shifts.split(",")]
-    base = dict(num_directions=args.num_directions, batch_size=args.batch_size, lr=args.lr)
+    # channels_last pinned: the calibration below times plain NCHW steps
+    base = dict(num_directions=args.num_directions, batch_size=args.batch_size, lr=args.lr, channels_last=False)
     cost = {m: cpu_seconds_per_step(gen, DiscoveryConfig(shifts_per_latent=m, **base)) for m in shifts}
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
