@@ -13,6 +13,7 @@ from .base import Generator
 _KINDS: dict[str, tuple[str, str]] = {
     "planted": ("latentdirs.generators.planted:load", "procedural renderer with known (planted) factor directions; no file"),
     "shapes3d": ("latentdirs.generators.shapes3d:load", "DCGAN trained on procedural 3D-Shapes scenes (known factors); weights ship with the package"),
+    "shapes3d-fade": ("latentdirs.generators.shapes3d_fade:load", "the shapes3d DCGAN trained with the background_fade factor (a background-removal direction exists); weights ship with the package"),
     # public checkpoint formats (docs/generators.md)
     "sngan-mnist": ("latentdirs.generators.sngan:load_mnist",
                     "GanLatentDiscovery SN-GAN ResNet MNIST 32x32 (folder with args.json + generator.pt)"),
