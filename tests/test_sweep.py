@@ -55,6 +55,8 @@ def test_two_cell_sweep_end_to_end_and_rerun_skips(planted, tmp_path):
     assert all(c["collapsed_fraction"] == 1 for c in remeasured.cells)
     with pytest.raises(ValueError, match="other options"):
         sweep(planted, {"k": [2]}, {**TINY, "lr": 0.01}, out, **FAST_EVAL)
+    with pytest.raises(ValueError, match="another generator"):
+        sweep(latentdirs.load_generator("planted", seed=1), {"k": [2]}, TINY, out, **FAST_EVAL)
 
 
 class _FailingGenerator(Generator):
@@ -63,6 +65,9 @@ class _FailingGenerator(Generator):
     def __init__(self, inner, calls: int) -> None:
         super().__init__()
         self.inner, self.latent_dim, self.name, self.calls = inner, inner.latent_dim, "planted", calls
+
+    def describe(self):
+        return self.inner.describe()
 
     def synthesize(self, latent):
         self.calls -= 1

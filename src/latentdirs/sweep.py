@@ -192,11 +192,17 @@ def cell_state(cell_dir: Path) -> str:
     return "resume" if (cell_dir / CHECKPOINT).exists() else "new"
 
 
-def _check_same_config(cell_dir: Path, options: dict) -> None:
+def _check_same_config(cell_dir: Path, options: dict, generator=None) -> None:
     path = cell_dir / "config.json"
     if not path.exists():
         return
-    stored = json.loads(path.read_text()).get("discovery", {})
+    config = json.loads(path.read_text())
+    if generator is not None and "generator" in config:
+        now = json.loads(json.dumps(generator.describe(), default=str))
+        if config["generator"] != now:  # e.g. new weights: old directions would be measured on another model
+            raise ValueError(f"{cell_dir} was run on another generator ({config['generator']}; now {now}); "
+                             "use another --out folder")
+    stored = config.get("discovery", {})
     differ = {k: (stored[k], v) for k, v in options.items() if k in stored and k not in RUNTIME and stored[k] != v}
     if differ:
         listed = ", ".join(f"{k}: folder has {a!r}, asked {b!r}" for k, (a, b) in differ.items())
@@ -209,7 +215,7 @@ def run_cell(generator, name: str, options: dict, cell_dir: Path, cfg: SweepConf
     from .directions import DirectionSet
     from .discovery import discover, reconstructor_accuracy
     cell_dir = Path(cell_dir)
-    _check_same_config(cell_dir, options)
+    _check_same_config(cell_dir, options, generator)
     state = cell_state(cell_dir)
     discover_options = {k: v for k, v in options.items() if k != "device"}
     previous = _read_json(cell_dir / RESULT)
@@ -370,7 +376,7 @@ def sweep(generator, grid: dict[str, list] | list[dict[str, list]], base_options
     for name, options in cells:
         state = cell_state(out / name)
         if state == "complete" and not cfg.reevaluate:
-            _check_same_config(out / name, options)
+            _check_same_config(out / name, options, gen)
             log(f"skip {name} (complete)")
         else:
             verb = {"new": "run", "resume": "resume", "evaluate": "evaluate", "complete": "re-evaluate"}[state]
