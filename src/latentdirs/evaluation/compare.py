@@ -140,7 +140,7 @@ def compare(generator: Generator, k: int = 10, seeds=(0, 1, 2), methods=METHODS,
     _check_resumable(out, cfg)
     save_config(out, {"compare": asdict(cfg), "generator": generator.describe()})
     log = MetricsLog(out)
-    dataset = _real_dataset(generator, cfg, log)
+    dataset = None  # rendered on first need: a resumed comparison with every cell done skips it
     results = []
     for seed in cfg.seeds:
         for method in cfg.methods:
@@ -148,7 +148,9 @@ def compare(generator: Generator, k: int = 10, seeds=(0, 1, 2), methods=METHODS,
             if (folder / RESULT).exists():  # finished earlier: resume past it
                 results.append(json.loads((folder / RESULT).read_text()))
                 continue
-            result = _run_cell(generator, method, seed, cfg, folder, dataset, progress)
+            if dataset is None:
+                dataset = _real_dataset(generator, cfg, log) or ()
+            result = _run_cell(generator, method, seed, cfg, folder, dataset or None, progress)
             atomic_write_text(folder / RESULT, json.dumps(result, indent=1))
             log.write(result)
             log.log(f"{method} seed {seed}: " + ", ".join(f"{m}={result[m]:.3f}" for m in METRICS if m in result)
@@ -234,7 +236,10 @@ def write_report(results: list[dict], cfg: CompareConfig, generator: Generator, 
         ("Results", f"Mean ± std over seeds {list(cfg.seeds)}; k = {cfg.num_directions} directions per method. "
          "RCA chance level = 1/k. MIG, DCI and modularity come from the ground-truth encoder protocol "
          f"({cfg.gt_train} generated pairs, {cfg.gt_steps} steps, {cfg.gt_eval} real points; the paper uses "
-         "500k pairs and 10k points).\n\n" + report.table(["method"] + [METRIC_LABELS[m] for m in shown], rows)),
+         "500k pairs and 10k points). Encoder R² is the encoder's held-out fit on generated pairs: "
+         "directions that move parts of the latent the image ignores cannot be predicted from the image, "
+         "so a low R² is itself informative. Times are wall-clock on the machine as it was (shared machines "
+         "inflate them).\n\n" + report.table(["method"] + [METRIC_LABELS[m] for m in shown], rows)),
     ]
     if chart is not None:
         sections.append(("Chart", report.image(chart, out, "comparison")))
@@ -246,9 +251,13 @@ def write_report(results: list[dict], cfg: CompareConfig, generator: Generator, 
 
 
 def _mean_std(metric: str, mean: float, std: float) -> str:
-    if metric == "find_seconds":  # from 1e-4 s (baselines) to minutes (LD): significant digits, not decimals
-        return f"{mean:.3g} ± {std:.2g}"
+    if metric == "find_seconds":  # from 1e-4 s (baselines) to minutes (LD)
+        return f"{_seconds(mean)} ± {_seconds(std)}"
     return f"{mean:.3f} ± {std:.3f}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 1 else f"{value:.2g}"
 
 
 def write_chart(results: list[dict], methods, path: Path) -> Path | None:
