@@ -359,7 +359,7 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
                    help=f"comma-separated, from: {', '.join(KNOWN_METHODS)} (sefa-raw = SeFa without weight normalization)")
     m.add_argument("--seeds", type=_seed_list, default="0,1,2", help="comma-separated seeds")
     m.add_argument("--ld-num-directions", type=positive_int, default=None,
-                   help="K trained by LD before keeping its top k (default: k)")
+                   help="K trained by LD before keeping its top k; unset = k")
     m.add_argument("--ld-steps", type=positive_int, default=1_500, help="LD training steps")
     m.add_argument("--batch-size", type=positive_int, default=64, help="batch of LD, RCA and the encoder")
     m.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate of LD and RCA")
@@ -372,10 +372,10 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("--gt-eval", type=positive_int, default=5_000, help="real points scored (paper: 10k)")
     e.add_argument("--gt-image-size", type=int, default=32, help="encoder input size (0 = generator resolution)")
     o = p.add_argument_group("output")
-    o.add_argument("--out", default=None, help="comparison folder (default: a new numbered folder in --runs-dir)")
+    o.add_argument("--out", default=None, help="comparison folder; unset = a new numbered folder in --runs-dir")
     o.add_argument("--runs-dir", default="runs", help="where numbered run folders go")
-    o.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: all)")
-    o.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    o.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch; unset = all")
+    o.add_argument("--device", default=None, help="cpu, cuda, cuda:1; unset = cuda when available")
     p.set_defaults(func=run_compare)
     return p
 
