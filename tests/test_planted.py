@@ -40,7 +40,7 @@ def test_factor_directions_are_orthonormal(response):
 @pytest.mark.parametrize("response", RESPONSES)
 @pytest.mark.parametrize("i", range(len(FACTOR_NAMES)))
 def test_moving_along_factor_i_changes_only_factor_i(response, i):
-    gen = PlantedGenerator(response=response)
+    gen = PlantedGenerator(response=response, nuisance_jitter=1.0)
     z = _latents(gen)
     before, after = gen.scene(z), gen.scene(z + 1.5 * gen.factor_directions()[:, i])
     changed = {k for k in before if not torch.allclose(before[k], after[k], atol=1e-5)}
@@ -95,6 +95,16 @@ def test_nuisance_dimensions_change_nothing_unless_asked():
     shifted = z + 2.0 * nuisance.sum(1)
     assert torch.allclose(quiet(shifted), quiet(z), atol=1e-5)
     assert (textured(shifted) - textured(z)).abs().mean() > 0.01
+
+
+def test_nuisance_jitter_moves_factors_inconsistently_across_latents():
+    gen = PlantedGenerator(nuisance_jitter=1.0)
+    z = _latents(gen, 64)
+    h = gen.rotation[:, len(FACTOR_NAMES)]  # one nuisance direction
+    before, after = gen.scene(z), gen.scene(z + 1.0 * h)
+    dx = after["x"] - before["x"]
+    assert dx.abs().max() > 0.02 and (dx > 0).any() and (dx < 0).any()  # the sign depends on z
+    assert torch.allclose(PlantedGenerator()(z + h), PlantedGenerator()(z), atol=1e-5)  # no jitter: nothing moves
 
 
 def test_sample_dataset_bins_are_balanced_and_match_the_images():

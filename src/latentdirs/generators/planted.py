@@ -43,7 +43,8 @@ class PlantedGenerator(Generator):
 
     def __init__(self, latent_dim: int = 16, image_size: int = 32, seed: int = 0,
                  nuisance_strength: float = 0.0, response: str = "saturating",
-                 factor_scales: tuple[float, ...] | None = None, edge_softness: float = 0.03) -> None:
+                 factor_scales: tuple[float, ...] | None = None, nuisance_jitter: float = 0.0,
+                 edge_softness: float = 0.03) -> None:
         super().__init__()
         num_factors = len(FACTOR_NAMES)
         if latent_dim < num_factors:
@@ -52,20 +53,24 @@ class PlantedGenerator(Generator):
             raise ValueError(f"image_size must be at least 16, got {image_size}")
         if response not in RESPONSES:
             raise ValueError(f"response must be one of {', '.join(RESPONSES)}, got {response!r}")
-        if nuisance_strength < 0:
-            raise ValueError(f"nuisance_strength must be >= 0, got {nuisance_strength}")
+        if nuisance_strength < 0 or nuisance_jitter < 0:
+            raise ValueError(f"nuisance_strength and nuisance_jitter must be >= 0, got {nuisance_strength}, {nuisance_jitter}")
         scales = (1.0,) * num_factors if factor_scales is None else tuple(float(v) for v in factor_scales)
         if len(scales) != num_factors or min(scales) <= 0:
             raise ValueError(f"factor_scales needs {num_factors} positive numbers, got {factor_scales!r}")
         self.name = "planted"
         self.latent_dim, self.image_size, self.seed = latent_dim, image_size, seed
         self.nuisance_strength, self.response, self.edge_softness = nuisance_strength, response, edge_softness
+        self.nuisance_jitter = nuisance_jitter
         g = torch.Generator().manual_seed(seed)
         q, r = torch.linalg.qr(torch.randn(latent_dim, latent_dim, generator=g, dtype=torch.float64))
         self.register_buffer("rotation", (q * torch.sign(torch.diagonal(r))).float())
         num_nuisance = latent_dim - num_factors
         self.register_buffer("nuisance_patterns",
                              torch.randn(num_nuisance, 3, image_size, image_size, generator=g) / math.sqrt(max(num_nuisance, 1)))
+        # jitter: factor i is nudged by sin(w_i . u_nuisance + b_i), a z-dependent, inconsistent effect
+        self.register_buffer("jitter_weights", torch.randn(num_factors, num_nuisance, generator=g) / math.sqrt(max(num_nuisance, 1)))
+        self.register_buffer("jitter_phases", torch.rand(num_factors, generator=g) * 2 * math.pi)
         coords = (torch.arange(image_size, dtype=torch.float32) + 0.5) / image_size
         self.register_buffer("grid_y", coords.view(1, image_size, 1))
         self.register_buffer("grid_x", coords.view(1, 1, image_size))
@@ -75,7 +80,8 @@ class PlantedGenerator(Generator):
 
     def describe(self) -> dict:
         return {**super().describe(), "image_size": self.image_size, "seed": self.seed,
-                "nuisance_strength": self.nuisance_strength, "response": self.response,
+                "nuisance_strength": self.nuisance_strength, "nuisance_jitter": self.nuisance_jitter,
+                "response": self.response,
                 "factor_scales": self.factor_scales.tolist(), "factor_names": list(FACTOR_NAMES)}
 
     @property
@@ -100,7 +106,11 @@ class PlantedGenerator(Generator):
     def scene(self, latent: torch.Tensor) -> dict[str, torch.Tensor]:
         """The rendered parameters per latent: centre x, y and radius (fractions of the
         image side), hue angle (radians) and background grey level (in [0, 1])."""
-        t = self.factors(latent)[:, :len(FACTOR_NAMES)] * self.factor_scales
+        u = self.factors(latent)
+        t = u[:, :len(FACTOR_NAMES)]
+        if self.nuisance_jitter > 0 and self.latent_dim > len(FACTOR_NAMES):
+            t = t + self.nuisance_jitter * torch.sin(u[:, len(FACTOR_NAMES):] @ self.jitter_weights.t() + self.jitter_phases)
+        t = t * self.factor_scales
         if self.response == "saturating":
             return {"x": 0.5 + 0.3 * torch.tanh(t[:, 0] / 1.5), "y": 0.5 + 0.3 * torch.tanh(t[:, 1] / 1.5),
                     "radius": 0.16 * torch.exp(0.2 * t[:, 2].clamp(-8, 8)), "hue": 0.6 * t[:, 3],
@@ -137,6 +147,7 @@ class PlantedGenerator(Generator):
 
 
 def load(latent_dim: int = 16, image_size: int = 32, seed: int = 0, nuisance_strength: float = 0.0,
-         response: str = "saturating", factor_scales: tuple[float, ...] | None = None) -> PlantedGenerator:
-    return PlantedGenerator(latent_dim=latent_dim, image_size=image_size, seed=seed,
-                            nuisance_strength=nuisance_strength, response=response, factor_scales=factor_scales)
+         response: str = "saturating", factor_scales: tuple[float, ...] | None = None,
+         nuisance_jitter: float = 0.0) -> PlantedGenerator:
+    return PlantedGenerator(latent_dim=latent_dim, image_size=image_size, seed=seed, nuisance_strength=nuisance_strength,
+                            response=response, factor_scales=factor_scales, nuisance_jitter=nuisance_jitter)
