@@ -88,3 +88,12 @@ def test_bf16_autocast_runs_and_keeps_directions_fp32(planted):
                                  progress=False, importance_latents=0, amp=True)
     m = result.directions.matrix
     assert m.dtype == torch.float32 and (m.t() @ m - torch.eye(5)).abs().max() < 1e-5
+
+
+def test_micro_batches_compute_a_once_per_step(planted, monkeypatch):
+    import latentdirs.directions as directions
+    calls = []
+    original = directions.expm_columns
+    monkeypatch.setattr(directions, "expm_columns", lambda s, k: calls.append(1) or original(s, k))
+    _one_update(planted, "ortho", 1, 4)
+    assert len(calls) == 1

@@ -227,8 +227,11 @@ class DirectionMatrix(nn.Module):
             rhs = eye + s[:, :self.num_directions]
             return torch.linalg.solve(torch.eye(self.latent_dim, device=s.device, dtype=s.dtype) - s, rhs)
 
+    step_matrix: torch.Tensor | None = None
+    """Set by the training loop to reuse one A across a step's micro-batches."""
+
     def forward(self, index: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        a = self.matrix()
+        a = self.matrix() if self.step_matrix is None else self.step_matrix
         return a[:, index].t() * shift.reshape(-1, 1)
 
     def to_direction_set(self, **meta) -> DirectionSet:

@@ -179,21 +179,20 @@ def train_step(model: nn.Module, generator: Generator, optimizer: torch.optim.Op
     n, chunks = index.shape[0], cfg.micro_batches
     parts = list(zip(z.chunk(chunks), index.chunk(chunks), shift.chunk(chunks)))
     stats = torch.zeros(3, device=index.device)  # loss, accuracy, shift error: summed on device
-    for i, (zc, ic, sc) in enumerate(parts):
-        # Nothing upstream of G(z) is trained: no graph, no saved activations.
-        with torch.inference_mode():
-            base = generator(zc)
-        # Under DDP only the last chunk's backward all-reduces; earlier ones just accumulate.
-        sync = model.no_sync() if i < chunks - 1 and hasattr(model, "no_sync") else contextlib.nullcontext()
-        with sync:
-            with _autocast(cfg, index.device):
-                logits, shift_pred = model(zc, ic, sc, base)
-            class_loss = F.cross_entropy(logits.float(), ic)
-            shift_loss = (shift_pred.float() - sc).abs().mean()
-            loss = class_loss + cfg.shift_weight * shift_loss
-            w = ic.shape[0] / n
-            (loss * w).backward()
-        stats += torch.stack([loss.detach(), (logits.argmax(1) == ic).float().mean(), shift_loss.detach()]) * w
+    matrix = _unwrap(model).direction_matrix
+    # One A per step, not per chunk (exp(S) at d=512 is not cheap): chunks backprop into a detached
+    # copy, and A's own graph runs once at the end. Not under DDP, whose hooks need A's
+    # parameters inside each synced backward.
+    reuse = chunks > 1 and matrix.trainable and not hasattr(model, "no_sync")
+    if reuse:
+        a = matrix.matrix()
+        matrix.step_matrix = a.detach().requires_grad_(True)
+    try:
+        _accumulate(model, generator, cfg, parts, n, stats)
+    finally:
+        step_matrix, matrix.step_matrix = matrix.step_matrix, None
+    if reuse:
+        a.backward(step_matrix.grad)
     loss, accuracy, shift_error = stats.tolist()  # the step's only host-device sync
     if not math.isfinite(loss):
         _explain_non_finite(generator, model, parts, loss)
@@ -201,11 +200,36 @@ def train_step(model: nn.Module, generator: Generator, optimizer: torch.optim.Op
     return {"loss": loss, "accuracy": accuracy, "shift_error": shift_error}
 
 
+def _accumulate(model: nn.Module, generator: Generator, cfg: DiscoveryConfig, parts, n: int,
+                stats: torch.Tensor) -> None:
+    """Forward and backward of every chunk; gradients and stats add up."""
+    chunks = len(parts)
+    for i, (zc, ic, sc) in enumerate(parts):
+        # Nothing upstream of G(z) is trained: no graph, no saved activations.
+        with torch.inference_mode():
+            base = generator(zc)
+        # Under DDP only the last chunk's backward all-reduces; earlier ones just accumulate.
+        sync = model.no_sync() if i < chunks - 1 and hasattr(model, "no_sync") else contextlib.nullcontext()
+        with sync:
+            with _autocast(cfg, stats.device):
+                logits, shift_pred = model(zc, ic, sc, base)
+            class_loss = F.cross_entropy(logits.float(), ic)
+            shift_loss = (shift_pred.float() - sc).abs().mean()
+            loss = class_loss + cfg.shift_weight * shift_loss
+            w = ic.shape[0] / n
+            (loss * w).backward()
+        stats += torch.stack([loss.detach(), (logits.argmax(1) == ic).float().mean(), shift_loss.detach()]) * w
+
+
+def _unwrap(model: nn.Module) -> "_Trainable":
+    while not isinstance(model, _Trainable):  # through DDP (.module) and torch.compile (._orig_mod)
+        model = getattr(model, "module", None) or model._orig_mod
+    return model
+
+
 def _explain_non_finite(generator: Generator, model: nn.Module, parts, loss: float) -> None:
     # Only on failure: redo the step's generator passes to tell a broken G from a diverged R.
-    trainable = model
-    while not isinstance(trainable, _Trainable):  # through DDP (.module) and torch.compile (._orig_mod)
-        trainable = getattr(trainable, "module", None) or trainable._orig_mod
+    trainable = _unwrap(model)
     with torch.no_grad():
         for zc, ic, sc in parts:
             check_finite(generator(zc), generator.name)
