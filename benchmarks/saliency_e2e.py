@@ -49,15 +49,15 @@ def render_pairs(folder: Path, num: int, seed: int, fade_level: int | None = 0) 
     return images, masks
 
 
-def rule_iou_on_ideal_fades(num: int, seed: int, threshold: float) -> float:
-    """IoU of threshold(render(scene, fade = 1)) against the true mask of the same scene."""
+def rule_iou_on_ideal_fades(num: int, seed: int, threshold: float) -> tuple[float, float]:
+    """(IoU of threshold(render(scene, fade = 1)) against the scene's true mask, mean true object area)."""
     from latentdirs.data.shapes3d import FADE_SIZE, render, sample_factors
     from latentdirs.saliency.metrics import iou
     factors = sample_factors(num, seed, with_fade=True)
     factors[:, 6] = FADE_SIZE - 1
     images, masks = render(factors)
     rule = torch.from_numpy(images.astype(np.float32).mean(-1) / 255 < threshold)
-    return iou(rule.float(), torch.from_numpy(masks).float()).mean().item()
+    return iou(rule.float(), torch.from_numpy(masks).float()).mean().item(), float(masks.mean())
 
 
 def real_batches(num: int, seed: int, batch_size: int):
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     t = lap("evaluate", t)
 
     # Synthetic-mask quality.
-    rule_iou = rule_iou_on_ideal_fades(1000, seed=777 + args.seed, threshold=args.threshold)
+    rule_iou, true_area = rule_iou_on_ideal_fades(1000, seed=777 + args.seed, threshold=args.threshold)
     z = G.sample_latents(512, generator=torch.Generator().manual_seed(99), device="cpu")
     with torch.no_grad():
         gen_images = G(z)
@@ -172,6 +172,7 @@ def main(argv=None) -> int:
     kept = (areas >= args.min_area) & (areas <= args.max_area)
     quality = {"rule_iou_on_ideal_fades": rule_iou, "kept_fraction": kept.float().mean().item(),
                "mean_mask_area": areas[kept].mean().item() if kept.any() else 0.0,
+               "true_mean_object_area_of_renders": true_area,
                "synthetic_acceptance_in_training": stats["kept"] / max(stats["drawn"], 1)}
     reference = None
     if not args.no_reference:
