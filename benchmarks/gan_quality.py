@@ -19,6 +19,12 @@ from pathlib import Path
 import torch
 
 
+def shrink_png(path: Path) -> None:
+    """Re-save with a 256-colour palette: GAN noise makes full-colour grids too big for docs/."""
+    from PIL import Image
+    Image.open(path).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(path, optimize=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", default=None,
@@ -52,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.save(classifier.state_dict(), args.save_classifier)
     report = evaluate_generator_quality(generator, args.num_images, classifier=classifier, seed=args.seed)
     report.update({"generator": args.generator or "packaged", "generator_config": generator.config,
-                   "classifier_steps": None if args.classifier else args.classifier_steps,
+                   "classifier": args.classifier or f"trained here, {args.classifier_steps} steps",
                    "seconds": round(time.time() - start, 1)})
 
     print(f"Frechet distance (factor-CNN features), {args.num_images} images per set:")
@@ -61,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"all six factors predicted with confidence > {report['confidence_threshold']}:")
     print(f"  generated          {report['confident_fraction_generated']:.1%}")
     print(f"  real               {report['confident_fraction_real']:.1%}")
+    print("  generated, per factor: "
+          + ", ".join(f"{k} {v:.1%}" for k, v in report["confident_fraction_generated_per_factor"].items()))
     print("classifier accuracy on real scenes: "
           + ", ".join(f"{k} {v:.1%}" for k, v in report["classifier_accuracy_real"].items()))
     print("factor coverage of generated scenes (1 = uniform): "
@@ -78,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         grids.mkdir(parents=True, exist_ok=True)
         save_image_grid(to_tensor(make_dataset(64, seed=args.seed + 7)[0]), grids / "shapes3d_real.png")
         save_image_grid(generate(generator, 64, seed=args.seed + 7), grids / "shapes3d_generated.png")
+        for name in ("shapes3d_real.png", "shapes3d_generated.png"):
+            shrink_png(grids / name)
         print(f"wrote {grids}/shapes3d_real.png and shapes3d_generated.png")
     return 0
 

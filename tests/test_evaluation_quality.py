@@ -24,6 +24,6 @@ def test_confident_fraction():
 def test_classifier_shapes():
     model = FactorClassifier().eval()
     features, probs = classify(model, torch.zeros(3, 3, 64, 64))
-    assert features.shape == (3, 256)
+    assert features.shape == (3, 128)
     assert [p.shape[1] for p in probs] == list(FACTOR_SIZES)
     torch.testing.assert_close(probs[0].sum(1), torch.ones(3))

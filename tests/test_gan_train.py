@@ -8,7 +8,7 @@ from latentdirs.gan.train import TrainConfig, add_train_gan_parser, export_from_
 from latentdirs.generators.shapes3d import load
 
 TINY = dict(batch_size=4, latent_dim=8, base_channels=4, num_train_images=32, sample_every=2,
-            checkpoint_every=2, log_every=1)
+            checkpoint_every=2, log_every=1, bn_calibration_batches=1)
 
 
 def test_train_resume_export_and_load(tmp_path):
@@ -36,7 +36,7 @@ def test_train_resume_export_and_load(tmp_path):
 
 def test_recalibrated_batchnorm_is_per_sample():
     generator = DCGANGenerator(NetworkConfig(latent_dim=8, base_channels=4))
-    recalibrate_batchnorm(generator, num_batches=2, batch_size=8)
+    recalibrate_batchnorm(generator, num_batches=1, batch_size=8)
     z = torch.randn(3, 8)
     with torch.no_grad():
         torch.testing.assert_close(generator(z)[:1], generator(z[:1]))

@@ -22,9 +22,9 @@ from ..data.shapes3d import FACTOR_NAMES, FACTOR_SIZES, make_dataset, to_tensor
 
 
 class FactorClassifier(nn.Module):
-    """Four stride-2 conv layers -> 256-d features -> one classification head per factor."""
+    """Four stride-2 conv layers -> 128-d features -> one classification head per factor."""
 
-    def __init__(self, factor_sizes: tuple[int, ...] = FACTOR_SIZES, width: int = 32, feature_dim: int = 256) -> None:
+    def __init__(self, factor_sizes: tuple[int, ...] = FACTOR_SIZES, width: int = 16, feature_dim: int = 128) -> None:
         super().__init__()
         layers, channels = [], 3
         for out in (width, 2 * width, 4 * width, 4 * width):  # 64 -> 32 -> 16 -> 8 -> 4
@@ -42,7 +42,7 @@ class FactorClassifier(nn.Module):
         return [head(features) for head in self.heads]
 
 
-def train_factor_classifier(num_images: int = 20000, steps: int = 1500, batch_size: int = 128, lr: float = 2e-3,
+def train_factor_classifier(num_images: int = 20000, steps: int = 1500, batch_size: int = 64, lr: float = 3e-3,
                             seed: int = 1, progress: bool = True) -> FactorClassifier:
     """Fit the classifier on ``num_images`` fresh scenes (a seed range apart from the GAN's data)."""
     torch.manual_seed(seed)
@@ -129,6 +129,9 @@ def evaluate_generator_quality(generator, num_images: int = 5000, classifier: Fa
         "confident_fraction_generated": confident_fraction(probs_g, threshold),
         "confident_fraction_real": confident_fraction(probs_a, threshold),
         "confidence_threshold": threshold,
+        # which factors a generated scene fails to show clearly
+        "confident_fraction_generated_per_factor": {
+            name: (p.max(1).values > threshold).float().mean().item() for name, p in zip(FACTOR_NAMES, probs_g)},
         "classifier_accuracy_real": accuracy,
         "generated_factor_coverage": coverage,
     }

@@ -54,6 +54,8 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 250
     log_every: int = 25
+    bn_calibration_batches: int = 8
+    """Batches of 64 latents used to recompute the EMA generator's BatchNorm statistics."""
     max_minutes: float = 0.0
     """Stop cleanly (checkpoint + export) after this much wall time; 0 = no limit."""
 
@@ -106,10 +108,10 @@ def export_from_checkpoint(run_dir: str | Path, out_dir: str | Path | None = Non
     """Export the EMA generator of a (possibly unfinished) run's checkpoint; returns the folder."""
     run_dir = Path(run_dir)
     state = torch.load(run_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
-    config = TrainConfig(**state["config"])
+    config = TrainConfig(**{**asdict(TrainConfig()), **state["config"]})  # older checkpoints lack newer fields
     generator = DCGANGenerator(config.network())
     generator.load_state_dict(state["generator_ema"])
-    recalibrate_batchnorm(generator, seed=config.seed)
+    recalibrate_batchnorm(generator, num_batches=config.bn_calibration_batches, batch_size=64, seed=config.seed)
     saved = run_dir / "train_config.json"
     command = json.loads(saved.read_text()).get("command") if saved.exists() else None
     metadata = {"training": {"steps": state["step"], "batch_size": config.batch_size, "command": command,
@@ -179,7 +181,7 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
 
     def calibrated_ema() -> DCGANGenerator:
         ema = copy.deepcopy(generator_ema)
-        recalibrate_batchnorm(ema, num_batches=8, batch_size=64, seed=config.seed)
+        recalibrate_batchnorm(ema, num_batches=config.bn_calibration_batches, batch_size=64, seed=config.seed)
         return ema
 
     from tqdm.auto import tqdm
@@ -269,6 +271,7 @@ def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
         "with_fade": "also vary the background_fade factor", "seed": "random seed",
         "threads": "torch CPU threads", "sample_every": "write an EMA sample grid every N steps",
         "checkpoint_every": "write the resumable checkpoint every N steps", "log_every": "append metrics every N steps",
+        "bn_calibration_batches": "batches of 64 latents that recompute the EMA generator's BatchNorm statistics",
         "max_minutes": "stop cleanly after this much wall time (0 = no limit)",
     }
     parser.add_argument("--out", required=True, help="run folder (checkpoint, samples/, metrics.jsonl, final/)")
