@@ -139,6 +139,7 @@ def add_saliency_parser(subparsers) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (None: all)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N: where the generator and the U-Net run")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -181,8 +182,9 @@ def _direction_from_args(args, directions) -> tuple[int, float]:
 
 def _load_set_and_generator(args):
     from ..directions import DirectionSet
+    from ..discovery import resolve_device
     directions = DirectionSet.load(args.set)
-    return directions, _generator_for_set(args, directions)
+    return directions, _generator_for_set(args, directions).to(resolve_device(args.device))
 
 
 def _classifier(spec: str):
@@ -271,7 +273,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "generator": generator.describe()}
     else:
         raise SystemExit("error: give --data FOLDER, or a direction SET (with --ranking or --direction/--shift)")
-    train_unet(batches, config, out_dir=args.out, progress=not args.no_progress, meta=meta)
+    from ..discovery import resolve_device
+    train_unet(batches, config, out_dir=args.out, progress=not args.no_progress, meta=meta,
+               device=resolve_device(args.device))
     print(f"U-Net saved to {Path(args.out) / 'unet'}")
     return 0
 
@@ -280,7 +284,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .train import evaluate
     from .unet import UNet
     _set_threads(args.threads)
-    unet = UNet.load(args.unet)
+    from ..discovery import resolve_device
+    unet = UNet.load(args.unet).to(resolve_device(args.device))
     out = Path(args.out) if args.out else Path(args.unet) / f"eval-{Path(args.folder).resolve().name}"
     result = evaluate(unet, args.folder, size=args.size, out_dir=out, masks_subdir=args.masks_subdir,
                       figure_rows=args.figure_rows, progress=not args.no_progress)

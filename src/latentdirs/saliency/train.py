@@ -66,13 +66,17 @@ def folder_batches(folder: str | Path, batch_size: int, seed: int = 0, size: int
 
 
 def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: TrainConfig | None = None,
-               out_dir: str | Path | None = None, progress: bool = True, meta: dict | None = None) -> UNet:
-    """Train a fresh U-Net on (images [-1, 1] N3HW, masks {0,1} N1HW) batches; saves to ``out_dir/unet``."""
+               out_dir: str | Path | None = None, progress: bool = True, meta: dict | None = None,
+               device: str | torch.device = "cpu") -> UNet:
+    """Train a fresh U-Net on (images [-1, 1] N3HW, masks {0,1} N1HW) batches; saves to ``out_dir/unet``.
+
+    The U-Net trains on ``device``; it is returned (and saved) on the CPU.
+    """
     config = config or TrainConfig()
     config.validate()
     torch.manual_seed(config.seed)
     unet = UNet(UNetConfig(base_channels=config.base_channels, depth=config.depth, temperature=config.temperature,
-                           input_size=config.size))
+                           input_size=config.size)).to(device)
     optimizer = torch.optim.Adam(unet.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.decay_every, gamma=config.decay)
     run_dir = Path(out_dir) if out_dir is not None else None
@@ -89,6 +93,7 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: Tra
     bar = tqdm(range(config.steps), disable=not progress, desc="train U-Net", dynamic_ncols=True)
     for step in bar:
         images, masks = next(batches)
+        images, masks = images.to(device), masks.to(device)
         if config.size is not None:
             images, masks = resize_batch(images, masks, config.size)
         loss = unet.loss(images, masks)
@@ -107,7 +112,7 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: Tra
             window, tick = [], now
         if run_dir is not None and (done % config.save_every == 0 or done == config.steps):
             unet.save(run_dir / "unet", {"steps": done, "train": asdict(config), **(meta or {})})
-    unet.eval()
+    unet = unet.cpu().eval()
     log.log(f"trained {config.steps} steps in {time.perf_counter() - start:.0f} s")
     return unet
 
@@ -146,10 +151,11 @@ def evaluate(unet: UNet, folder: str | Path, size: int | None = None, out_dir: s
     out = Path(out_dir) if out_dir is not None else None
     examples = []
     unet.eval()
+    device = next(unet.parameters()).device
     size = size if size is not None else unet.config.input_size
     for i in tqdm(range(len(data)), disable=not progress, desc="evaluate", dynamic_ncols=True):
         image, truth = data[i]
-        prob = unet.predict(image[None], size=size)
+        prob = unet.predict(image[None].to(device), size=size).cpu()
         if prob.shape[-2:] != truth.shape[-2:]:
             prob = F.interpolate(prob, size=truth.shape[-2:], mode="bilinear", align_corners=False)
         scores.update(prob[0], truth)

@@ -99,7 +99,7 @@ class UNet(nn.Module):
         from safetensors.torch import save_file
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(directory / WEIGHTS_FILE))
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(directory / WEIGHTS_FILE))
         (directory / CONFIG_FILE).write_text(json.dumps({"architecture": "latentdirs-unet", **asdict(self.config),
                                                          **(meta or {})}, indent=1, default=str))
         return directory
