@@ -249,6 +249,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--fast-paths", action="store_true", help="time channels_last / amp / compile instead")
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/step_speed_DEVICE.json)")
     p.add_argument("--worker", nargs=2, metavar=("KIND", "ARG"), help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -292,6 +293,7 @@ def main() -> None:
     else:
         print(markdown(rows))
         out = RESULTS / f"step_speed_{args.device}.json"
+    out = Path(args.out) if args.out else out
     out.write_text(json.dumps({"env": env, "rows": rows}, indent=1))
     print(f"wrote {out}")
 
