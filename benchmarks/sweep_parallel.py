@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="discovery steps per cell (4 cells)")
     parser.add_argument("--rca-steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--two-workers-first", action="store_true", help="swap the order (checks for order effects)")
     args = parser.parse_args()
 
     import torch
@@ -56,14 +57,18 @@ def main() -> None:
     gen = make_generator(args)
     import latentdirs
     latentdirs.discover(gen, num_directions=2, steps=1, batch_size=8, progress=False)  # warm up imports
+    if args.two_workers_first:
+        two = timed_sweep(gen, args, workers=2, threads=1)
     one = timed_sweep(gen, args, workers=1, threads=2)
     torch.set_num_threads(1)
-    two = timed_sweep(gen, args, workers=2, threads=1)
+    if not args.two_workers_first:
+        two = timed_sweep(gen, args, workers=2, threads=1)
     name = "dcgan-untrained" if args.untrained_dcgan else args.generator
     result = {"generator": name, "cells": 4, "steps_per_cell": args.steps, "rca_steps": args.rca_steps,
               "batch_size": args.batch_size, "one_worker_two_threads_s": round(one, 1),
               "two_workers_one_thread_s": round(two, 1), "speedup_of_two_workers": round(one / two, 2),
-              "cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+              "order": "two workers first" if args.two_workers_first else "one worker first",
+              "load_average_1min_at_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     out = Path(__file__).parent / "results" / f"sweep_parallel_{name}.json"
     out.parent.mkdir(exist_ok=True)
