@@ -53,3 +53,12 @@ def test_impossible_requests_exit_with_a_clear_message(tmp_path, capsys):
     assert "unknown generator kind 'nope'" in capsys.readouterr().err
     assert main(["render", str(tmp_path)]) == 2
     assert "no direction set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, expected", [([], True), (["--no-channels-last"], False), (["--channels-last"], True)])
+def test_channels_last_flag_defaults_to_the_cpu_fast_path(tmp_path, flag, expected):
+    # Unset means "the device's default" (on for CPU); the flag must not silently turn it off.
+    assert main(["discover", "--generator", "planted", "-k", "2", "--steps", "2", "--batch-size", "8",
+                 "--out", str(tmp_path / "run"), "--no-render", "--threads", "1"] + flag) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["discovery"]["channels_last"] is expected and config["discovery"]["amp"] is False

@@ -75,3 +75,14 @@ def test_resuming_with_other_settings_is_refused(planted, tmp_path):
     compare(planted, k=3, seeds=(0,), methods=("random",), out_dir=tmp_path, **TINY)
     with pytest.raises(ValueError, match="rca_steps"):
         compare(planted, k=3, seeds=(0,), methods=("random",), out_dir=tmp_path, **{**TINY, "rca_steps": 5})
+
+
+def test_ld_variant_trains_more_directions_and_keeps_the_top_k(planted, tmp_path):
+    result = compare(planted, k=3, seeds=(0,), methods=("ld-unit-K6",), out_dir=tmp_path, **TINY)
+    assert "error" not in result.results[0]
+    kept = DirectionSet.load(tmp_path / "ld-unit-K6" / "seed0" / "directions")
+    trained = DirectionSet.load(tmp_path / "ld-unit-K6" / "seed0" / "discovery" / "directions")
+    assert kept.num_directions == 3 and trained.num_directions == 6
+    assert kept.scores.tolist() == sorted(trained.scores.tolist(), reverse=True)[:3]
+    with pytest.raises(ValueError, match="fewer than k"):
+        CompareConfig(num_directions=10, methods=("ld-ortho-K4",)).validate()

@@ -145,8 +145,12 @@ def add_discover_parser(sub) -> None:
     t.add_argument("--shifts-per-latent", type=positive_int, default=1, help="M shifted partners per G(z)")
     t.add_argument("--micro-batches", type=positive_int, default=1, help="gradient accumulation chunks per step")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--channels-last", action="store_true", help="channels-last memory format for R")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels-last (NHWC) memory format for G and R; unset = on for CPU, off for CUDA")
     t.add_argument("--compile", action="store_true", help="torch.compile the trainable parts")
+    t.add_argument("--amp", action="store_true",
+                   help="bf16 autocast for the shifted G pass and R (faster on bf16 hardware; see docs/scale.md)")
+    t.add_argument("--tf32", action="store_true", help="CUDA only: TF32 matmuls")
     t.add_argument("--checkpoint-every", type=positive_int, default=500)
     t.add_argument("--log-every", type=positive_int, default=50)
     o = p.add_argument_group("output")
@@ -166,7 +170,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     options = dict(shift_weight=args.shift_weight, shift_range=args.shift_range,
                    shifts_per_latent=args.shifts_per_latent, micro_batches=args.micro_batches,
-                   channels_last=args.channels_last, compile=args.compile, checkpoint_every=args.checkpoint_every,
+                   channels_last=args.channels_last, compile=args.compile, amp=args.amp, tf32=args.tf32,
+                   checkpoint_every=args.checkpoint_every,
                    log_every=args.log_every)
     rank0 = int(os.environ.get("RANK", "0")) == 0
     if args.resume:
@@ -177,7 +182,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
         gen = generator_from_spec(spec)
         d = config["discovery"]
         keep = {k: d[k] for k in ("shift_weight", "shift_range", "min_shift", "shifts_per_latent", "micro_batches",
-                                  "channels_last", "compile", "checkpoint_every", "log_every", "snapshot_every")}
+                                  "channels_last", "compile", "amp", "tf32", "checkpoint_every", "log_every",
+                                  "snapshot_every") if k in d}
         result = discover(gen, d["num_directions"], d["parametrization"], d["reconstructor"], d["steps"],
                           d["batch_size"], d["seed"], d["lr"], args.device, out_dir=run_dir, resume=True, **keep)
     else:

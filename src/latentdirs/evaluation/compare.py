@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +27,9 @@ from ..generators.base import Generator, GeneratorError
 from ..runs import MetricsLog, atomic_write_text, new_run_dir, save_config
 
 METHODS = ("ld-unit", "ld-ortho", "sefa", "ganspace", "random", "identity")
-KNOWN_METHODS = METHODS + ("ld-cayley", "sefa-raw")
+KNOWN_METHODS = METHODS + ("ld-cayley", "ld-linear", "sefa-raw")
+# "ld-unit-K32": train K = 32 directions, keep the top k by importance (the protocol's selection lever).
+_LD_VARIANT = re.compile(r"ld-(unit|ortho|cayley|linear)(?:-K([1-9][0-9]*))?")
 METRICS = ("rca", "mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "modularity",
            "factor_cosine", "encoder_r2", "find_seconds")
 METRIC_LABELS = {"rca": "RCA", "mig": "MIG", "dci_disentanglement": "DCI-D", "dci_completeness": "DCI-C",
@@ -61,9 +64,14 @@ class CompareConfig:
     device: str | None = None
 
     def validate(self) -> None:
-        unknown = [m for m in self.methods if m not in KNOWN_METHODS]
+        unknown = [m for m in self.methods if m not in KNOWN_METHODS and not _LD_VARIANT.fullmatch(m)]
         if unknown:
-            raise ValueError(f"unknown methods {unknown}; choose from {', '.join(KNOWN_METHODS)}")
+            raise ValueError(f"unknown methods {unknown}; choose from {', '.join(KNOWN_METHODS)} "
+                             "or ld-<parametrization>-K<n> (train n directions, keep the top k)")
+        for method in self.methods:
+            trained = _ld_trained(method, self)
+            if trained is not None and trained < self.num_directions:
+                raise ValueError(f"{method} trains {trained} directions, fewer than k = {self.num_directions}")
         if not self.methods or not self.seeds:
             raise ValueError("need at least one method and one seed")
         if self.num_directions < 1:
@@ -82,9 +90,10 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
                     folder: Path | None = None, progress: bool = False) -> DirectionSet:
     """``cfg.num_directions`` directions of ``generator`` by ``method``, best first where the method ranks them."""
     k, d = cfg.num_directions, generator.latent_dim
-    if method.startswith("ld-"):
+    variant = _LD_VARIANT.fullmatch(method)
+    if variant:
         from ..discovery import discover
-        found = discover(generator, num_directions=cfg.ld_num_directions or k, parametrization=method[3:],
+        found = discover(generator, num_directions=_ld_trained(method, cfg), parametrization=variant.group(1),
                          steps=cfg.ld_steps, batch_size=cfg.batch_size, seed=seed, lr=cfg.lr, device=cfg.device,
                          out_dir=None if folder is None else folder / "discovery", progress=progress)
         directions = found.directions
@@ -100,6 +109,14 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
     if method == "identity":
         return DirectionSet.identity(d, k)
     raise ValueError(f"unknown method {method!r}; choose from {', '.join(KNOWN_METHODS)}")
+
+
+def _ld_trained(method: str, cfg: CompareConfig) -> int | None:
+    """K that an LD method trains (None for other methods)."""
+    variant = _LD_VARIANT.fullmatch(method)
+    if not variant:
+        return None
+    return int(variant.group(2)) if variant.group(2) else cfg.ld_num_directions or cfg.num_directions
 
 
 def evaluate(generator: Generator, directions: DirectionSet, cfg: CompareConfig, seed: int,
@@ -356,7 +373,8 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
     m = p.add_argument_group("methods")
     m.add_argument("-k", "--num-directions", type=positive_int, default=10, help="directions evaluated per method")
     m.add_argument("--methods", type=_comma_list, default=",".join(METHODS),
-                   help=f"comma-separated, from: {', '.join(KNOWN_METHODS)} (sefa-raw = SeFa without weight normalization)")
+                   help=f"comma-separated, from: {', '.join(KNOWN_METHODS)} (sefa-raw = SeFa without weight "
+                        "normalization), or ld-<parametrization>-K<n>: LD trains n directions and keeps its top k")
     m.add_argument("--seeds", type=_seed_list, default="0,1,2", help="comma-separated seeds")
     m.add_argument("--ld-num-directions", type=positive_int, default=None,
                    help="K trained by LD before keeping its top k; unset = k")
