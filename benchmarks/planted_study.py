@@ -34,50 +34,78 @@ from latentdirs.generators.planted import FACTOR_NAMES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# The recommended discovery settings on the default planted generator (docs/planted.md).
-DEFAULT_DISCOVERY = {"num_directions": 5, "parametrization": "ortho", "steps": 1000, "lr": 3e-3,
+# The main table's discovery settings (docs/planted.md): K = 10 > 5 factors, as in the paper
+# (with K = 5 RCA saturates at 1.00 for discovered, random and coordinate alike).
+DEFAULT_DISCOVERY = {"num_directions": 10, "parametrization": "unit", "steps": 1000, "lr": 3e-3,
                      "shift_weight": 0.25, "batch_size": 128}
+MAIN_SEEDS = (0, 1, 2)
+# The ablations change one knob at a time from a main-table trial (seed 0), their reference row.
+ORTHO5 = {"num_directions": 5, "parametrization": "ortho"}
+SCALES = (0.5, 0.75, 1.0, 1.5, 2.0)
+ABLATIONS = {  # group: (reference main trial, [(name, changes)])
+    "ablation-response": ("ld unit K=10", [("linear response", {"generator": {"response": "linear"}})]),
+    "ablation-k": ("ld unit K=10", [("unit K=5", {"num_directions": 5}), ("unit K=20", {"num_directions": 20})]),
+    "ablation-parametrization": ("ld unit K=10", [("ortho K=10", {"parametrization": "ortho"})]),
+    "ablation-lambda": ("ld unit K=10", [("lambda=0", {"shift_weight": 0.0}), ("lambda=1", {"shift_weight": 1.0})]),
+    "ablation-steps": ("ld unit K=10", [("steps=3000", {"steps": 3000})]),
+    "ablation-toy": ("ld unit K=10", [
+        ("factor_scales 0.5,0.75,1,1.5,2", {"generator": {"factor_scales": SCALES}}),
+        ("nuisance_strength 0.05", {"generator": {"nuisance_strength": 0.05}})]),
+    "ablation-toy-ortho5": ("ld ortho K=5", [
+        ("linear response", {"generator": {"response": "linear"}, **ORTHO5}),
+        ("factor_scales 0.5,0.75,1,1.5,2", {"generator": {"factor_scales": SCALES}, **ORTHO5}),
+        ("linear response, factor_scales 0.5,0.75,1,1.5,2",
+         {"generator": {"response": "linear", "factor_scales": SCALES}, **ORTHO5})]),
+}
+PROBE_BASES = ("factors", "rotated", "pairs")
 
 
 def trials(quick: bool) -> list[dict]:
     """Every trial: a name, a group (one Markdown table each), generator and discovery options."""
-    steps = 600 if quick else DEFAULT_DISCOVERY["steps"]
+    steps = 300 if quick else DEFAULT_DISCOVERY["steps"]
     base = {**DEFAULT_DISCOVERY, "steps": steps}
     out = []
 
-    def add(group, name, generator=None, rca=False, seeds=(0,), **discovery):
+    def add(group, name, generator=None, rca=False, seeds=(0,), basis=None, **discovery):
         for seed in seeds:
-            out.append({"group": group, "name": name if len(seeds) == 1 else f"{name} (seed {seed})",
-                        "generator": generator or {}, "discovery": {**base, **discovery, "seed": seed},
-                        "rca": rca})
+            trial = {"group": group, "name": name if len(seeds) == 1 else f"{name} (seed {seed})",
+                     "generator": generator or {}, "discovery": {**base, **discovery, "seed": seed}, "rca": rca}
+            if basis is not None:
+                trial["basis"] = basis
+            out.append(trial)
 
-    # Main table: discovered vs random vs coordinate at the recommended settings.
-    add("main", "ld ortho K=5", rca=True)
+    # Main table: discovered vs random vs coordinate (same K, steps, seed; only A differs).
+    add("main", "ld unit K=10", rca=True, seeds=(0,) if quick else MAIN_SEEDS)
     if quick:
         return out
-    add("main-k10", "ld unit K=10", rca=True, num_directions=10, parametrization="unit")
-    # What makes recovery work or fail: one knob at a time around the main settings.
-    for nu in (0.0, 0.02, 0.05):
-        add("ablation-nuisance", f"nuisance {nu}, unit K=10", generator={"nuisance_strength": nu},
-            num_directions=10, parametrization="unit")
-        add("ablation-nuisance", f"nuisance {nu}, ortho K=5", generator={"nuisance_strength": nu})
-    for response in ("linear", "saturating"):
-        for par, k in (("ortho", 5), ("unit", 10)):
-            add("ablation-response", f"{response}, {par} K={k}", generator={"response": response},
-                num_directions=k, parametrization=par)
-    for k in (3, 5, 8, 10, 16):
-        add("ablation-k", f"ortho K={k}", num_directions=k)
-    for k in (5, 10, 20):
-        add("ablation-k", f"unit K={k}", num_directions=k, parametrization="unit")
-    for par in ("unit", "ortho", "cayley"):
-        add("ablation-parametrization", f"{par} K=5", parametrization=par)
-    for lr in (1e-4, 3e-4, 1e-3, 3e-3):
-        add("ablation-lr", f"ortho K=5 lr={lr:g}", lr=lr)
-    for lam in (0.0, 0.25, 1.0, 2.0):
-        add("ablation-lambda", f"ortho K=5 lambda={lam:g}", shift_weight=lam)
-    for n in (500, 1500, 3000):
-        add("ablation-steps", f"ortho K=5 steps={n}", steps=n)
+    # The first run, kept for the record: K = 5 = the number of factors saturates RCA.
+    add("main", "ld ortho K=5", rca=True, num_directions=5, parametrization="ortho", steps=1000)
+    # Preference probe: R alone against frozen 5-direction bases of the factor subspace.
+    for basis in PROBE_BASES:
+        add("probe", f"frozen basis: {basis}", basis=basis, num_directions=5)
+    # Start at the truth: a generator whose factor directions are the first 5 coordinate axes,
+    # where A starts (ortho: exp(0) = I); does LD keep them or drift away?
+    add("probe-start", "ortho K=5 started at the true factors", generator={"aligned": True},
+        num_directions=5, parametrization="ortho")
+    add("probe-start", "ortho K=5 started at the true factors, lambda=0", generator={"aligned": True},
+        num_directions=5, parametrization="ortho", shift_weight=0.0)
+    for group, (_, variants) in ABLATIONS.items():
+        for name, change in variants:
+            change = dict(change)
+            add(group, name, generator=change.pop("generator", None), **change)
     return out
+
+
+def make_generator(options: dict):
+    """The planted generator; ``aligned=True`` (study only) replaces its random rotation Q by
+    the identity, so the true factor directions are the first five coordinate axes."""
+    options = dict(options)
+    aligned = options.pop("aligned", False)
+    gen = latentdirs.load_generator("planted", **options)
+    if aligned:
+        with torch.no_grad():
+            gen.rotation.copy_(torch.eye(gen.latent_dim))
+    return gen
 
 
 def subspace_diagnostics(matrix: torch.Tensor, truth: torch.Tensor) -> dict:
@@ -112,7 +140,7 @@ def fixed_basis(gen, kind: str, seed: int = 0) -> torch.Tensor:
 def run_probe(trial: dict) -> dict:
     """Train R alone against a frozen basis: how easy the loss finds it (no A is learned)."""
     from latentdirs.discovery import DiscoveryConfig, reconstructor_accuracy
-    gen = latentdirs.load_generator("planted", **trial["generator"])
+    gen = make_generator(trial["generator"])
     opts = {k: v for k, v in trial["discovery"].items() if k != "parametrization"}
     matrix = fixed_basis(gen, trial["basis"], seed=opts["seed"])
     start = time.perf_counter()
@@ -121,6 +149,7 @@ def run_probe(trial: dict) -> dict:
     cfg = DiscoveryConfig(num_directions=matrix.shape[1], batch_size=opts["batch_size"], seed=opts["seed"])
     last = res.history[-3:]  # mean of the last 300 steps: less noisy than one window
     return {**trial, "seconds_discovery": round(time.perf_counter() - start, 1),
+            "basis_recovery": best_cosines(matrix, gen.factor_directions()).mean().item(),
             "heldout_accuracy": reconstructor_accuracy(gen, res.direction_matrix, res.reconstructor, cfg,
                                                        num_batches=20),
             "train_loss": sum(h["loss"] for h in last) / len(last),
@@ -132,7 +161,7 @@ def run_probe(trial: dict) -> dict:
 def run_trial(trial: dict, rca_steps: int | None = None) -> dict:
     if "basis" in trial:
         return run_probe(trial)
-    gen = latentdirs.load_generator("planted", **trial["generator"])
+    gen = make_generator(trial["generator"])
     truth = gen.factor_directions()
     opts = dict(trial["discovery"])
     k, seed, d = opts["num_directions"], opts["seed"], gen.latent_dim
@@ -158,6 +187,47 @@ def run_trial(trial: dict, rca_steps: int | None = None) -> dict:
     return record
 
 
+GEOMETRY_GENERATORS = {"default (saturating)": {}, "linear": {"response": "linear"},
+                       "saturating, factor_scales 0.5,0.75,1,1.5,2": {"factor_scales": SCALES},
+                       "linear, factor_scales 0.5,0.75,1,1.5,2": {"response": "linear", "factor_scales": SCALES}}
+
+
+def change_geometry(options: dict, shift: float = 2.0, num: int = 512, seed: int = 0) -> dict:
+    """No training: the image changes D_i = G(z + shift f_i) - G(z) along the five true factor
+    directions, over ``num`` latents. Returns their RMS size per factor and the Gram matrix
+    M_ij = E_z <D_i, D_j> as cosines. To first order an orthonormal basis B = F U of the factor
+    subspace gives image changes with Gram U^T M U: if M is a multiple of the identity (equal
+    sizes, orthogonal effects) every rotation U looks exactly like the true factors to R."""
+    gen = make_generator(options)
+    f = gen.factor_directions()
+    z = gen.sample_latents(num, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        base = gen(z).flatten(1)
+        d = torch.stack([gen(z + shift * f[:, i]).flatten(1) - base for i in range(f.shape[1])])  # (5, num, P)
+    gram = torch.einsum("inp,jnp->ij", d, d) / (num * d.shape[2])
+    rms = gram.diagonal().sqrt()
+    cos = gram / torch.outer(rms, rms)
+    off = cos[~torch.eye(len(rms), dtype=torch.bool)].abs()
+    eig = torch.linalg.eigvalsh(gram)
+    return {"generator": options, "shift": shift, "rms_change": rms.tolist(), "cosines": cos.tolist(),
+            "max_offdiag_cos": off.max().item(), "mean_offdiag_cos": off.mean().item(),
+            "eigen_ratio": (eig.max() / eig.min()).item()}
+
+
+def geometry_markdown(rows: list[dict]) -> str:
+    lines = ["## geometry: image changes along the true factors (no training)", "",
+             f"D_i = G(z + {rows[0]['shift']:g} f_i) - G(z) over 512 latents; RMS change per pixel per factor, "
+             "|cosine| between the factors' changes (mean / max off-diagonal of E_z <D_i, D_j>), and the "
+             "max/min eigenvalue ratio of that Gram matrix (1 = every rotation of the factor basis is alike "
+             "to first order).", "",
+             "| generator | " + " | ".join(f"RMS {n}" for n in FACTOR_NAMES) + " | mean abs cos | max abs cos | eigen ratio |",
+             "|---|" + "---|" * len(FACTOR_NAMES) + "---|---|---|"]
+    for name, r in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in r["rms_change"])
+                     + f" | {r['mean_offdiag_cos']:.2f} | {r['max_offdiag_cos']:.2f} | {r['eigen_ratio']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def _fmt(x) -> str:
     return "" if x is None else f"{x:.2f}"
 
@@ -179,13 +249,37 @@ def markdown(records: list[dict]) -> str:
                              + " | ".join(_fmt(c) for c in m["recovery_per_factor"])
                              + f" | {_fmt(m['in_subspace'])} | {_fmt(m['recovery_within'])} |")
         lines.append("")
-    groups = sorted({r["group"] for r in records if r["group"] != "main"})
+    probes = [r for r in records if "basis" in r]
+    if probes:
+        lines += ["## probe: R alone against frozen bases of the factor subspace (K = 5)", "",
+                  "| frozen basis | recovery of the basis | train acc @100 | @200 | final train acc | held-out acc "
+                  "| final train loss | shift error | steps | s |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in probes:
+            curve = dict((int(s_), a) for s_, a in r["accuracy_curve"])
+            lines.append(f"| {r['basis']} | {_fmt(r.get('basis_recovery'))} | {_fmt(curve.get(100))} | "
+                         f"{_fmt(curve.get(200))} | {_fmt(r['train_accuracy'])} | {_fmt(r['heldout_accuracy'])} | "
+                         f"{r['train_loss']:.3f} | {r['shift_error']:.2f} | {r['discovery']['steps']} | "
+                         f"{r['seconds_discovery']:.0f} |")
+        lines.append("")
+    def reference(group):
+        name = ABLATIONS[group][0] if group in ABLATIONS else None
+        return next((r for r in records if r["group"] == "main" and r["discovery"]["seed"] == 0
+                     and r["name"] in (name, f"{name} (seed 0)")), None)
+
+    order = ["probe-start", *ABLATIONS]
+    groups = sorted({r["group"] for r in records if r["group"] != "main" and "basis" not in r},
+                    key=lambda g: (order.index(g) if g in order else len(order), g))
     for group in groups:
+        rows = [r for r in records if r["group"] == group]
+        ref = reference(group)
+        if ref is not None:
+            rows = [{**ref, "name": f"reference: main {ref['name']}"}] + rows
         lines += [f"## {group}", "",
                   "| trial | train acc | recovery | " + " | ".join(FACTOR_NAMES)
                   + " | in subspace | recovery within | random recovery | steps | s |",
                   "|---|---|---|" + "---|" * len(FACTOR_NAMES) + "---|---|---|---|---|"]
-        for r in [r for r in records if r["group"] == group]:
+        for r in rows:
             m = r["directions"]
             rnd = r.get("random", {}).get("recovery")
             lines.append(f"| {r['name']} | {_fmt(r['train_accuracy'])} | {_fmt(m['recovery'])} | "
@@ -198,10 +292,10 @@ def markdown(records: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="main table only, 600 steps (default: off)")
+    parser.add_argument("--quick", action="store_true", help="main table only, seed 0, 300 steps (default: off)")
     parser.add_argument("--only", nargs="+", metavar="GROUP", default=None,
-                        help="run only these groups: main, main-k10, ablation-nuisance, ablation-response, ablation-k, "
-                             "ablation-parametrization, ablation-lr, ablation-lambda, ablation-steps (default: all)")
+                        help="run only these groups: main, probe, probe-start, " + ", ".join(ABLATIONS)
+                             + " (default: all)")
     parser.add_argument("--rca-steps", type=int, default=None,
                         help="reconstructor steps for RCA (default: the trial's discovery steps)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
@@ -209,9 +303,19 @@ def main() -> None:
                         help="JSON file (default: benchmarks/results/planted_study[_quick].json)")
     parser.add_argument("--fresh", action="store_true", help="ignore results already in the JSON file")
     parser.add_argument("--list", action="store_true", help="print the trials and exit")
+    parser.add_argument("--geometry", action="store_true",
+                        help="only the image-change geometry of the factors (no training, seconds); writes "
+                             "benchmarks/results/planted_study_geometry.json and .md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    if args.geometry:
+        rows = [(name, change_geometry(opts)) for name, opts in GEOMETRY_GENERATORS.items()]
+        text = geometry_markdown(rows)
+        print(text)
+        (RESULTS / "planted_study_geometry.json").write_text(json.dumps(dict(rows), indent=1))
+        (RESULTS / "planted_study_geometry.md").write_text(text)
+        return
     todo = [t for t in trials(args.quick) if args.only is None or t["group"] in args.only]
     if args.list:
         for t in todo:
@@ -227,12 +331,16 @@ def main() -> None:
             continue
         print(f"[{i + 1}/{len(todo)}] {trial['group']}: {trial['name']}", flush=True)
         record = run_trial(trial, args.rca_steps)
-        m = record["directions"]
-        print(f"    recovery {m['recovery']:.2f} (random {record.get('random', {}).get('recovery', float('nan')):.2f}),"
-              f" in subspace {m['in_subspace']:.2f}, within {m['recovery_within']:.2f},"
-              f" train acc {record['train_accuracy']:.2f}"
-              + (f", RCA {m['rca']:.2f} / random {record['random']['rca']:.2f} / coordinate "
-                 f"{record['coordinate']['rca']:.2f}" if trial["rca"] else ""), flush=True)
+        if "basis" in record:
+            print(f"    held-out acc {record['heldout_accuracy']:.3f}, train loss {record['train_loss']:.3f},"
+                  f" curve {record['accuracy_curve'][:3]}", flush=True)
+        else:
+            m = record["directions"]
+            print(f"    recovery {m['recovery']:.2f} (random {record.get('random', {}).get('recovery', float('nan')):.2f}),"
+                  f" in subspace {m['in_subspace']:.2f}, within {m['recovery_within']:.2f},"
+                  f" train acc {record['train_accuracy']:.2f}"
+                  + (f", RCA {m['rca']:.2f} / random {record['random']['rca']:.2f} / coordinate "
+                     f"{record['coordinate']['rca']:.2f}" if trial["rca"] else ""), flush=True)
         records.append(record)
         out.write_text(json.dumps(records, indent=1))
         out.with_suffix(".md").write_text(markdown(records))
