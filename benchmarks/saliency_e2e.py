@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     import latentdirs
     from latentdirs.directions import DirectionSet
     from latentdirs.saliency import TrainConfig, evaluate, rank_directions, stream_pairs, train_unet
-    from latentdirs.saliency.masks import intensity, threshold_masks
+    from latentdirs.saliency.masks import threshold_masks
     from latentdirs.saliency.metrics import iou
 
     out = Path(args.out)

@@ -5,7 +5,6 @@ and seed), render charts, and write ``report.md`` into a new run folder.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
