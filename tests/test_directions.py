@@ -96,3 +96,14 @@ def test_best_cosines():
     found = torch.tensor([[1.0, 0, 0], [0, 1, 1], [0, 1, -1], [0, 0, 0], [0, 0, 0]])
     cos = best_cosines(found, truth)
     assert torch.allclose(cos, torch.tensor([1.0, 2 ** -0.5]), atol=1e-6)
+
+
+def test_top_with_max_cosine_skips_near_duplicates():
+    e = torch.eye(4)
+    near_e0 = (e[:, 0] + 0.1 * e[:, 1]) / (1 + 0.01) ** 0.5
+    matrix = torch.stack([e[:, 0], near_e0, e[:, 2], e[:, 3]], dim=1)
+    ds = DirectionSet(matrix, scores=torch.tensor([4.0, 3.0, 2.0, 1.0]))
+    assert ds.top(2).meta["selected_from"] == [0, 1]
+    assert ds.top(2, max_cosine=0.5).meta["selected_from"] == [0, 2]
+    # too few distinct directions: the skipped ones fill the rest, best first
+    assert ds.top(4, max_cosine=0.5).meta["selected_from"] == [0, 2, 3, 1]

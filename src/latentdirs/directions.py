@@ -101,15 +101,34 @@ class DirectionSet:
 
     def sorted(self) -> "DirectionSet":
         """Directions ordered by descending score (unchanged if there are no scores)."""
-        if self.scores is None:
-            return self
-        order = torch.argsort(self.scores, descending=True)
-        return self.select(order.tolist())
+        return self if self.scores is None else self.select(self._ranking())
 
-    def top(self, k: int) -> "DirectionSet":
+    def _ranking(self) -> list[int]:
+        if self.scores is None:
+            return list(range(self.num_directions))
+        return torch.argsort(self.scores, descending=True, stable=True).tolist()
+
+    def top(self, k: int, max_cosine: float | None = None) -> "DirectionSet":
+        """The ``k`` highest-scoring directions, best first.
+
+        With ``max_cosine``, a direction is skipped while its |cosine| to one already kept
+        exceeds it (unit-norm LD sets often hold near-duplicates of their strongest
+        directions); skipped ones fill the remaining places only if too few are distinct.
+        """
         if k > self.num_directions:
             raise DirectionError(f"asked for the top {k} of only {self.num_directions} directions")
-        return self.sorted().select(list(range(k)))
+        order = self._ranking()
+        if max_cosine is None:
+            return self.select(order[:k])
+        unit = self.matrix / self.matrix.norm(dim=0, keepdim=True).clamp_min(1e-12)
+        kept: list[int] = []
+        for index in order:
+            if len(kept) == k:
+                break
+            if not kept or (unit[:, kept].t() @ unit[:, index]).abs().max() <= max_cosine:
+                kept.append(index)
+        kept += [index for index in order if index not in kept][:k - len(kept)]
+        return self.select(kept)
 
     def select(self, indices: list[int]) -> "DirectionSet":
         scores = None if self.scores is None else self.scores[indices]
