@@ -34,12 +34,17 @@ from latentdirs.generators.planted import FACTOR_NAMES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# The main table's discovery settings (docs/planted.md): K = 10 > 5 factors, as in the paper
-# (with K = 5 RCA saturates at 1.00 for discovered, random and coordinate alike).
+# The main table's setting (docs/planted.md). Generator: nuisance_jitter = 1, so the 11
+# nuisance dimensions move the factors in a z-dependent, inconsistent way (with the default 0
+# they change nothing, and any direction is told apart by the noise-free renderer: RCA 0.99-1.00
+# for discovered, random and coordinate alike). Discovery: K = 10 > 5 factors, as in the paper.
+MAIN_GENERATOR = {"nuisance_jitter": 1.0}
+NO_JITTER = {"nuisance_jitter": 0.0}
 DEFAULT_DISCOVERY = {"num_directions": 10, "parametrization": "unit", "steps": 1000, "lr": 3e-3,
                      "shift_weight": 0.25, "batch_size": 128}
 MAIN_SEEDS = (0, 1, 2)
-# The ablations change one knob at a time from a main-table trial (seed 0), their reference row.
+# The ablations change one knob at a time from a main-table trial (seed 0), their reference row;
+# "generator" changes are applied on top of MAIN_GENERATOR (ablation-toy-ortho5: on NO_JITTER).
 ORTHO5 = {"num_directions": 5, "parametrization": "ortho"}
 SCALES = (0.5, 0.75, 1.0, 1.5, 2.0)
 ABLATIONS = {  # group: (reference main trial, [(name, changes)])
@@ -51,11 +56,11 @@ ABLATIONS = {  # group: (reference main trial, [(name, changes)])
     "ablation-toy": ("ld unit K=10", [
         ("factor_scales 0.5,0.75,1,1.5,2", {"generator": {"factor_scales": SCALES}}),
         ("nuisance_strength 0.05", {"generator": {"nuisance_strength": 0.05}})]),
-    "ablation-toy-ortho5": ("ld ortho K=5", [
-        ("linear response", {"generator": {"response": "linear"}, **ORTHO5}),
-        ("factor_scales 0.5,0.75,1,1.5,2", {"generator": {"factor_scales": SCALES}, **ORTHO5}),
+    "ablation-toy-ortho5": ("ld ortho K=5, nuisance_jitter 0", [
+        ("linear response", {"generator": {**NO_JITTER, "response": "linear"}, **ORTHO5}),
+        ("factor_scales 0.5,0.75,1,1.5,2", {"generator": {**NO_JITTER, "factor_scales": SCALES}, **ORTHO5}),
         ("linear response, factor_scales 0.5,0.75,1,1.5,2",
-         {"generator": {"response": "linear", "factor_scales": SCALES}, **ORTHO5})]),
+         {"generator": {**NO_JITTER, "response": "linear", "factor_scales": SCALES}, **ORTHO5})]),
 }
 PROBE_BASES = ("factors", "rotated", "pairs")
 
@@ -69,7 +74,8 @@ def trials(quick: bool) -> list[dict]:
     def add(group, name, generator=None, rca=False, seeds=(0,), basis=None, **discovery):
         for seed in seeds:
             trial = {"group": group, "name": name if len(seeds) == 1 else f"{name} (seed {seed})",
-                     "generator": generator or {}, "discovery": {**base, **discovery, "seed": seed}, "rca": rca}
+                     "generator": {**MAIN_GENERATOR, **(generator or {})},
+                     "discovery": {**base, **discovery, "seed": seed}, "rca": rca}
             if basis is not None:
                 trial["basis"] = basis
             out.append(trial)
@@ -78,17 +84,19 @@ def trials(quick: bool) -> list[dict]:
     add("main", "ld unit K=10", rca=True, seeds=(0,) if quick else MAIN_SEEDS)
     if quick:
         return out
-    # The first run, kept for the record: K = 5 = the number of factors saturates RCA.
-    add("main", "ld ortho K=5", rca=True, num_directions=5, parametrization="ortho", steps=1000)
+    # Without jitter RCA saturates, at K = 10 and at K = 5 = the number of factors (the first run).
+    add("main", "ld unit K=10, nuisance_jitter 0", generator=NO_JITTER, rca=True)
+    add("main", "ld ortho K=5, nuisance_jitter 0", generator=NO_JITTER, rca=True, steps=1000, **ORTHO5)
     # Preference probe: R alone against frozen 5-direction bases of the factor subspace.
     for basis in PROBE_BASES:
         add("probe", f"frozen basis: {basis}", basis=basis, num_directions=5)
     # Start at the truth: a generator whose factor directions are the first 5 coordinate axes,
     # where A starts (ortho: exp(0) = I); does LD keep them or drift away?
-    add("probe-start", "ortho K=5 started at the true factors", generator={"aligned": True},
-        num_directions=5, parametrization="ortho")
+    add("probe-start", "ortho K=5 started at the true factors", generator={"aligned": True}, **ORTHO5)
     add("probe-start", "ortho K=5 started at the true factors, lambda=0", generator={"aligned": True},
-        num_directions=5, parametrization="ortho", shift_weight=0.0)
+        shift_weight=0.0, **ORTHO5)
+    add("probe-start", "ortho K=5 started at the true factors, nuisance_jitter 0",
+        generator={"aligned": True, **NO_JITTER}, **ORTHO5)
     for group, (_, variants) in ABLATIONS.items():
         for name, change in variants:
             change = dict(change)
@@ -108,14 +116,20 @@ def make_generator(options: dict):
     return gen
 
 
-def subspace_diagnostics(matrix: torch.Tensor, truth: torch.Tensor) -> dict:
-    """Recovery, per-factor recovery, leak out of the factor subspace, recovery inside it."""
+def subspace_diagnostics(matrix: torch.Tensor, truth: torch.Tensor, eigen: torch.Tensor | None = None) -> dict:
+    """Recovery, per-factor recovery, leak out of the factor subspace, recovery inside it, and
+    (given ``eigen``, the eigenbasis of the factors' image-change Gram matrix, see
+    :func:`change_geometry`) how well the set matches that basis instead of the factors."""
     per_factor = best_cosines(matrix, truth)
     unit = matrix / matrix.norm(dim=0, keepdim=True).clamp_min(1e-12)
     inside = truth @ (truth.t() @ unit)  # projection on the factor subspace (truth is orthonormal)
     within = best_cosines(inside, truth)
-    return {"recovery": per_factor.mean().item(), "recovery_per_factor": per_factor.tolist(),
-            "in_subspace": inside.norm(dim=0).mean().item(), "recovery_within": within.mean().item()}
+    out = {"recovery": per_factor.mean().item(), "recovery_per_factor": per_factor.tolist(),
+           "in_subspace": inside.norm(dim=0).mean().item(), "recovery_within": within.mean().item()}
+    if eigen is not None:
+        out["recovery_eigen"] = best_cosines(matrix, eigen).mean().item()
+        out["recovery_eigen_within"] = best_cosines(inside, eigen).mean().item()
+    return out
 
 
 def fixed_basis(gen, kind: str, seed: int = 0) -> torch.Tensor:
@@ -165,17 +179,20 @@ def run_trial(trial: dict, rca_steps: int | None = None) -> dict:
     truth = gen.factor_directions()
     opts = dict(trial["discovery"])
     k, seed, d = opts["num_directions"], opts["seed"], gen.latent_dim
+    geometry = change_geometry(trial["generator"])
+    eigen = truth @ torch.tensor(geometry["eigenvectors"])
     start = time.perf_counter()
     found = latentdirs.discover(gen, progress=False, importance_latents=0, log_every=100, **opts)
     record = {**trial, "seconds_discovery": round(time.perf_counter() - start, 1),
               "train_accuracy": found.accuracy,
               "accuracy_curve": [(h["step"], round(h["accuracy"], 3)) for h in found.history],
-              "directions": subspace_diagnostics(found.directions.matrix, truth)}
+              "directions": subspace_diagnostics(found.directions.matrix, truth, eigen)}
+    record["directions"]["matrix"] = [[round(v, 5) for v in row] for row in found.directions.matrix.tolist()]
     baselines = {}
     if k <= d:
         baselines = {"random": DirectionSet.random(d, k, seed=seed), "coordinate": DirectionSet.identity(d, k)}
     for name, ds in baselines.items():
-        record[name] = subspace_diagnostics(ds.matrix, truth)
+        record[name] = subspace_diagnostics(ds.matrix, truth, eigen)
     if trial["rca"]:
         # Same K, steps, seed, lr and batch for R in every arm; only A differs.
         rca_opts = {"steps": rca_steps or opts["steps"], "seed": seed, "lr": opts["lr"],
@@ -187,7 +204,8 @@ def run_trial(trial: dict, rca_steps: int | None = None) -> dict:
     return record
 
 
-GEOMETRY_GENERATORS = {"default (saturating)": {}, "linear": {"response": "linear"},
+GEOMETRY_GENERATORS = {"saturating (default)": NO_JITTER, "saturating, nuisance_jitter 1 (main)": MAIN_GENERATOR,
+                       "linear": {"response": "linear"},
                        "saturating, factor_scales 0.5,0.75,1,1.5,2": {"factor_scales": SCALES},
                        "linear, factor_scales 0.5,0.75,1,1.5,2": {"response": "linear", "factor_scales": SCALES}}
 
@@ -208,23 +226,25 @@ def change_geometry(options: dict, shift: float = 2.0, num: int = 512, seed: int
     rms = gram.diagonal().sqrt()
     cos = gram / torch.outer(rms, rms)
     off = cos[~torch.eye(len(rms), dtype=torch.bool)].abs()
-    eig = torch.linalg.eigvalsh(gram)
-    return {"generator": options, "shift": shift, "rms_change": rms.tolist(), "cosines": cos.tolist(),
+    eig, vecs = torch.linalg.eigh(gram)
+    return {"eigenvectors": vecs.tolist(), "eigenvector_recovery": vecs.abs().max(1).values.mean().item(),
+            "generator": options, "shift": shift, "rms_change": rms.tolist(), "cosines": cos.tolist(),
             "max_offdiag_cos": off.max().item(), "mean_offdiag_cos": off.mean().item(),
             "eigen_ratio": (eig.max() / eig.min()).item()}
 
 
 def geometry_markdown(rows: list[dict]) -> str:
     lines = ["## geometry: image changes along the true factors (no training)", "",
-             f"D_i = G(z + {rows[0]['shift']:g} f_i) - G(z) over 512 latents; RMS change per pixel per factor, "
+             f"D_i = G(z + {rows[0][1]['shift']:g} f_i) - G(z) over 512 latents; RMS change per pixel per factor, "
              "|cosine| between the factors' changes (mean / max off-diagonal of E_z <D_i, D_j>), and the "
              "max/min eigenvalue ratio of that Gram matrix (1 = every rotation of the factor basis is alike "
              "to first order).", "",
-             "| generator | " + " | ".join(f"RMS {n}" for n in FACTOR_NAMES) + " | mean abs cos | max abs cos | eigen ratio |",
-             "|---|" + "---|" * len(FACTOR_NAMES) + "---|---|---|"]
+             "| generator | " + " | ".join(f"RMS {n}" for n in FACTOR_NAMES) + " | mean abs cos | max abs cos | eigen ratio | eigenbasis recovery |",
+             "|---|" + "---|" * len(FACTOR_NAMES) + "---|---|---|---|"]
     for name, r in rows:
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in r["rms_change"])
-                     + f" | {r['mean_offdiag_cos']:.2f} | {r['max_offdiag_cos']:.2f} | {r['eigen_ratio']:.1f} |")
+                     + f" | {r['mean_offdiag_cos']:.2f} | {r['max_offdiag_cos']:.2f} | {r['eigen_ratio']:.1f} | "
+                     f"{r['eigenvector_recovery']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -237,8 +257,8 @@ def markdown(records: list[dict]) -> str:
     main = [r for r in records if r["rca"]]
     if main:
         lines += ["## RCA and recovery: discovered vs random vs coordinate", "",
-                  "| trial | directions | RCA | recovery | " + " | ".join(FACTOR_NAMES) + " | in subspace | recovery within |",
-                  "|---|---|---|---|" + "---|" * len(FACTOR_NAMES) + "---|---|"]
+                  "| trial | directions | RCA | recovery | " + " | ".join(FACTOR_NAMES) + " | in subspace | recovery within | eigenbasis recovery |",
+                  "|---|---|---|---|" + "---|" * len(FACTOR_NAMES) + "---|---|---|"]
         for r in main:
             for arm in ("directions", "random", "coordinate"):
                 if arm not in r:
@@ -247,7 +267,8 @@ def markdown(records: list[dict]) -> str:
                 label = "discovered" if arm == "directions" else arm
                 lines.append(f"| {r['name']} | {label} | {_fmt(m.get('rca'))} | {_fmt(m['recovery'])} | "
                              + " | ".join(_fmt(c) for c in m["recovery_per_factor"])
-                             + f" | {_fmt(m['in_subspace'])} | {_fmt(m['recovery_within'])} |")
+                             + f" | {_fmt(m['in_subspace'])} | {_fmt(m['recovery_within'])} | "
+                             f"{_fmt(m.get('recovery_eigen'))} |")
         lines.append("")
     probes = [r for r in records if "basis" in r]
     if probes:
@@ -277,14 +298,15 @@ def markdown(records: list[dict]) -> str:
             rows = [{**ref, "name": f"reference: main {ref['name']}"}] + rows
         lines += [f"## {group}", "",
                   "| trial | train acc | recovery | " + " | ".join(FACTOR_NAMES)
-                  + " | in subspace | recovery within | random recovery | steps | s |",
-                  "|---|---|---|" + "---|" * len(FACTOR_NAMES) + "---|---|---|---|---|"]
+                  + " | in subspace | recovery within | eigenbasis recovery | random recovery | steps | s |",
+                  "|---|---|---|" + "---|" * len(FACTOR_NAMES) + "---|---|---|---|---|---|"]
         for r in rows:
             m = r["directions"]
             rnd = r.get("random", {}).get("recovery")
             lines.append(f"| {r['name']} | {_fmt(r['train_accuracy'])} | {_fmt(m['recovery'])} | "
                          + " | ".join(_fmt(c) for c in m["recovery_per_factor"])
-                         + f" | {_fmt(m['in_subspace'])} | {_fmt(m['recovery_within'])} | {_fmt(rnd)} | "
+                         + f" | {_fmt(m['in_subspace'])} | {_fmt(m['recovery_within'])} | "
+                         f"{_fmt(m.get('recovery_eigen'))} | {_fmt(rnd)} | "
                          f"{r['discovery']['steps']} | {r['seconds_discovery']:.0f} |")
         lines.append("")
     return "\n".join(lines)
