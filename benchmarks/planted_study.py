@@ -51,11 +51,17 @@ ABLATIONS = {  # group: (reference main trial, [(name, changes)])
     "ablation-response": ("ld unit K=10", [("linear response", {"generator": {"response": "linear"}})]),
     "ablation-k": ("ld unit K=10", [("unit K=5", {"num_directions": 5}), ("unit K=20", {"num_directions": 20})]),
     "ablation-parametrization": ("ld unit K=10", [("ortho K=10", {"parametrization": "ortho"})]),
-    "ablation-lambda": ("ld unit K=10", [("lambda=0", {"shift_weight": 0.0}), ("lambda=1", {"shift_weight": 1.0})]),
+    "ablation-lambda": (("ld unit K=10", "ld unit K=10 (seed 1)", "ld unit K=10 (seed 2)"), [
+        ("lambda=0", {"shift_weight": 0.0}), ("lambda=1", {"shift_weight": 1.0}),
+        ("lambda=0", {"shift_weight": 0.0, "seeds": (1, 2)}), ("lambda=1", {"shift_weight": 1.0, "seeds": (1, 2)})]),
     "ablation-steps": ("ld unit K=10", [("steps=3000", {"steps": 3000})]),
     "ablation-toy": ("ld unit K=10", [
         ("factor_scales 0.5,0.75,1,1.5,2", {"generator": {"factor_scales": SCALES}}),
         ("nuisance_strength 0.05", {"generator": {"nuisance_strength": 0.05}})]),
+    "ablation-jitter": (("ld unit K=10, nuisance_jitter 0", "ld unit K=10"), [("nuisance_jitter 0.5", {"generator": {"nuisance_jitter": 0.5}, "rca": True}),
+                                         ("nuisance_jitter 2", {"generator": {"nuisance_jitter": 2.0}, "rca": True})]),
+    "ablation-generator-seed": ("ld unit K=10", [(f"generator seed {s} (another Q)", {"generator": {"seed": s}})
+                                                 for s in (1, 2)]),
     "ablation-toy-ortho5": ("ld ortho K=5, nuisance_jitter 0", [
         ("linear response", {"generator": {**NO_JITTER, "response": "linear"}, **ORTHO5}),
         ("factor_scales 0.5,0.75,1,1.5,2", {"generator": {**NO_JITTER, "factor_scales": SCALES}, **ORTHO5}),
@@ -97,23 +103,45 @@ def trials(quick: bool) -> list[dict]:
         shift_weight=0.0, **ORTHO5)
     add("probe-start", "ortho K=5 started at the true factors, nuisance_jitter 0",
         generator={"aligned": True, **NO_JITTER}, **ORTHO5)
+    add("probe-start", "ortho K=5 started at the true factors, lambda=1", generator={"aligned": True},
+        shift_weight=1.0, **ORTHO5)
+    add("probe-start", "ortho K=5 started at the true factors, 3000 steps", generator={"aligned": True},
+        steps=3000, **ORTHO5)
+    add("probe-start", "ortho K=5 started at a rotated factor basis", generator={"aligned": "rotated"}, **ORTHO5)
+    add("probe-start", "ortho K=5 started at a rotated factor basis, 3000 steps", generator={"aligned": "rotated"},
+        steps=3000, **ORTHO5)
     for group, (_, variants) in ABLATIONS.items():
         for name, change in variants:
             change = dict(change)
             add(group, name, generator=change.pop("generator", None), **change)
+    # The same probe with the classification loss alone (lambda = 0).
+    for basis in PROBE_BASES:
+        add("probe", f"frozen basis: {basis}, lambda=0", basis=basis, num_directions=5, shift_weight=0.0)
     return out
 
 
 def make_generator(options: dict):
-    """The planted generator; ``aligned=True`` (study only) replaces its random rotation Q by
-    the identity, so the true factor directions are the first five coordinate axes."""
+    """The planted generator. Study-only option ``aligned``: True replaces its random rotation
+    Q by the identity, so the true factor directions are the first five coordinate axes, where
+    A starts (ortho: exp(0) = I; unit: the first K axes); "rotated" makes Q = diag(P, I) with
+    P = the probe's rotation (:func:`random_rotation`) transposed, so A starts at the factor
+    subspace under that rotation (the probe's "rotated" basis, recovery 0.74)."""
     options = dict(options)
     aligned = options.pop("aligned", False)
     gen = latentdirs.load_generator("planted", **options)
     if aligned:
+        q = torch.eye(gen.latent_dim)
+        if aligned == "rotated":
+            q[:5, :5] = random_rotation(5, seed=0).t()
         with torch.no_grad():
-            gen.rotation.copy_(torch.eye(gen.latent_dim))
+            gen.rotation.copy_(q)
     return gen
+
+
+def random_rotation(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    q, r = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    return (q * torch.sign(torch.diagonal(r))).float()
 
 
 def subspace_diagnostics(matrix: torch.Tensor, truth: torch.Tensor, eigen: torch.Tensor | None = None) -> dict:
@@ -139,9 +167,7 @@ def fixed_basis(gen, kind: str, seed: int = 0) -> torch.Tensor:
     if kind == "factors":
         return f
     if kind == "rotated":
-        g = torch.Generator().manual_seed(seed)
-        q, r = torch.linalg.qr(torch.randn(f.shape[1], f.shape[1], generator=g, dtype=torch.float64))
-        return f @ (q * torch.sign(torch.diagonal(r))).float()
+        return f @ random_rotation(f.shape[1], seed)
     if kind == "pairs":  # (x+y, x-y, size+hue, size-hue, background)
         m = torch.zeros(5, 5)
         m[0, 0] = m[1, 0] = m[0, 1] = m[2, 2] = m[3, 2] = m[2, 3] = 2 ** -0.5
@@ -161,6 +187,7 @@ def run_probe(trial: dict) -> dict:
     res = latentdirs.discover(gen, progress=False, importance_latents=0, log_every=100, fixed_matrix=matrix,
                               **{**opts, "num_directions": matrix.shape[1]})
     cfg = DiscoveryConfig(num_directions=matrix.shape[1], batch_size=opts["batch_size"], seed=opts["seed"])
+    per_direction = heldout_per_direction(gen, res.direction_matrix, res.reconstructor, cfg)
     last = res.history[-3:]  # mean of the last 300 steps: less noisy than one window
     return {**trial, "seconds_discovery": round(time.perf_counter() - start, 1),
             "basis_recovery": best_cosines(matrix, gen.factor_directions()).mean().item(),
@@ -169,7 +196,24 @@ def run_probe(trial: dict) -> dict:
             "train_loss": sum(h["loss"] for h in last) / len(last),
             "train_accuracy": sum(h["accuracy"] for h in last) / len(last),
             "shift_error": sum(h["shift_error"] for h in last) / len(last),
-            "accuracy_curve": [(h["step"], round(h["accuracy"], 3)) for h in res.history]}
+            "accuracy_curve": [(h["step"], round(h["accuracy"], 3)) for h in res.history], **per_direction}
+
+
+@torch.no_grad()
+def heldout_per_direction(gen, direction_matrix, reconstructor, cfg, num_batches: int = 20, seed: int = 10_000) -> dict:
+    """Held-out accuracy and mean |eps - eps_hat| of R, per direction of the frozen basis."""
+    from latentdirs.discovery import _step_rng, sample_pairs
+    reconstructor.eval()
+    k = cfg.num_directions
+    correct, error, count = torch.zeros(k), torch.zeros(k), torch.zeros(k)
+    for b in range(num_batches):
+        z, index, shift = sample_pairs(gen, cfg, cfg.batch_size, _step_rng(seed, 0, b), gen.device)
+        logits, predicted = reconstructor(torch.cat([gen(z), gen(z + direction_matrix(index, shift))], 1))
+        count += torch.bincount(index, minlength=k).float()
+        correct += torch.bincount(index, weights=(logits.argmax(1) == index).float(), minlength=k)
+        error += torch.bincount(index, weights=(predicted.reshape(-1) - shift).abs(), minlength=k)
+    return {"heldout_accuracy_per_direction": (correct / count).tolist(),
+            "heldout_shift_error_per_direction": (error / count).tolist()}
 
 
 def run_trial(trial: dict, rca_steps: int | None = None) -> dict:
@@ -273,33 +317,34 @@ def markdown(records: list[dict]) -> str:
     probes = [r for r in records if "basis" in r]
     if probes:
         lines += ["## probe: R alone against frozen bases of the factor subspace (K = 5)", "",
-                  "| frozen basis | recovery of the basis | train acc @100 | @200 | final train acc | held-out acc "
-                  "| final train loss | shift error | steps | s |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| frozen basis | lambda | recovery of the basis | train acc @100 | @200 | final train acc | held-out acc "
+                  "| final train loss | CE part | shift error | held-out shift error per direction | steps | s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in probes:
             curve = dict((int(s_), a) for s_, a in r["accuracy_curve"])
-            lines.append(f"| {r['basis']} | {_fmt(r.get('basis_recovery'))} | {_fmt(curve.get(100))} | "
+            lines.append(f"| {r['basis']} | {r['discovery']['shift_weight']:g} | {_fmt(r.get('basis_recovery'))} | {_fmt(curve.get(100))} | "
                          f"{_fmt(curve.get(200))} | {_fmt(r['train_accuracy'])} | {_fmt(r['heldout_accuracy'])} | "
-                         f"{r['train_loss']:.3f} | {r['shift_error']:.2f} | {r['discovery']['steps']} | "
+                         f"{r['train_loss']:.3f} | {r['train_loss'] - r['discovery']['shift_weight'] * r['shift_error']:.3f} | "
+                         f"{r['shift_error']:.2f} | "
+                         + " / ".join(f"{v:.2f}" for v in r.get("heldout_shift_error_per_direction", []))
+                         + f" | {r['discovery']['steps']} | "
                          f"{r['seconds_discovery']:.0f} |")
         lines.append("")
-    def reference(group):
-        name = ABLATIONS[group][0] if group in ABLATIONS else None
-        return next((r for r in records if r["group"] == "main" and r["discovery"]["seed"] == 0
-                     and r["name"] in (name, f"{name} (seed 0)")), None)
+    def references(group):
+        names = ABLATIONS[group][0] if group in ABLATIONS else ()
+        names = (names,) if isinstance(names, str) else names
+        return [r for name in names for r in records if r["group"] == "main" and r["name"] in (name, f"{name} (seed 0)")]
 
     order = ["probe-start", *ABLATIONS]
     groups = sorted({r["group"] for r in records if r["group"] != "main" and "basis" not in r},
                     key=lambda g: (order.index(g) if g in order else len(order), g))
     for group in groups:
-        rows = [r for r in records if r["group"] == group]
-        ref = reference(group)
-        if ref is not None:
-            rows = [{**ref, "name": f"reference: main {ref['name']}"}] + rows
+        rows = [{**ref, "name": f"reference: main {ref['name']}"} for ref in references(group)]
+        rows += [r for r in records if r["group"] == group]
         lines += [f"## {group}", "",
                   "| trial | train acc | recovery | " + " | ".join(FACTOR_NAMES)
-                  + " | in subspace | recovery within | eigenbasis recovery | random recovery | steps | s |",
-                  "|---|---|---|" + "---|" * len(FACTOR_NAMES) + "---|---|---|---|---|---|"]
+                  + " | in subspace | recovery within | eigenbasis recovery | random recovery | RCA discovered / random / coordinate | steps | s |",
+                  "|---|---|---|" + "---|" * len(FACTOR_NAMES) + "---|---|---|---|---|---|---|"]
         for r in rows:
             m = r["directions"]
             rnd = r.get("random", {}).get("recovery")
@@ -307,6 +352,8 @@ def markdown(records: list[dict]) -> str:
                          + " | ".join(_fmt(c) for c in m["recovery_per_factor"])
                          + f" | {_fmt(m['in_subspace'])} | {_fmt(m['recovery_within'])} | "
                          f"{_fmt(m.get('recovery_eigen'))} | {_fmt(rnd)} | "
+                         + (" / ".join(_fmt(r[a]["rca"]) for a in ("directions", "random", "coordinate")) if r["rca"] else "")
+                         + " | "
                          f"{r['discovery']['steps']} | {r['seconds_discovery']:.0f} |")
         lines.append("")
     return "\n".join(lines)
