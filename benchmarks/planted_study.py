@@ -110,6 +110,10 @@ def trials(quick: bool) -> list[dict]:
     add("probe-start", "ortho K=5 started at a rotated factor basis", generator={"aligned": "rotated"}, **ORTHO5)
     add("probe-start", "ortho K=5 started at a rotated factor basis, 3000 steps", generator={"aligned": "rotated"},
         steps=3000, **ORTHO5)
+    add("probe-start", "ortho K=5 started at the true factors, lambda=0, 3000 steps", generator={"aligned": True},
+        shift_weight=0.0, steps=3000, **ORTHO5)
+    add("probe-start", "ortho K=5 started at a rotated factor basis, lambda=0", generator={"aligned": "rotated"},
+        shift_weight=0.0, **ORTHO5)
     for group, (_, variants) in ABLATIONS.items():
         for name, change in variants:
             change = dict(change)
