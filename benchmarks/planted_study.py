@@ -7,12 +7,18 @@ causes: ``in_subspace`` (mean norm of each found direction's projection on the f
 subspace; 1 = no leak into nuisance dimensions) and ``recovery_within`` (recovery after
 projecting the found directions onto that subspace; low = rotated inside it).
 
+The main table (docs/planted.md): unit-norm A, K = 10, 1000 steps, seeds 0-2, on the planted
+generator with ``nuisance_jitter=1``; the probes train R alone against frozen bases of the
+factor subspace, or start A at the true factors; the ablations change one knob at a time.
+
 Examples::
 
-    python benchmarks/planted_study.py --quick              # main table only, ~10 min on 1 CPU core
-    python benchmarks/planted_study.py                      # main table + every ablation (hours)
-    python benchmarks/planted_study.py --only ablation-nuisance ablation-k
+    python benchmarks/planted_study.py --only main          # main table, ~16 min on 1 CPU thread
+    python benchmarks/planted_study.py                      # everything, ~55 min on 1 CPU thread
+    python benchmarks/planted_study.py --only probe probe-start ablation-lambda
+    python benchmarks/planted_study.py --geometry           # factors' image-change geometry, seconds
     python benchmarks/planted_study.py --list               # the trials and their settings
+    python benchmarks/planted_study.py --quick              # main table, seed 0, 300 steps (smoke test, ~1 min)
 
 Results are appended to ``benchmarks/results/planted_study[_quick].json`` as each trial
 finishes (a rerun skips the trials already there; ``--fresh`` starts over) and the Markdown
