@@ -14,7 +14,7 @@ factor subspace, or start A at the true factors; the ablations change one knob a
 Examples::
 
     python benchmarks/planted_study.py --only main          # main table, ~16 min on 1 CPU thread
-    python benchmarks/planted_study.py                      # everything, ~55 min on 1 CPU thread
+    python benchmarks/planted_study.py                      # everything, ~1 hour on 1 CPU thread
     python benchmarks/planted_study.py --only probe probe-start ablation-lambda
     python benchmarks/planted_study.py --geometry           # factors' image-change geometry, seconds
     python benchmarks/planted_study.py --list               # the trials and their settings
@@ -127,6 +127,12 @@ def trials(quick: bool) -> list[dict]:
     # The same probe with the classification loss alone (lambda = 0).
     for basis in PROBE_BASES:
         add("probe", f"frozen basis: {basis}, lambda=0", basis=basis, num_directions=5, shift_weight=0.0)
+    # Linear response: no saturation, hue within +-2.4 rad; does the pull toward mixtures remain?
+    for basis in ("factors", "rotated"):
+        add("probe", f"frozen basis: {basis}, linear response", generator={"response": "linear"}, basis=basis,
+            num_directions=5)
+    add("probe-start", "ortho K=5 started at the true factors, linear response",
+        generator={"aligned": True, "response": "linear"}, **ORTHO5)
     return out
 
 
@@ -332,7 +338,7 @@ def markdown(records: list[dict]) -> str:
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in probes:
             curve = dict((int(s_), a) for s_, a in r["accuracy_curve"])
-            lines.append(f"| {r['basis']} | {r['discovery']['shift_weight']:g} | {_fmt(r.get('basis_recovery'))} | {_fmt(curve.get(100))} | "
+            lines.append(f"| {r['name'].removeprefix('frozen basis: ')} | {r['discovery']['shift_weight']:g} | {_fmt(r.get('basis_recovery'))} | {_fmt(curve.get(100))} | "
                          f"{_fmt(curve.get(200))} | {_fmt(r['train_accuracy'])} | {_fmt(r['heldout_accuracy'])} | "
                          f"{r['train_loss']:.3f} | {r['train_loss'] - r['discovery']['shift_weight'] * r['shift_error']:.3f} | "
                          f"{r['shift_error']:.2f} | "
