@@ -151,12 +151,17 @@ def test_short_discovery_moves_directions_into_the_factor_subspace():
 
 @pytest.mark.slow
 def test_discovery_beats_coordinate_and_random_directions_on_rca():
-    gen = PlantedGenerator(image_size=24)
-    found = _short_discovery(gen, steps=400, batch_size=64)
-    rca = {name: latentdirs.rca(gen, ds, steps=400, batch_size=64, lr=3e-3, seed=0, eval_batches=20)
-           for name, ds in {"found": found.directions, "coordinate": DirectionSet.identity(gen.latent_dim, 5),
-                            "random": DirectionSet.random(gen.latent_dim, 5, seed=0)}.items()}
-    assert rca["found"] > rca["coordinate"] + 0.02 and rca["found"] > rca["random"] + 0.02, rca
-    # recovery beats the random set's (the gain comes from leaving the nuisance dimensions)
+    # The study's main setting (docs/planted.md): K = 10 > 5 factors, unit-norm A, nuisance
+    # dimensions that nudge the factors inconsistently (without them every set scores ~1).
+    gen = PlantedGenerator(image_size=24, nuisance_jitter=1.0)
+    found = latentdirs.discover(gen, num_directions=10, parametrization="unit", steps=500, batch_size=64,
+                                lr=3e-3, seed=0, progress=False, importance_latents=0, log_every=50)
+    rca = {name: latentdirs.rca(gen, ds, steps=500, batch_size=64, lr=3e-3, seed=0, eval_batches=20)
+           for name, ds in {"found": found.directions, "coordinate": DirectionSet.identity(gen.latent_dim, 10),
+                            "random": DirectionSet.random(gen.latent_dim, 10, seed=0)}.items()}
+    assert rca["found"] > rca["coordinate"] + 0.03 and rca["found"] > rca["random"] + 0.03, rca
+    # recovery beats the baselines' (the gain comes from leaving the nuisance dimensions)
     truth = gen.factor_directions()
-    assert best_cosines(found.directions.matrix, truth).mean() > best_cosines(DirectionSet.random(16, 5).matrix, truth).mean()
+    recovery = best_cosines(found.directions.matrix, truth).mean()
+    assert recovery > best_cosines(DirectionSet.random(16, 10, seed=0).matrix, truth).mean()
+    assert recovery > best_cosines(DirectionSet.identity(16, 10).matrix, truth).mean()
