@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 import latentdirs
-from latentdirs import DirectionSet, GeneratorError
+from latentdirs import DirectionError, DirectionSet, GeneratorError
+from latentdirs.directions import orthonormality_error
 from latentdirs.discovery import load_snapshots
 
 
@@ -145,3 +146,27 @@ def test_resnet18_reconstructor_takes_any_image_size():
         assert logits.shape == (2, 7) and shift.shape == (2,)
         r = make_reconstructor("lenet", shape, 7).eval()
         assert r(torch.randn(2, 2 * shape[0], *shape[1:]))[0].shape == (2, 7)
+
+
+@pytest.mark.parametrize("parametrization", ["unit", "ortho"])
+def test_discovery_can_start_at_given_directions_and_resume_there(planted, tmp_path, parametrization):
+    start = latentdirs.sefa(planted, 4)
+    kwargs = dict(num_directions=4, parametrization=parametrization, steps=6, batch_size=16, seed=0,
+                  progress=False, importance_latents=0, checkpoint_every=3, snapshot_every=1)
+    whole = latentdirs.discover(planted, init=start, **kwargs)
+    assert torch.allclose(whole.snapshots[0], start.matrix, atol=1e-5)  # step 0 is the given start
+    assert not torch.allclose(whole.directions.matrix, start.matrix, atol=1e-4)  # and LD moved it
+    if parametrization == "ortho":
+        assert orthonormality_error(whole.directions.matrix) < 1e-4
+    # interrupted after step 3, resumed without passing init again: the same result
+    latentdirs.discover(planted, init=start, out_dir=tmp_path, **{**kwargs, "steps": 3})
+    resumed = latentdirs.discover(planted, out_dir=tmp_path, resume=True, **kwargs)
+    assert torch.allclose(resumed.directions.matrix, whole.directions.matrix, atol=1e-5)
+
+
+def test_bad_starting_directions_are_named(planted):
+    with pytest.raises(DirectionError, match="starting directions are"):
+        latentdirs.discover(planted, num_directions=4, steps=1, init=torch.randn(16, 3), progress=False)
+    with pytest.raises(DirectionError, match="must start at orthonormal"):
+        latentdirs.discover(planted, num_directions=4, parametrization="ortho", steps=1, init=torch.randn(16, 4),
+                            progress=False)

@@ -145,6 +145,9 @@ def add_discover_parser(sub) -> None:
     t.add_argument("--shifts-per-latent", type=positive_int, default=1, help="M shifted partners per G(z)")
     t.add_argument("--micro-batches", type=positive_int, default=1, help="gradient accumulation chunks per step")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--init", default=None, metavar="sefa|SET",
+                   help="where A starts: 'sefa' (SeFa's top K directions, then refined by LD) or a saved direction "
+                        "set / run folder with K directions; default: the coordinate axes")
     t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels-last (NHWC) memory format for G and R; unset = on for CPU, off for CUDA")
     t.add_argument("--compile", action="store_true", help="torch.compile the trainable parts")
@@ -194,9 +197,11 @@ def cmd_discover(args: argparse.Namespace) -> int:
             run_dir = new_run_dir(args.runs_dir, f"discover-{gen.name}-k{args.num_directions}-{args.parametrization}")
         else:
             run_dir = None
+        init = _starting_directions(args.init, gen, args.num_directions)
         try:
             result = discover(gen, args.num_directions, args.parametrization, args.reconstructor, args.steps,
-                              args.batch_size, args.seed, args.lr, args.device, out_dir=run_dir, **options)
+                              args.batch_size, args.seed, args.lr, args.device, out_dir=run_dir, init=init,
+                              **options)
         except Exception:
             if run_dir is not None and run_dir.is_dir() and not any(run_dir.iterdir()):
                 run_dir.rmdir()  # leave no empty numbered folder behind a rejected request
@@ -206,6 +211,19 @@ def cmd_discover(args: argparse.Namespace) -> int:
     if rank0:
         print(f"directions: {run_dir / 'directions'}  (final training accuracy {result.accuracy:.3f})")
     return 0
+
+
+def _starting_directions(source: str | None, gen, num_directions: int):
+    if source is None:
+        return None
+    from .directions import DirectionSet
+    if source == "sefa":
+        from .closed_form import sefa
+        return sefa(gen, num_directions)
+    found = DirectionSet.load(source)
+    if found.num_directions < num_directions:
+        raise SystemExit(f"error: --init {source} holds {found.num_directions} directions, fewer than -k {num_directions}")
+    return found.top(num_directions) if found.scores is not None else found.select(list(range(num_directions)))
 
 
 def _read_run_config(run_dir: Path) -> dict:

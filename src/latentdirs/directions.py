@@ -195,16 +195,23 @@ class DirectionMatrix(nn.Module):
     - ``cayley``: first K columns of (I - S)^-1 (I + S), also orthonormal, cheaper than exp;
     - ``linear``: free d x K matrix (columns may grow: the paper calls this impractical);
     - ``identity`` / ``random`` / a given matrix: frozen baselines.
+
+    Trainable parametrizations start at the coordinate axes unless ``init`` (d x K) is given:
+    ``unit``/``linear`` start at its columns; ``ortho``/``cayley`` need them orthonormal and
+    rotate by a fixed orthonormal completion of them (buffer ``basis``), so A = basis @ Q(S).
     """
 
     def __init__(self, latent_dim: int, num_directions: int, parametrization: str = "unit",
-                 seed: int = 0, fixed: torch.Tensor | None = None) -> None:
+                 seed: int = 0, fixed: torch.Tensor | None = None, init: torch.Tensor | None = None) -> None:
         super().__init__()
         if parametrization not in PARAMETRIZATIONS + ("fixed",):
             raise DirectionError(f"unknown parametrization {parametrization!r}; choose one of {', '.join(PARAMETRIZATIONS)}")
         self.latent_dim, self.num_directions, self.parametrization = latent_dim, num_directions, parametrization
         if parametrization in ("ortho", "cayley", "identity", "random"):
             _check_square_fit(parametrization, latent_dim, num_directions)
+        self.register_buffer("basis", None)  # set only for ortho/cayley started at given directions
+        if init is not None:
+            init = _check_init(init, latent_dim, num_directions, parametrization)
         if parametrization == "fixed":
             if fixed is None or tuple(fixed.shape) != (latent_dim, num_directions):
                 raise DirectionError(f"a fixed direction matrix must be ({latent_dim}, {num_directions})")
@@ -216,6 +223,10 @@ class DirectionMatrix(nn.Module):
         elif parametrization in ("ortho", "cayley"):
             # S = 0 at the start, so A starts as the coordinate axes (the paper's step-0 snapshot).
             self.skew = nn.Parameter(torch.zeros(latent_dim, latent_dim))
+            if init is not None:
+                self.register_buffer("basis", orthonormal_completion(init))
+        elif init is not None:
+            self.weight = nn.Parameter(init.clone())
         else:
             init = torch.eye(latent_dim, num_directions)
             if num_directions > latent_dim:  # more directions than axes: random unit columns
@@ -240,11 +251,13 @@ class DirectionMatrix(nn.Module):
         with torch.autocast(self.skew.device.type, enabled=False):
             s = self.skew - self.skew.t()
             if p == "ortho":
-                return expm_columns(s, self.num_directions)
-            eye = torch.eye(self.latent_dim, self.num_directions, device=s.device, dtype=s.dtype)
-            # Cayley: Q = (I - S)^-1 (I + S); only K columns of (I + S) are needed.
-            rhs = eye + s[:, :self.num_directions]
-            return torch.linalg.solve(torch.eye(self.latent_dim, device=s.device, dtype=s.dtype) - s, rhs)
+                columns = expm_columns(s, self.num_directions)
+            else:
+                eye = torch.eye(self.latent_dim, self.num_directions, device=s.device, dtype=s.dtype)
+                # Cayley: Q = (I - S)^-1 (I + S); only K columns of (I + S) are needed.
+                rhs = eye + s[:, :self.num_directions]
+                columns = torch.linalg.solve(torch.eye(self.latent_dim, device=s.device, dtype=s.dtype) - s, rhs)
+            return columns if self.basis is None else self.basis @ columns
 
     step_matrix: torch.Tensor | None = None
     """Set by the training loop to reuse one A across a step's micro-batches."""
@@ -256,6 +269,34 @@ class DirectionMatrix(nn.Module):
     def to_direction_set(self, **meta) -> DirectionSet:
         with torch.no_grad():
             return DirectionSet(self.matrix().detach().cpu().clone(), meta={"parametrization": self.parametrization, **meta})
+
+
+def _check_init(init, latent_dim: int, num_directions: int, parametrization: str) -> torch.Tensor:
+    init = torch.as_tensor(init.matrix if isinstance(init, DirectionSet) else init).detach().float().cpu()
+    if parametrization not in TRAINABLE:
+        raise DirectionError(f"{parametrization!r} directions are frozen: a starting matrix only applies to "
+                             f"{', '.join(TRAINABLE)}")
+    if tuple(init.shape) != (latent_dim, num_directions):
+        raise DirectionError(f"the starting directions are {tuple(init.shape)} but A is ({latent_dim}, {num_directions}): "
+                             "give one column per direction, in the generator's latent size")
+    if not torch.isfinite(init).all() or (init.norm(dim=0) < 1e-6).any():
+        raise DirectionError("the starting directions hold NaN/inf or a zero column")
+    if parametrization in ("ortho", "cayley"):
+        error = orthonormality_error(init)
+        if error > 1e-4:
+            raise DirectionError(f"{parametrization} A must start at orthonormal directions (max |H^T H - I| = "
+                                 f"{error:.2g}); orthonormalize them first or use parametrization='unit'")
+    return init
+
+
+def orthonormal_completion(columns: torch.Tensor) -> torch.Tensor:
+    """A d x d orthogonal matrix whose first K columns are ``columns`` (orthonormal, d x K)."""
+    d, k = columns.shape
+    q, _ = torch.linalg.qr(torch.cat([columns.double(), torch.eye(d, dtype=torch.float64)], dim=1))
+    rest = q[:, k:d]
+    rest = rest - columns.double() @ (columns.double().t() @ rest)  # exact orthogonality to the given ones
+    rest, _ = torch.linalg.qr(rest)
+    return torch.cat([columns.double(), rest], dim=1).float()
 
 
 def expm_columns(s: torch.Tensor, k: int) -> torch.Tensor:

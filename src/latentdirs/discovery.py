@@ -244,13 +244,15 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
              reconstructor: str = "lenet", steps: int = 10_000, batch_size: int = 128, seed: int = 0,
              lr: float = 1e-4, device: str | None = None, out_dir: str | Path | None = None,
              resume: bool = False, progress: bool = True, fixed_matrix: torch.Tensor | None = None,
-             **options) -> DiscoveryResult:
+             init=None, **options) -> DiscoveryResult:
     """Train directions A and a reconstructor R on a frozen generator.
 
     ``out_dir`` is the run folder (created if needed; None keeps nothing on disk); with
     ``resume=True`` a run folder holding a checkpoint continues where it stopped. Other
     options are the fields of :class:`DiscoveryConfig` (``shift_weight``, ``shifts_per_latent``...).
     ``fixed_matrix`` trains R alone against frozen directions (used by :func:`latentdirs.rca`).
+    ``init`` (a DirectionSet or a d x K tensor, e.g. ``latentdirs.sefa(G, K)``) is where A
+    starts instead of the coordinate axes; orthonormal for ``ortho``/``cayley``.
     """
     cfg = DiscoveryConfig(num_directions=num_directions, parametrization=parametrization,
                           reconstructor=reconstructor, steps=steps, batch_size=batch_size, seed=seed, lr=lr,
@@ -274,10 +276,16 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
     generator = generator.to(dev).freeze()
     image_shape = tuple(check_generator(generator).shape[1:])
 
+    checkpoint = Path(out_dir) / CHECKPOINT if out_dir is not None else None
+    state = safe_torch_load(checkpoint, map_location=dev) if resume and checkpoint and checkpoint.exists() else None
+    if state is not None and "direction_matrix.basis" in state["trainable"]:
+        init = state["trainable"]["direction_matrix.basis"][:, :cfg.num_directions].cpu()  # the run's own start
+    init_note = None if init is None else (init.meta.get("method", "a direction set") if isinstance(init, DirectionSet)
+                                           else "a given matrix")
     torch.manual_seed(cfg.seed)  # same initial A and R on every rank
     matrix = DirectionMatrix(generator.latent_dim, cfg.num_directions,
                              "fixed" if fixed_matrix is not None else cfg.parametrization,
-                             seed=cfg.seed, fixed=fixed_matrix).to(dev)
+                             seed=cfg.seed, fixed=fixed_matrix, init=init).to(dev)
     recon = make_reconstructor(cfg.reconstructor, image_shape, cfg.num_directions).to(dev)
     if cfg.channels_last:
         recon = recon.to(memory_format=torch.channels_last)
@@ -288,8 +296,7 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
     run_dir = Path(out_dir) if out_dir is not None and rank == 0 else None
     log = MetricsLog(run_dir)
     start_step, history, snapshots = 0, [], {}
-    if out_dir is not None and resume and (Path(out_dir) / CHECKPOINT).exists():
-        state = safe_torch_load(Path(out_dir) / CHECKPOINT, map_location=dev)
+    if state is not None:
         trainable.load_state_dict(state["trainable"])
         optimizer.load_state_dict(state["optimizer"])
         start_step, history = state["step"], json.loads(state["history"])
@@ -300,7 +307,7 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
         for stale in ("metrics.jsonl",):
             (run_dir / stale).unlink(missing_ok=True)
         save_config(run_dir, {"discovery": dataclasses.asdict(cfg), "generator": generator.describe(),
-                              "image_shape": image_shape, "world_size": world})
+                              "image_shape": image_shape, "world_size": world, "init": init_note})
         log.log(f"discovery on {generator.name} ({image_shape}), {cfg.num_directions} directions, device {dev}")
 
     model: nn.Module = trainable
