@@ -14,8 +14,14 @@ comparison, one lever at a time:
 - ``sefa-start``: LD (ortho, K = k) started at SeFa's top k directions instead of the
   coordinate axes (the latent is rotated by SeFa's full eigenbasis, where ortho A starts at
   the identity): does LD's objective keep SeFa's disentanglement, or leave it?
+  ``sefa-start-lambda``: the same with the shift-loss weight ``--shift-weight`` (0 removes the
+  shift regression, which pulled directions away from the true factors on the planted
+  generator, docs/planted.md);
 - ``steps``: LD (unit, K = k) trained for ``--long-steps`` instead of the comparison's steps;
 - ``lambda``: LD (unit, K = k) with the shift-loss weight ``--shift-weight``.
+
+(Each lever's rows are keyed by name; run a lever with another ``--shift-weight`` into
+another ``--out`` file.)
 
 Run after the comparison (it reads ``COMPARE_DIR/ld-unit/seedS/directions``)::
 
@@ -56,12 +62,13 @@ def directions_for(lever: str, seed: int, args, generator) -> tuple[DirectionSet
     if lever == "distinct":
         found = DirectionSet.load(Path(args.compare_dir) / "ld-unit-K32" / f"seed{seed}" / "discovery" / "directions")
         return found.top(args.k, max_cosine=args.max_cosine), 0.0
-    if lever == "sefa-start":
+    if lever in ("sefa-start", "sefa-start-lambda"):
         basis = latentdirs.sefa(generator, generator.latent_dim).matrix  # (d, d) orthonormal, best first
         rotated = latentdirs.wrap(lambda z: generator(z @ basis.t()), latent_dim=generator.latent_dim,
                                   name="shapes3d-in-sefa-basis")
         result = latentdirs.discover(rotated, num_directions=args.k, parametrization="ortho", reconstructor="lenet",
                                      steps=args.steps, batch_size=args.batch_size, seed=seed, lr=args.lr,
+                                     shift_weight=args.shift_weight if lever == "sefa-start-lambda" else 0.25,
                                      progress=False)
         found = result.directions
         return DirectionSet(basis @ found.matrix, found.scores, meta={**found.meta, "lever": lever}), \
@@ -76,7 +83,7 @@ def directions_for(lever: str, seed: int, args, generator) -> tuple[DirectionSet
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("compare_dir", help="a `latentdirs compare` folder on shapes3d (its ld-unit cells are reused)")
-    parser.add_argument("--levers", default="orthogonalized,steps", help="comma list: orthogonalized, distinct, sefa-start, steps, lambda")
+    parser.add_argument("--levers", default="orthogonalized,steps", help="comma list: orthogonalized, distinct, sefa-start, sefa-start-lambda, steps, lambda")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--steps", type=int, default=1500, help="LD steps of the comparison")
