@@ -223,7 +223,7 @@ def _starting_directions(source: str | None, gen, num_directions: int):
     found = DirectionSet.load(source)
     if found.num_directions < num_directions:
         raise SystemExit(f"error: --init {source} holds {found.num_directions} directions, fewer than -k {num_directions}")
-    return found.top(num_directions) if found.scores is not None else found.select(list(range(num_directions)))
+    return found.top(num_directions)  # best first by score; in stored order when unscored
 
 
 def _read_run_config(run_dir: Path) -> dict:

@@ -97,7 +97,7 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
                          steps=cfg.ld_steps, batch_size=cfg.batch_size, seed=seed, lr=cfg.lr, device=cfg.device,
                          out_dir=None if folder is None else folder / "discovery", progress=progress)
         directions = found.directions
-        return directions.top(k) if directions.scores is not None else directions.select(list(range(k)))
+        return directions.top(k)  # by importance score; in trained order when unscored
     if method in ("sefa", "sefa-raw"):
         from ..closed_form import sefa
         return sefa(generator, k, normalize=method == "sefa")
