@@ -50,6 +50,15 @@ class Generator(nn.Module):
         z = torch.randn(num, self.latent_dim, generator=generator, device=gen_device)
         return z.to(device)
 
+    def shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """Images of ``latent`` moved by ``shift`` in the space where directions live.
+
+        Every stage that moves along a direction goes through here. The default adds the shift to
+        the latent; adapters whose directions act on part of the network (W+ with a layer range)
+        override it.
+        """
+        return self(latent + shift)
+
     def first_layer_weight(self) -> torch.Tensor | None:
         return None
 
