@@ -59,17 +59,48 @@ class DCGANGenerator(nn.Module):
         return torch.tanh(self.to_rgb(self.blocks(self.first_block(z))))
 
 
-class DCGANDiscriminator(nn.Module):
+class UpsampleGenerator(nn.Module):
+    """The DCGAN with each transposed conv replaced by bilinear upsampling + 3x3 conv (no checkerboard).
+
+    Channels follow ``channels(resolution) = min(8 * base, base * 64 / resolution)``; the first layer
+    is the same ``nn.Linear`` the DCGAN has, so SeFa and GANSpace read it the same way.
+    """
+
     def __init__(self, config: NetworkConfig) -> None:
         super().__init__()
+        self.config = config
         steps = _num_upsamplings(config.image_size)
-        width = config.base_channels
-        layers = [spectral_norm(nn.Conv2d(config.image_channels, width, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
+        channels = [min(8 * config.base_channels, config.base_channels * 2 ** (steps - i)) for i in range(steps + 1)]
+        self.start_channels = channels[0]
+        self.fc = nn.Linear(config.latent_dim, 4 * 4 * channels[0])
+        self.fc_norm = nn.BatchNorm2d(channels[0])
+        blocks = []
+        for c_in, c_out in zip(channels, channels[1:]):
+            blocks += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                       nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        self.blocks = nn.Sequential(*blocks)
+        self.to_rgb = nn.Conv2d(channels[-1], config.image_channels, 3, padding=1)
+
+    first_block = DCGANGenerator.first_block
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.to_rgb(self.blocks(self.first_block(z))))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Stride-2 4x4 convs, LeakyReLU, a linear head; spectral norm unless an R1 penalty replaces it."""
+
+    def __init__(self, config: NetworkConfig, width: int | None = None, spectral: bool = True) -> None:
+        super().__init__()
+        norm = spectral_norm if spectral else (lambda layer: layer)
+        steps = _num_upsamplings(config.image_size)
+        width = width or config.base_channels
+        layers = [norm(nn.Conv2d(config.image_channels, width, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(steps - 1):
-            layers += [spectral_norm(nn.Conv2d(width, width * 2, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [norm(nn.Conv2d(width, width * 2, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
             width *= 2
         self.features = nn.Sequential(*layers)
-        self.head = spectral_norm(nn.Linear(width * 16, 1))
+        self.head = norm(nn.Linear(width * 16, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images).flatten(1)).squeeze(1)
@@ -85,7 +116,7 @@ def update_ema(ema: nn.Module, live: nn.Module, decay: float) -> None:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(generator: DCGANGenerator, num_batches: int = 20, batch_size: int = 128,
+def recalibrate_batchnorm(generator: nn.Module, num_batches: int = 20, batch_size: int = 128,
                           seed: int = 0) -> None:
     """Recompute BN running statistics for *these* weights (the EMA weights never saw a batch).
 

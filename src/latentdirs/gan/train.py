@@ -23,13 +23,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from .networks import DCGANDiscriminator, DCGANGenerator, NetworkConfig, recalibrate_batchnorm, update_ema
+from .networks import (DCGANDiscriminator, DCGANGenerator, NetworkConfig, UpsampleGenerator, recalibrate_batchnorm,
+                       update_ema)
+from .stylegan import StyleGenerator, StyleNetworkConfig, mixed_styles
+
+ARCHITECTURES = ("dcgan", "dcgan-up", "style")
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
 @dataclass
 class TrainConfig:
+    architecture: str = "dcgan"
+    """Generator: 'dcgan' (transposed convs), 'dcgan-up' (upsample + conv) or 'style' (mapping network,
+    modulated convs; gives W and W+)."""
     steps: int = 12000
     """Generator updates (one discriminator update each)."""
     batch_size: int = 32
@@ -38,6 +45,18 @@ class TrainConfig:
     """Size of the latent z."""
     base_channels: int = 16
     """Network width unit (see NetworkConfig)."""
+    max_channels: int = 128
+    """'style' only: channel cap at low resolutions."""
+    mapping_layers: int = 4
+    """'style' only: depth of the z -> w MLP."""
+    style_mixing: float = 0.9
+    """'style' only: probability that a batch mixes two latents' styles at a random layer."""
+    d_base_channels: int = 0
+    """Width of the critic's first layer (0 = base_channels)."""
+    r1_gamma: float = 0.0
+    """Weight of the R1 gradient penalty on real images; > 0 replaces the critic's spectral norm."""
+    r1_every: int = 16
+    """Apply R1 every N steps (lazy regularization), scaled by N."""
     lr_generator: float = 2e-4
     lr_discriminator: float = 2e-4
     beta1: float = 0.5
@@ -58,9 +77,24 @@ class TrainConfig:
     """Batches of 64 latents used to recompute the EMA generator's BatchNorm statistics."""
     max_minutes: float = 0.0
     """Stop cleanly (checkpoint + export) after this much wall time; 0 = no limit."""
+    max_cpu_minutes: float = 0.0
+    """Stop cleanly after this much CPU time of this process (summed over resumes); 0 = no limit.
+    The equal budget of candidate runs that share a machine."""
 
     def network(self) -> NetworkConfig:
         return NetworkConfig(latent_dim=self.latent_dim, base_channels=self.base_channels)
+
+    def build_generator(self) -> nn.Module:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.architecture == "style":
+            return StyleGenerator(StyleNetworkConfig(latent_dim=self.latent_dim, mapping_layers=self.mapping_layers,
+                                                     base_channels=self.base_channels,
+                                                     max_channels=self.max_channels))
+        return (DCGANGenerator if self.architecture == "dcgan" else UpsampleGenerator)(self.network())
+
+    def build_discriminator(self) -> nn.Module:
+        return DCGANDiscriminator(self.network(), width=self.d_base_channels or None, spectral=self.r1_gamma <= 0)
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
@@ -90,16 +124,17 @@ def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     os.replace(tmp, path)
 
 
-def export_generator(generator: DCGANGenerator, out_dir: Path, metadata: dict) -> Path:
+def export_generator(generator: nn.Module, out_dir: Path, metadata: dict) -> Path:
     """Write ``generator.safetensors`` + ``config.json`` (architecture and provenance)."""
     from safetensors.torch import save_file
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().clone() for k, v in generator.state_dict().items()}
     tmp = out_dir / "generator.safetensors.tmp"
-    save_file(tensors, str(tmp), metadata={"format": "latentdirs-dcgan"})
+    architecture = metadata.pop("architecture", "dcgan")
+    save_file(tensors, str(tmp), metadata={"format": f"latentdirs-{architecture}"})
     os.chmod(tmp, 0o644)  # safetensors writes 0600; the file ships inside a package
     os.replace(tmp, out_dir / "generator.safetensors")
-    config = {"architecture": "dcgan", **generator.config.to_dict(), **metadata}
+    config = {"architecture": architecture, **generator.config.to_dict(), **metadata}
     _atomic_write_text(out_dir / "config.json", json.dumps(config, indent=2) + "\n")
     return out_dir / "generator.safetensors"
 
@@ -109,9 +144,9 @@ def export_from_checkpoint(run_dir: str | Path, out_dir: str | Path | None = Non
     run_dir = Path(run_dir)
     state = torch.load(run_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
     config = TrainConfig(**{**asdict(TrainConfig()), **state["config"]})  # older checkpoints lack newer fields
-    generator = DCGANGenerator(config.network())
+    generator = config.build_generator()
     generator.load_state_dict(state["generator_ema"])
-    recalibrate_batchnorm(generator, num_batches=config.bn_calibration_batches, batch_size=64, seed=config.seed)
+    _calibrate(generator, config)
     saved = run_dir / "train_config.json"
     command = json.loads(saved.read_text()).get("command") if saved.exists() else None
     metadata = {"training": {"steps": state["step"], "batch_size": config.batch_size, "command": command,
@@ -119,8 +154,22 @@ def export_from_checkpoint(run_dir: str | Path, out_dir: str | Path | None = Non
                              "seed": config.seed, "dataset": "latentdirs.data.shapes3d",
                              "num_train_images": config.num_train_images, "with_fade": config.with_fade,
                              "ema_decay": config.ema_decay, "torch": torch.__version__,
-                             "exported_from_checkpoint": True}}
+                             "exported_from_checkpoint": True}, "architecture": config.architecture}
     return export_generator(generator, Path(out_dir) if out_dir else run_dir / "final", metadata).parent
+
+
+def _calibrate(generator: nn.Module, config: TrainConfig) -> None:
+    """BatchNorm generators: recompute the statistics for the EMA weights (which never saw a batch)."""
+    if config.architecture != "style":
+        recalibrate_batchnorm(generator, num_batches=config.bn_calibration_batches, batch_size=64, seed=config.seed)
+    generator.eval()
+
+
+def _r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """Mean squared norm of the critic's gradient at real images (Mescheder et al. 2018)."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(real).sum(), real, create_graph=True)
+    return grad.square().sum((1, 2, 3)).mean()
 
 
 def _render_training_set(config: TrainConfig) -> torch.Tensor:
@@ -139,21 +188,23 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
     (out_dir / "samples").mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    net_config = config.network()
 
-    generator, discriminator = DCGANGenerator(net_config), DCGANDiscriminator(net_config)
+    generator, discriminator = config.build_generator(), config.build_discriminator()
     generator_ema = copy.deepcopy(generator).eval()
     for p in generator_ema.parameters():
         p.requires_grad_(False)
     betas = (config.beta1, config.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), config.lr_generator, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), config.lr_discriminator, betas=betas)
-    step, elapsed_before = 0, 0.0
+    step, elapsed_before, cpu_before = 0, 0.0, 0.0
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if state["config"]["latent_dim"] != config.latent_dim or state["config"]["base_channels"] != config.base_channels:
+        architecture_fields = ("architecture", "latent_dim", "base_channels", "max_channels", "mapping_layers",
+                               "d_base_channels", "r1_gamma")
+        stored = {**asdict(TrainConfig(architecture="dcgan")), **state["config"]}
+        if any(stored[f] != getattr(config, f) for f in architecture_fields):
             raise ValueError(f"{checkpoint_path} was trained with a different architecture "
                              f"({state['config']}); use another --out folder or --no-resume.")
         generator.load_state_dict(state["generator"])
@@ -163,6 +214,7 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
         opt_d.load_state_dict(state["opt_d"])
         torch.set_rng_state(state["torch_rng"])
         step, elapsed_before = state["step"], state["elapsed_seconds"]
+        cpu_before = state.get("cpu_seconds", 0.0)
         print(f"resumed from {checkpoint_path} at step {step}", file=sys.stderr)
     _atomic_write_text(out_dir / "train_config.json",
                        json.dumps({**asdict(config), "command": command}, indent=2) + "\n")
@@ -177,16 +229,25 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
             "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
             "generator_ema": generator_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "torch_rng": torch.get_rng_state(), "step": step, "elapsed_seconds": elapsed,
-            "config": asdict(config)}, checkpoint_path)
+            "cpu_seconds": cpu_before + time.process_time() - cpu_start, "config": asdict(config)}, checkpoint_path)
 
-    def calibrated_ema() -> DCGANGenerator:
+    def calibrated_ema() -> nn.Module:
         ema = copy.deepcopy(generator_ema)
-        recalibrate_batchnorm(ema, num_batches=config.bn_calibration_batches, batch_size=64, seed=config.seed)
+        _calibrate(ema, config)
         return ema
+
+    def fake_batch() -> torch.Tensor:
+        z = torch.randn(config.batch_size, config.latent_dim)
+        if config.architecture != "style":
+            return generator(z)
+        ws = mixed_styles(generator, z, config.style_mixing)
+        with torch.no_grad():  # the centre of W, tracked like StyleGAN's w_avg
+            generator_ema.w_avg.lerp_(ws[:, 0].mean(0), 0.005)
+        return generator.synthesis(ws)
 
     from tqdm.auto import tqdm
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="train-gan", dynamic_ncols=True)
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     last_log_time, last_log_step = start, step
     metrics_file = open(out_dir / "metrics.jsonl", "a")
     hinge = nn.functional.relu
@@ -197,15 +258,17 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
 
             # Discriminator: hinge loss on real vs (detached) fake.
             with torch.no_grad():
-                fake = generator(torch.randn(config.batch_size, config.latent_dim))
+                fake = fake_batch()
             d_real, d_fake = discriminator(real), discriminator(fake)
             loss_d = hinge(1 - d_real).mean() + hinge(1 + d_fake).mean()
+            if config.r1_gamma > 0 and step % config.r1_every == 0:
+                loss_d = loss_d + 0.5 * config.r1_gamma * config.r1_every * _r1_penalty(discriminator, real)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
 
             # Generator: raise the critic's score of fresh fakes.
-            loss_g = -discriminator(generator(torch.randn(config.batch_size, config.latent_dim))).mean()
+            loss_g = -discriminator(fake_batch()).mean()
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
@@ -220,7 +283,8 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
                 record = {"step": step, "loss_d": round(loss_d.item(), 4), "loss_g": round(loss_g.item(), 4),
                           "d_real": round(d_real.mean().item(), 4), "d_fake": round(d_fake.mean().item(), 4),
                           "sec_per_step": round((now - last_log_time) / max(1, step - last_log_step), 4),
-                          "elapsed_seconds": round(elapsed, 1)}
+                          "elapsed_seconds": round(elapsed, 1),
+                          "cpu_seconds": round(cpu_before + time.process_time() - cpu_start, 1)}
                 last_log_time, last_log_step = now, step
                 metrics_file.write(json.dumps(record) + "\n")
                 metrics_file.flush()
@@ -228,11 +292,13 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
             if step % config.sample_every == 0 or step == config.steps:
                 with torch.no_grad():
                     save_image_grid(calibrated_ema()(fixed_latents), out_dir / "samples" / f"ema_{step:06d}.png")
-            out_of_time = config.max_minutes > 0 and elapsed > 60 * config.max_minutes
+            cpu_used = cpu_before + time.process_time() - cpu_start
+            out_of_time = ((config.max_minutes > 0 and elapsed > 60 * config.max_minutes)
+                           or (config.max_cpu_minutes > 0 and cpu_used > 60 * config.max_cpu_minutes))
             if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
                 save_checkpoint(elapsed)
             if out_of_time:
-                print(f"stopping at step {step}: --max-minutes {config.max_minutes} reached", file=sys.stderr)
+                print(f"stopping at step {step}: time budget reached", file=sys.stderr)
                 break
     finally:
         bar.close()
@@ -246,7 +312,9 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
                              "threads": config.threads, "seed": config.seed, "dataset": "latentdirs.data.shapes3d",
                              "num_train_images": config.num_train_images, "with_fade": config.with_fade,
                              "ema_decay": config.ema_decay, "torch": torch.__version__,
-                             "machine": platform.processor() or platform.machine()}}
+                             "machine": platform.processor() or platform.machine(),
+                             "cpu_seconds": round(cpu_before + time.process_time() - cpu_start, 1)},
+                "architecture": config.architecture}
     export_generator(final, out_dir / "final", metadata)
     return out_dir / "final"
 
@@ -273,6 +341,13 @@ def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
         "checkpoint_every": "write the resumable checkpoint every N steps", "log_every": "append metrics every N steps",
         "bn_calibration_batches": "batches of 64 latents that recompute the EMA generator's BatchNorm statistics",
         "max_minutes": "stop cleanly after this much wall time (0 = no limit)",
+        "architecture": "generator architecture", "max_channels": "'style': channel cap at low resolutions",
+        "mapping_layers": "'style': depth of the z -> w MLP",
+        "style_mixing": "'style': probability of mixing two latents' styles in a batch",
+        "d_base_channels": "width of the critic's first layer (0 = --base-channels)",
+        "r1_gamma": "R1 penalty weight on real images; > 0 replaces the critic's spectral norm",
+        "r1_every": "apply R1 every N steps (lazy regularization)",
+        "max_cpu_minutes": "stop cleanly after this much CPU time of this process, over resumes (0 = no limit)",
     }
     parser.add_argument("--out", required=True, help="run folder (checkpoint, samples/, metrics.jsonl, final/)")
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
@@ -282,6 +357,8 @@ def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
         default = getattr(defaults, f.name)
         if isinstance(default, bool):
             parser.add_argument(flag, action="store_true", help=helps[f.name])
+        elif f.name == "architecture":
+            parser.add_argument(flag, choices=ARCHITECTURES, default=default, help=helps[f.name])
         else:
             parser.add_argument(flag, type=type(default), default=default, help=helps[f.name])
     parser.set_defaults(func=run_train_gan)

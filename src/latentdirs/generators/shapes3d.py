@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..gan.networks import DCGANGenerator, NetworkConfig
+from ..gan.networks import DCGANGenerator, NetworkConfig, UpsampleGenerator
 from .base import Generator
 from .checkpoints import CheckpointError, load_strict
 
@@ -49,7 +49,7 @@ class Shapes3DGenerator(Generator):
 
     def describe(self) -> dict:
         training = self.config.get("training", {})
-        return {**super().describe(), "architecture": "dcgan", "base_channels": self.network.config.base_channels,
+        return {**super().describe(), "architecture": self.config.get("architecture", "dcgan"), "base_channels": self.network.config.base_channels,
                 "training_steps": training.get("steps")}
 
 
@@ -62,16 +62,18 @@ def _read_config(folder: Path) -> dict:
         config = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} is not valid JSON ({exc}); the file may be truncated.") from exc
-    if config.get("architecture") != "dcgan":
+    if config.get("architecture") not in ("dcgan", "dcgan-up", "style"):
         raise CheckpointError(f"{path} describes architecture {config.get('architecture')!r}; the shapes3d "
-                              "loader reads 'dcgan' generators written by `latentdirs train-gan`.")
+                              "loader reads 'dcgan', 'dcgan-up' and 'style' generators written by "
+                              "`latentdirs train-gan`.")
     return config
 
 
-def load(path: str | Path | None = None, map_location: str = "cpu", **options) -> Shapes3DGenerator:
-    """Load the shapes3d DCGAN: the packaged weights, or a folder / ``generator.safetensors`` file."""
-    if options:
-        raise TypeError(f"shapes3d.load got unexpected options {sorted(options)}")
+def load(path: str | Path | None = None, map_location: str = "cpu", **options) -> Generator:
+    """Load a shapes3d generator: the packaged weights, or a folder / ``generator.safetensors`` file.
+
+    Style-based weights take ``space`` ("z", "w", "w+"), ``layers`` (w+) and ``truncation``.
+    """
     folder = packaged_weights_dir() if path is None else Path(path)
     if folder.is_file():
         folder = folder.parent
@@ -82,8 +84,18 @@ def load(path: str | Path | None = None, map_location: str = "cpu", **options) -
         raise CheckpointError(f"{folder} has no {WEIGHTS_FILE}"
                               + (" (the package was installed without its weights?)" if path is None else ""))
     config = _read_config(folder)
-    known = {"latent_dim", "base_channels", "image_size", "image_channels"}
-    network = DCGANGenerator(NetworkConfig(**{k: v for k, v in config.items() if k in known}))
+    architecture = config["architecture"]
+    if architecture == "style":
+        from ..gan.stylegan import StyleGenerator, StyleNetworkConfig
+        known = StyleNetworkConfig.__dataclass_fields__
+        network = StyleGenerator(StyleNetworkConfig(**{k: v for k, v in config.items() if k in known}))
+    else:
+        if options:
+            raise TypeError(f"the {architecture} shapes3d generator has only a Z space and takes no options; "
+                            f"got {sorted(options)}")
+        known = {"latent_dim", "base_channels", "image_size", "image_channels"}
+        builder = DCGANGenerator if architecture == "dcgan" else UpsampleGenerator
+        network = builder(NetworkConfig(**{k: v for k, v in config.items() if k in known}))
 
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -94,4 +106,7 @@ def load(path: str | Path | None = None, map_location: str = "cpu", **options) -
                               "file; re-export it with `latentdirs train-gan` or reinstall the package.") from exc
     note = f"{CONFIG_FILE} says latent_dim={config.get('latent_dim')}, base_channels={config.get('base_channels')}"
     load_strict(network, state, "shapes3d", str(weights), config_note=note)
+    if architecture == "style":
+        from .shapes3d_style import StyleShapes3DGenerator
+        return StyleShapes3DGenerator(network, config, **options)
     return Shapes3DGenerator(network, config)

@@ -1,0 +1,98 @@
+"""The style-based shapes3d generator: training, export, and its Z / W / W+ spaces."""
+import json
+
+import pytest
+import torch
+
+from latentdirs.gan.stylegan import ModulatedConv, StyleGenerator, StyleNetworkConfig
+from latentdirs.gan.train import TrainConfig, train_gan
+from latentdirs.generators import load_generator
+from latentdirs.generators.base import GeneratorError
+
+TINY = dict(architecture="style", batch_size=4, latent_dim=8, base_channels=4, max_channels=8, mapping_layers=2,
+            num_train_images=16, sample_every=2, checkpoint_every=2, log_every=1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("style") / "run"
+    return out, train_gan(TrainConfig(steps=3, r1_gamma=0.1, r1_every=2, **TINY), out, progress=False)
+
+
+def test_modulated_conv_equals_conv_with_modulated_weights():
+    torch.manual_seed(0)
+    conv = ModulatedConv(5, 7, w_dim=6)
+    x, w = torch.randn(2, 5, 8, 8), torch.randn(2, 6)
+    styles = conv.affine(w)
+    out = conv(x, w)
+    for i in range(2):  # StyleGAN2's definition, one sample at a time: W' = W s, W'' = W' / ||W'||
+        weight = conv.weight * conv.weight_gain * styles[i][None, :, None, None]
+        weight = weight * torch.rsqrt(weight.square().sum((1, 2, 3), keepdim=True) + 1e-8)
+        expected = torch.nn.functional.conv2d(x[i:i + 1], weight, padding=1) + conv.bias[None, :, None, None]
+        expected = torch.nn.functional.leaky_relu(expected, 0.2) * 2 ** 0.5
+        torch.testing.assert_close(out[i:i + 1], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_train_resume_and_export(trained, tmp_path):
+    out, final = trained
+    config = json.loads((final / "config.json").read_text())
+    assert config["architecture"] == "style" and config["training"]["steps"] == 3
+    assert config["training"]["cpu_seconds"] > 0
+    train_gan(TrainConfig(steps=4, r1_gamma=0.1, r1_every=2, **TINY), out, progress=False)  # resumes at 3
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 4
+    with pytest.raises(ValueError, match="different architecture"):
+        train_gan(TrainConfig(steps=5, **{**TINY, "base_channels": 8}), out, progress=False)
+
+
+def test_spaces_and_layer_restricted_shift(trained):
+    _, final = trained
+    gz = load_generator("shapes3d", str(final), space="z")
+    gw = load_generator("shapes3d", str(final), space="w")
+    gplus = load_generator("shapes3d", str(final), space="w+", layers=(0, 2))
+    z = torch.randn(3, 8)
+    w = gw.network.mapping(z)
+    torch.testing.assert_close(gz(z), gw(w))  # the same image, reached from Z or from W
+    torch.testing.assert_close(gplus(w), gw(w))
+    shift = torch.randn(3, 8)
+    torch.testing.assert_close(gw.shifted(w, shift), gw(w + shift))
+
+    seen = {}  # the style each convolution reads, recorded through its affine layer
+    hooks = [conv.affine.register_forward_hook(lambda m, i, o, k=k: seen.__setitem__(k, i[0].clone()))
+             for k, conv in enumerate(gplus.network.convs)]
+    gplus.shifted(w, shift)
+    moved = dict(seen)
+    gplus(w)
+    for hook in hooks:
+        hook.remove()
+    for layer in range(gplus.network.num_ws):
+        if layer < 2:
+            torch.testing.assert_close(moved[layer], w + shift)
+        else:
+            assert torch.equal(moved[layer], seen[layer]), f"layer {layer} moved outside the range 0-2"
+    # SeFa reads exactly the chosen layers' style affines
+    channels = sum(gplus.network.convs[i].affine.weight.shape[0] for i in range(2))
+    assert gplus.first_layer_weight().shape == (channels, 8)
+    assert gz.first_layer_weight().shape == (8, 8)
+
+
+def test_bad_options_say_what_to_do(trained):
+    _, final = trained
+    with pytest.raises(GeneratorError, match="layers"):
+        load_generator("shapes3d", str(final), space="w+", layers=(3, 99))
+    with pytest.raises(GeneratorError, match="only applies"):
+        load_generator("shapes3d", str(final), space="w", layers=(0, 2))
+    with pytest.raises(GeneratorError, match="space"):
+        load_generator("shapes3d", str(final), space="s")
+
+
+def test_style_mixing_changes_only_later_layers():
+    from latentdirs.gan.stylegan import mixed_styles
+    generator = StyleGenerator(StyleNetworkConfig(latent_dim=8, base_channels=4, max_channels=8, mapping_layers=2))
+    z = torch.randn(2, 8)
+    ws = mixed_styles(generator, z, probability=1.0)
+    assert ws.shape == (2, generator.num_ws, 8)
+    first = generator.mapping(z)
+    assert torch.equal(ws[:, 0], first)  # the first latent keeps the coarsest layer
+    switched = [i for i in range(generator.num_ws) if not torch.equal(ws[:, i], first)]
+    assert switched and switched == list(range(switched[0], generator.num_ws))  # one crossover, then the other
+    assert torch.equal(mixed_styles(generator, z, probability=0.0), generator.broadcast(first))
