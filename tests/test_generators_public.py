@@ -361,15 +361,15 @@ def test_stylegan2_w_plus_shift_moves_only_chosen_layers(tiny_stylegan2_file):
     w = gen.sample_latents(3, generator=torch.Generator().manual_seed(1))
     shift = torch.randn(3, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        assert torch.allclose(gen.synthesize_shifted(w, torch.zeros_like(shift)), gen(w))
+        assert torch.allclose(gen.shifted(w, torch.zeros_like(shift)), gen(w))
         styles = w[:, None, :].repeat(1, 6, 1)
         styles[:, 0:4] += shift[:, None, :]
         expected = gen.network.synthesis(styles)
-        assert torch.allclose(gen.synthesize_shifted(w, shift), expected, atol=1e-6)
-        assert not torch.allclose(gen.synthesize_shifted(w, shift), gen(w + shift), atol=1e-4)  # not plain W
+        assert torch.allclose(gen.shifted(w, shift), expected, atol=1e-6)
+        assert not torch.allclose(gen.shifted(w, shift), gen(w + shift), atol=1e-4)  # not plain W
     # gradients reach the shift (the discovery loop trains through it)
     shift.requires_grad_(True)
-    gen.synthesize_shifted(w, shift).square().mean().backward()
+    gen.shifted(w, shift).square().mean().backward()
     assert shift.grad is not None and shift.grad.abs().sum() > 0
     # SeFa: modulations of the convs reading layers 0..3 (conv1, convs.0-2), 16 input channels each
     assert gen.first_layer_weight().shape == (16 + 16 + 16 + 16, 8)
@@ -387,7 +387,7 @@ def test_stylegan2_spaces_and_truncation(tiny_stylegan2_file):
         assert torch.allclose(w, 0.25 + 0.7 * (gen_z.mapping(z) - 0.25), atol=1e-6)
         assert torch.allclose(gen_w(w), gen_z(z), atol=1e-5)
         shift = torch.randn(2, 8)
-        assert torch.allclose(gen_w.synthesize_shifted(w, shift), gen_w(w + shift))
+        assert torch.allclose(gen_w.shifted(w, shift), gen_w(w + shift))
     # all W-space layers: the conv modulations (toRGB excluded); z space: the first mapping layer
     assert gen_w.first_layer_weight().shape == (16 + 16 + 16 + 16 + 8, 8)
     assert gen_z.first_layer_weight().shape == (8, 8)
@@ -569,7 +569,7 @@ def test_nvlabs_pickle_with_trust(tmp_path):
     with torch.no_grad():
         ws = w[:, None, :].repeat(1, 4, 1)
         ws[:, :2] += shift[:, None, :]
-        assert torch.allclose(gen.synthesize_shifted(w, shift), gen.network.synthesis(ws, noise_mode="const"))
+        assert torch.allclose(gen.shifted(w, shift), gen.network.synthesis(ws, noise_mode="const"))
     assert gen.first_layer_weight().shape == (5, 6)  # toRGB affines excluded
     path.write_bytes(path.read_bytes()[:20])
     with pytest.raises(CheckpointError, match="truncated or not a pickle"):

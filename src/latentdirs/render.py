@@ -65,8 +65,8 @@ def shifted_images(generator: Generator, latents: torch.Tensor, direction: torch
     """(len(latents), len(shifts), C, H, W): G(z + s h) for every latent and shift."""
     latents = latents.to(generator.device)
     h = direction.to(latents)
-    batch = torch.cat([latents + s * h for s in shifts])
-    images = generator(batch)
+    batch = latents.repeat(len(shifts), 1)
+    images = generator.shifted(batch, torch.cat([(s * h).expand_as(latents) for s in shifts]))
     return images.view(len(shifts), len(latents), *images.shape[1:]).transpose(0, 1)
 
 

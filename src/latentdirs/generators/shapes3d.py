@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..gan.networks import DCGANGenerator, NetworkConfig
-from .base import Generator
+from .base import Generator, GroundTruth
 from .checkpoints import CheckpointError, load_strict
 
 WEIGHTS_FILE = "generator.safetensors"
@@ -46,6 +46,16 @@ class Shapes3DGenerator(Generator):
 
     def early_features(self, latent: torch.Tensor) -> torch.Tensor:
         return self.network.first_block(latent).flatten(1)
+
+    def ground_truth(self) -> GroundTruth:
+        """Freshly rendered procedural 3D Shapes scenes, with the fade factor when it was trained with one."""
+        from ..data import shapes3d
+        with_fade = bool(self.config.get("training", {}).get("with_fade", False))
+
+        def sample(num: int, seed: int):
+            images, factors, _ = shapes3d.make_dataset(num, seed=seed, with_fade=with_fade)
+            return shapes3d.to_tensor(images), factors
+        return GroundTruth(shapes3d.factor_names(with_fade), shapes3d.factor_sizes(with_fade), sample)
 
     def describe(self) -> dict:
         training = self.config.get("training", {})

@@ -232,8 +232,9 @@ class Renderer:
         key = ("image", served.name, seed, tuple(sorted(amounts.items())), scale)
 
         def make():
-            z = served.directions.combine(self.latents([seed]), amounts).to(self.generator.device)
-            picture = to_pil(self.generator(z))[0]
+            z = self.latents([seed]).to(self.generator.device)
+            shift = served.directions.combine(torch.zeros_like(z), amounts)  # sum_k s_k h_k
+            picture = to_pil(self.generator.shifted(z, shift))[0]
             if scale > 1:
                 picture = picture.resize((picture.width * scale, picture.height * scale), resample=0)
             return png_bytes(picture)
