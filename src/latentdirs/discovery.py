@@ -291,7 +291,9 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
     recon = make_reconstructor(cfg.reconstructor, image_shape, cfg.num_directions).to(dev)
     if cfg.channels_last:
         recon = recon.to(memory_format=torch.channels_last)
-        generator.to(memory_format=torch.channels_last)  # oneDNN / cuDNN convs prefer NHWC end to end
+        for weight in generator.parameters():  # oneDNN / cuDNN convs prefer NHWC end to end; 4-D weights only,
+            if weight.dim() == 4:  # as Module.to(memory_format) refuses StyleGAN2's 5-D modulated weights
+                weight.data = weight.data.contiguous(memory_format=torch.channels_last)
     trainable = _Trainable(matrix, recon, generator, cfg.channels_last)
     optimizer = torch.optim.Adam([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr)
 

@@ -62,7 +62,9 @@ def _set_name(directory: Path) -> str:
 def generator_identity(directions: DirectionSet) -> dict:
     """What must match for two sets to be shown with one generator."""
     info = directions.meta.get("generator") or {}
-    identity = {"latent_dim": directions.latent_dim, "latent_space": info.get("latent_space")}
+    # W+ sets of different layer ranges move different parts of the network: not one space
+    identity = {"latent_dim": directions.latent_dim, "latent_space": info.get("latent_space"),
+                "layers": info.get("layers")}
     if info.get("spec"):
         identity["spec"] = info["spec"]
     else:
@@ -103,7 +105,9 @@ def _describe_identity(identity: dict) -> str:
     kind = spec.get("kind") or identity.get("name") or "unknown generator"
     extra = f" from {spec['path']}" if spec.get("path") else ""
     options = f" {spec['options']}" if spec.get("options") else ""
-    return f"{kind}{extra}{options}, latent size {identity['latent_dim']}, space {identity.get('latent_space') or '?'}"
+    layers = f" layers {identity['layers'][0]}-{identity['layers'][1]}" if identity.get("layers") else ""
+    return (f"{kind}{extra}{options}, latent size {identity['latent_dim']}, "
+            f"space {identity.get('latent_space') or '?'}{layers}")
 
 
 # -- parsing of request values ---------------------------------------------------------
