@@ -337,6 +337,15 @@ def test_biggan_reproduces_fixture(biggan_folder):
     check_protocol(gen)
 
 
+def test_biggan_with_classes_restricts_sampling_and_records_it(biggan_folder):
+    gen = load_generator("biggan", biggan_folder, classes=207)
+    narrowed = gen.with_classes([1, 2])
+    assert narrowed.classes.tolist() == [1, 2] and gen.classes.tolist() == [207]
+    assert narrowed.network is gen.network  # the weights are shared, not reloaded
+    assert narrowed.describe()["spec"]["options"]["classes"] == [1, 2]  # a run folder reloads the same classes
+    assert narrowed.class_vectors(4).argmax(1).tolist() == [1, 2, 1, 2]  # sample i gets classes[i % 2]
+
+
 def tiny_stylegan2(seed: int = 0) -> StyleGAN2Network:
     """A 16x16 StyleGAN2 with N(0, 1) weights, for the space semantics (fast, well conditioned)."""
     torch.manual_seed(seed)
@@ -571,6 +580,8 @@ def test_nvlabs_pickle_with_trust(tmp_path):
         ws[:, :2] += shift[:, None, :]
         assert torch.allclose(gen.shifted(w, shift), gen.network.synthesis(ws, noise_mode="const"))
     assert gen.first_layer_weight().shape == (5, 6)  # toRGB affines excluded
+    with pytest.raises(generators.GeneratorError, match="not class-conditional"):  # c_dim = 0
+        gen.with_classes([1])
     path.write_bytes(path.read_bytes()[:20])
     with pytest.raises(CheckpointError, match="truncated or not a pickle"):
         load_generator("nvlabs-pickle", path, trust_pickle=True)
