@@ -198,6 +198,18 @@ def test_default_shift_is_the_latent_plus_the_shift_and_bad_shapes_are_refused(p
         planted.shifted(z, torch.zeros(5))
 
 
+def test_directions_are_not_rendered_in_another_space_or_layer_range(w_plus):
+    from latentdirs.render import chart
+    directions = sefa(w_plus, 2)  # records w+ layers 0-2
+    assert chart(w_plus, directions, 0, num_latents=1).width > 0
+    for other, where in ((StyleGAN2Generator(w_plus.network, space="w+", layers=(2, 4)), "w\\+ layers 2-4"),
+                         (StyleGAN2Generator(w_plus.network, space="w"), "w:")):
+        with pytest.raises(GeneratorError, match=rf"found in space w\+ layers 0-2, but stylegan2 moves in space {where}"
+                                                 rf".*--space w\+ --layers 0-2"):
+            chart(other.freeze(), directions, 0, num_latents=1)
+    assert chart(w_plus, DirectionSet.random(STYLE_DIM, 2), 0, num_latents=1).width > 0  # records no space
+
+
 def test_layer_range_and_space_errors_are_clear(tiny_file, tmp_path):
     with pytest.raises(GeneratorError, match=r"need 0 <= start < stop <= 6 \(this generator has 6 style layers"):
         load_generator("stylegan2", tiny_file, space="w+", layers=(2, 9))

@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .directions import DirectionSet
-from .generators.base import Generator
+from .generators.base import Generator, check_same_space
 from .runs import atomic_path
 
 DEFAULT_SHIFTS = tuple(np.linspace(-8, 8, 9).tolist())
@@ -77,6 +77,7 @@ def sample_latents(generator: Generator, num: int, seed: int = 0) -> torch.Tenso
 def chart(generator: Generator, directions: DirectionSet, index: int, latents: torch.Tensor | None = None,
           shifts=DEFAULT_SHIFTS, num_latents: int = 5, seed: int = 0, scale: int = 1) -> Image.Image:
     """Rows = latents, columns = shifts along direction ``index``; the s = 0 column framed."""
+    check_same_space(generator, directions.meta.get("generator"))
     if latents is None:
         latents = sample_latents(generator, num_latents, seed)
     images = shifted_images(generator, latents, directions[index], shifts)
@@ -87,6 +88,7 @@ def chart(generator: Generator, directions: DirectionSet, index: int, latents: t
 def overview(generator: Generator, directions: DirectionSet, latent: torch.Tensor | None = None,
              shifts=DEFAULT_SHIFTS, indices: list[int] | None = None, seed: int = 0) -> Image.Image:
     """One row per direction (one latent), the whole set on one sheet."""
+    check_same_space(generator, directions.meta.get("generator"))
     latent = sample_latents(generator, 1, seed) if latent is None else latent.view(1, -1)
     indices = list(range(directions.num_directions)) if indices is None else indices
     rows, labels = [], []

@@ -238,6 +238,27 @@ def wrap(module: nn.Module | Callable, latent_dim: int, name: str = "wrapped",
     return gen
 
 
+def check_same_space(generator: Generator, recorded: dict | None, what: str = "these directions") -> None:
+    """Refuse to move ``generator`` along directions found in another latent space or W+ layer range.
+
+    ``recorded`` is the ``generator`` entry of a direction set's metadata (``describe()`` of the
+    generator it was found on); sets that record none (random, hand-made) are taken as they are.
+    """
+    if not recorded or recorded.get("latent_space") is None:
+        return
+    now = generator.describe()
+    found = (recorded.get("latent_space"), recorded.get("layers"))
+    here = (now.get("latent_space"), now.get("layers"))
+    if found == here:
+        return
+
+    def space(info) -> str:
+        return info[0] + (f" layers {info[1][0]}-{info[1][1]}" if info[1] else "")
+    option = f"--space {found[0]}" + (f" --layers {found[1][0]}-{found[1][1]}" if found[1] else "")
+    raise GeneratorError(f"{what} were found in space {space(found)}, but {generator.name} moves in space "
+                         f"{space(here)}: load the generator the same way ({option}).")
+
+
 @torch.no_grad()
 def check_generator(gen: Generator, batch: int = 2) -> torch.Tensor:
     """Run one small batch and raise a clear :class:`GeneratorError` if the output is unusable."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..directions import DirectionSet
-from ..generators.base import Generator
+from ..generators.base import Generator, check_same_space
 from ..render import DEFAULT_SHIFTS, chart, sample_latents, to_pil
 
 # What one request may ask for; beyond these a request is refused, not queued.
@@ -236,6 +236,7 @@ class Renderer:
         key = ("image", served.name, seed, tuple(sorted(amounts.items())), scale)
 
         def make():
+            check_same_space(self.generator, served.directions.meta.get("generator"))
             z = self.latents([seed]).to(self.generator.device)
             shift = served.directions.combine(torch.zeros_like(z), amounts)  # sum_k s_k h_k
             picture = to_pil(self.generator.shifted(z, shift))[0]
