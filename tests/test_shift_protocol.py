@@ -16,7 +16,7 @@ from latentdirs.discovery import DiscoveryConfig, discover, reconstructor_accura
 from latentdirs.evaluation.compare import compare
 from latentdirs.evaluation.ground_truth import ground_truth_dataset
 from latentdirs.generators import load_generator
-from latentdirs.generators.base import Generator, GeneratorError, GroundTruth
+from latentdirs.generators import Generator, GeneratorError, GroundTruth
 from latentdirs.generators.planted import PlantedGenerator
 from latentdirs.generators.stylegan2 import StyleGAN2Generator, StyleGAN2Network
 from latentdirs.render import shifted_images

@@ -43,7 +43,7 @@ def ground_truth_dataset(generator: Generator, num: int = 5_000, seed: int = 0) 
     if truth is None:
         raise GeneratorError(
             f"{generator.name} has no data with known factors: pass images and factors to ground_truth_scores() "
-            "yourself, or implement ground_truth() in its adapter, returning a latentdirs.generators.base.GroundTruth "
+            "yourself, or implement ground_truth() in its adapter, returning a latentdirs.generators.GroundTruth "
             "(factor names, factor sizes, sample(num, seed) -> (images, factors)).")
     images, factors = truth.sample(num, seed)
     images = torch.as_tensor(images, dtype=torch.float32)
