@@ -587,6 +587,19 @@ def test_nvlabs_pickle_with_trust(tmp_path):
         load_generator("nvlabs-pickle", path, trust_pickle=True)
 
 
+def test_nvlabs_with_classes_keeps_space_and_layers():
+    from latentdirs.generators.nvlabs import NVlabsGenerator
+
+    class Conditional(FakeNVlabsG):
+        c_dim = 3
+    gen = NVlabsGenerator(Conditional(), space="w+", layers=(0, 2), classes=0).freeze()
+    other = gen.with_classes([2])
+    assert other.label.argmax().item() == 2 and gen.label.argmax().item() == 0
+    assert other.latent_space == "w+" and other.layers == (0, 2)
+    with pytest.raises(generators.GeneratorError, match="takes one class"):
+        gen.with_classes([1, 2])
+
+
 def test_trusted_pickle_without_its_code_says_what_is_missing(tmp_path, zoo_config_class):
     spec = layout("pgan_zoo_s32")
     state = {key: torch.zeros(shape) for key, shape, _ in spec["state_dict"]}

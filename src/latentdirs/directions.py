@@ -96,7 +96,7 @@ class DirectionSet:
         return latents + amount.reshape(-1, 1) * h if amount.dim() else latents + amount * h
 
     def combine(self, latents: torch.Tensor, amounts: dict[int, float]) -> torch.Tensor:
-        """``z + sum_k amounts[k] * h_k`` (several sliders at once); render through ``G.shifted`` (see :meth:`shift`)."""
+        """``z + sum_k amounts[k] * h_k`` (several sliders at once); render with ``G.shifted`` (see :meth:`shift`)."""
         out = latents.clone()
         for k, s in amounts.items():
             out = out + float(s) * self[k].to(latents)

@@ -38,10 +38,9 @@ def _latents(generator: Generator, num: int, seed: int) -> torch.Tensor:
 def _render(generator: Generator, latents: torch.Tensor, batch_size: int, shift: torch.Tensor | None = None
             ) -> torch.Tensor:
     """G(latents), or G.shifted(latents, shift) with one shift vector for all of them."""
-    if shift is None:
-        return torch.cat([generator(latents[i:i + batch_size]) for i in range(0, len(latents), batch_size)]).float().cpu()
-    return torch.cat([generator.shifted(latents[i:i + batch_size], shift)
-                      for i in range(0, len(latents), batch_size)]).float().cpu()
+    chunks = [latents[i:i + batch_size] for i in range(0, len(latents), batch_size)]
+    images = [generator(c) if shift is None else generator.shifted(c, shift) for c in chunks]
+    return torch.cat(images).float().cpu()
 
 
 @torch.no_grad()

@@ -98,7 +98,9 @@ class Generator(nn.Module):
         return self(latent + self.check_shift(latent, shift))
 
     def with_classes(self, classes: list[int]) -> "Generator":
-        """This generator sampling only ``classes`` (a new adapter or ``self``); class-conditional adapters override it."""
+        """This generator sampling only ``classes`` (a new adapter or ``self``).
+
+        Class-conditional adapters override it; the default refuses."""
         raise GeneratorError(
             f"{self.name} is not class-conditional: drop --classes, or implement with_classes(classes) in its "
             "adapter (returning the generator restricted to those class indices).")

@@ -131,8 +131,9 @@ class NVlabsGenerator(Generator):
             return super().with_classes(classes)
         if len(classes) != 1:
             raise GeneratorError(f"the NVlabs adapter takes one class, got {list(classes)}.")
-        gen = NVlabsGenerator(self.network, space=self.latent_space, layers=self.layers if self.latent_space == "w+" else None,
-                              truncation=self.truncation, classes=int(classes[0]), noise_mode=self.noise_mode)
+        layers = self.layers if self.latent_space == "w+" else None
+        gen = NVlabsGenerator(self.network, space=self.latent_space, layers=layers, truncation=self.truncation,
+                              classes=int(classes[0]), noise_mode=self.noise_mode)
         return self.respecified(gen.freeze(), classes=int(classes[0])).to(self.device)
 
     def first_layer_weight(self) -> torch.Tensor | None:
