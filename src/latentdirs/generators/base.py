@@ -249,8 +249,11 @@ def check_same_space(generator: Generator, recorded: dict | None, what: str = "t
     if not recorded or recorded.get("latent_space") is None:
         return
     now = generator.describe()
-    found = (recorded.get("latent_space"), recorded.get("layers"))
-    here = (now.get("latent_space"), now.get("layers"))
+
+    def where(info: dict) -> tuple:
+        layers = info.get("layers")
+        return info.get("latent_space"), None if layers is None else [int(v) for v in layers]
+    found, here = where(recorded), where(now)
     if found == here:
         return
 
