@@ -4,8 +4,8 @@ Per adapter, with random weights (a step's cost does not depend on their values)
 published architecture:
 
 - ``g_forward``: G(z) without autograd (the base images of a step);
-- ``g_backward``: G(z + shift) forward and backward to the input only (the shifted images;
-  G's weights are frozen). For StyleGAN2 in w+ this is ``synthesize_shifted``;
+- ``g_backward``: ``G.shifted(z, shift)`` forward and backward to the input only (the shifted
+  images; G's weights are frozen). For StyleGAN2 in w+ only the layer range moves;
 - ``ld_step``: one real ``latentdirs.discovery.train_step`` (LeNet reconstructor, K=32, Adam),
   i.e. both of the above plus the reconstructor, when the discovery module is importable.
 
@@ -67,7 +67,6 @@ class Bench:
         gen, self.note = build(name)
         self.gen = gen.freeze()
         self.batch = batch
-        self.shifted = getattr(self.gen, "synthesize_shifted", None) if self.gen.latent_space == "w+" else None
         self.rng = torch.Generator().manual_seed(0)
         self.step_state = self._discovery_state()
 
@@ -98,7 +97,7 @@ class Bench:
     def g_backward(self) -> None:
         z = self.gen.sample_latents(self.batch, generator=self.rng)
         shift = (0.1 * torch.randn(self.batch, self.gen.latent_dim, generator=self.rng)).requires_grad_(True)
-        out = self.shifted(z, shift) if self.shifted is not None else self.gen(z + shift)
+        out = self.gen.shifted(z, shift)
         torch.autograd.grad(out, shift, grad_outputs=torch.ones_like(out))
 
     def ld_step(self) -> None:
@@ -128,7 +127,7 @@ def run(name: str, batch: int, rounds: int) -> dict:
     if not isinstance(bench.step_state, tuple):
         row["ld_step_s"] = bench.step_state
     if bench.gen.latent_space == "w+":
-        row["note"] += "; ld_step shifts all layers (loop calls G(z + shift)), g_backward uses synthesize_shifted"
+        row["note"] += "; ld_step and g_backward move the layer range only (G.shifted)"
     return row
 
 

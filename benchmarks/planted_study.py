@@ -224,7 +224,7 @@ def heldout_per_direction(gen, direction_matrix, reconstructor, cfg, num_batches
     correct, error, count = torch.zeros(k), torch.zeros(k), torch.zeros(k)
     for b in range(num_batches):
         z, index, shift = sample_pairs(gen, cfg, cfg.batch_size, _step_rng(seed, 0, b), gen.device)
-        logits, predicted = reconstructor(torch.cat([gen(z), gen(z + direction_matrix(index, shift))], 1))
+        logits, predicted = reconstructor(torch.cat([gen(z), gen.shifted(z, direction_matrix(index, shift))], 1))
         count += torch.bincount(index, minlength=k).float()
         correct += torch.bincount(index, weights=(logits.argmax(1) == index).float(), minlength=k)
         error += torch.bincount(index, weights=(predicted.reshape(-1) - shift).abs(), minlength=k)
@@ -281,7 +281,7 @@ def change_geometry(options: dict, shift: float = 2.0, num: int = 512, seed: int
     z = gen.sample_latents(num, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         base = gen(z).flatten(1)
-        d = torch.stack([gen(z + shift * f[:, i]).flatten(1) - base for i in range(f.shape[1])])  # (5, num, P)
+        d = torch.stack([gen.shifted(z, shift * f[:, i]).flatten(1) - base for i in range(f.shape[1])])  # (5, num, P)
     gram = torch.einsum("inp,jnp->ij", d, d) / (num * d.shape[2])
     rms = gram.diagonal().sqrt()
     cos = gram / torch.outer(rms, rms)

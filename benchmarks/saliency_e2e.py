@@ -167,7 +167,7 @@ def main(argv=None) -> int:
     z = G.sample_latents(512, generator=torch.Generator().manual_seed(99), device="cpu")
     with torch.no_grad():
         gen_images = G(z)
-        synthetic = threshold_masks(G(z + pick.signed_shift * h), args.threshold).float()
+        synthetic = threshold_masks(G.shifted(z, pick.signed_shift * h), args.threshold).float()
     areas = synthetic.flatten(1).mean(1)
     kept = (areas >= args.min_area) & (areas <= args.max_area)
     quality = {"rule_iou_on_ideal_fades": rule_iou, "kept_fraction": kept.float().mean().item(),

@@ -96,3 +96,11 @@ def test_style_mixing_changes_only_later_layers():
     switched = [i for i in range(generator.num_ws) if not torch.equal(ws[:, i], first)]
     assert switched and switched == list(range(switched[0], generator.num_ws))  # one crossover, then the other
     assert torch.equal(mixed_styles(generator, z, probability=0.0), generator.broadcast(first))
+
+
+def test_ground_truth_hook_renders_the_training_scenes(trained):
+    _, final = trained
+    truth = load_generator("shapes3d", str(final), space="w").ground_truth()
+    assert truth.factor_names[:3] == ("floor_hue", "wall_hue", "object_hue") and len(truth.factor_sizes) == 6
+    images, factors = truth.sample(3, 0)
+    assert images.shape == (3, 3, 64, 64) and factors.shape == (3, 6)

@@ -337,6 +337,15 @@ def test_biggan_reproduces_fixture(biggan_folder):
     check_protocol(gen)
 
 
+def test_biggan_with_classes_restricts_sampling_and_records_it(biggan_folder):
+    gen = load_generator("biggan", biggan_folder, classes=207)
+    narrowed = gen.with_classes([1, 2])
+    assert narrowed.classes.tolist() == [1, 2] and gen.classes.tolist() == [207]
+    assert narrowed.network is gen.network  # the weights are shared, not reloaded
+    assert narrowed.describe()["spec"]["options"]["classes"] == [1, 2]  # a run folder reloads the same classes
+    assert narrowed.class_vectors(4).argmax(1).tolist() == [1, 2, 1, 2]  # sample i gets classes[i % 2]
+
+
 def tiny_stylegan2(seed: int = 0) -> StyleGAN2Network:
     """A 16x16 StyleGAN2 with N(0, 1) weights, for the space semantics (fast, well conditioned)."""
     torch.manual_seed(seed)
@@ -361,15 +370,15 @@ def test_stylegan2_w_plus_shift_moves_only_chosen_layers(tiny_stylegan2_file):
     w = gen.sample_latents(3, generator=torch.Generator().manual_seed(1))
     shift = torch.randn(3, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        assert torch.allclose(gen.synthesize_shifted(w, torch.zeros_like(shift)), gen(w))
+        assert torch.allclose(gen.shifted(w, torch.zeros_like(shift)), gen(w))
         styles = w[:, None, :].repeat(1, 6, 1)
         styles[:, 0:4] += shift[:, None, :]
         expected = gen.network.synthesis(styles)
-        assert torch.allclose(gen.synthesize_shifted(w, shift), expected, atol=1e-6)
-        assert not torch.allclose(gen.synthesize_shifted(w, shift), gen(w + shift), atol=1e-4)  # not plain W
+        assert torch.allclose(gen.shifted(w, shift), expected, atol=1e-6)
+        assert not torch.allclose(gen.shifted(w, shift), gen(w + shift), atol=1e-4)  # not plain W
     # gradients reach the shift (the discovery loop trains through it)
     shift.requires_grad_(True)
-    gen.synthesize_shifted(w, shift).square().mean().backward()
+    gen.shifted(w, shift).square().mean().backward()
     assert shift.grad is not None and shift.grad.abs().sum() > 0
     # SeFa: modulations of the convs reading layers 0..3 (conv1, convs.0-2), 16 input channels each
     assert gen.first_layer_weight().shape == (16 + 16 + 16 + 16, 8)
@@ -387,7 +396,7 @@ def test_stylegan2_spaces_and_truncation(tiny_stylegan2_file):
         assert torch.allclose(w, 0.25 + 0.7 * (gen_z.mapping(z) - 0.25), atol=1e-6)
         assert torch.allclose(gen_w(w), gen_z(z), atol=1e-5)
         shift = torch.randn(2, 8)
-        assert torch.allclose(gen_w.synthesize_shifted(w, shift), gen_w(w + shift))
+        assert torch.allclose(gen_w.shifted(w, shift), gen_w(w + shift))
     # all W-space layers: the conv modulations (toRGB excluded); z space: the first mapping layer
     assert gen_w.first_layer_weight().shape == (16 + 16 + 16 + 16 + 8, 8)
     assert gen_z.first_layer_weight().shape == (8, 8)
@@ -569,11 +578,26 @@ def test_nvlabs_pickle_with_trust(tmp_path):
     with torch.no_grad():
         ws = w[:, None, :].repeat(1, 4, 1)
         ws[:, :2] += shift[:, None, :]
-        assert torch.allclose(gen.synthesize_shifted(w, shift), gen.network.synthesis(ws, noise_mode="const"))
+        assert torch.allclose(gen.shifted(w, shift), gen.network.synthesis(ws, noise_mode="const"))
     assert gen.first_layer_weight().shape == (5, 6)  # toRGB affines excluded
+    with pytest.raises(generators.GeneratorError, match="not class-conditional"):  # c_dim = 0
+        gen.with_classes([1])
     path.write_bytes(path.read_bytes()[:20])
     with pytest.raises(CheckpointError, match="truncated or not a pickle"):
         load_generator("nvlabs-pickle", path, trust_pickle=True)
+
+
+def test_nvlabs_with_classes_keeps_space_and_layers():
+    from latentdirs.generators.nvlabs import NVlabsGenerator
+
+    class Conditional(FakeNVlabsG):
+        c_dim = 3
+    gen = NVlabsGenerator(Conditional(), space="w+", layers=(0, 2), classes=0).freeze()
+    other = gen.with_classes([2])
+    assert other.label.argmax().item() == 2 and gen.label.argmax().item() == 0
+    assert other.latent_space == "w+" and other.layers == (0, 2)
+    with pytest.raises(generators.GeneratorError, match="takes one class"):
+        gen.with_classes([1, 2])
 
 
 def test_trusted_pickle_without_its_code_says_what_is_missing(tmp_path, zoo_config_class):

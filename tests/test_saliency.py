@@ -115,14 +115,15 @@ def test_class_selection_with_a_toy_classifier():
     assert classes == [0]
 
 
-def test_restrict_classes_uses_set_classes_or_complains(toy):
+def test_restrict_classes_uses_the_with_classes_hook_or_says_which_to_implement(toy):
     class Conditional(latentdirs.generators.base.WrappedGenerator):
-        def set_classes(self, classes):
+        def with_classes(self, classes):
             self.classes = classes
+            return self
     gen = Conditional(toy_images, 4)
     assert restrict_classes(gen, [3, 1]).classes == [3, 1]
     assert restrict_classes(toy, None) is toy
-    with pytest.raises(ValueError, match="not class-conditional"):
+    with pytest.raises(ValueError, match=r"not class-conditional.*implement with_classes\(classes\)"):
         restrict_classes(toy, [1])
 
 

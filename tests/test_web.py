@@ -173,6 +173,19 @@ def test_sets_of_different_generators_are_refused(runs, tmp_path):
     assert main(["serve", str(runs[0]), str(other), "--port", "0"]) == 2
 
 
+def test_w_plus_sets_of_different_layer_ranges_are_refused(tmp_path):
+    from latentdirs.directions import DirectionSet
+    folders = []
+    for layers in ([0, 2], [2, 4]):
+        meta = {"generator": {"name": "stylegan2", "latent_space": "w+", "latent_dim": 8, "layers": layers}}
+        directions = DirectionSet.random(8, 3, seed=0)
+        directions.meta.update(meta)
+        folders.append(directions.save(tmp_path / f"layers{layers[0]}"))
+    with pytest.raises(ValueError, match=r"space w\+ layers 0-2\n.*space w\+ layers 2-4"):
+        load_sets(folders)
+    assert len(load_sets(folders[:1] * 2)) == 2  # the same range twice is one space
+
+
 # -- rating ----------------------------------------------------------------------------
 def _answer(client, assessor, position, consistent=True, single_factor=True, category=None, name=""):
     response = client.post("/api/rating/answer", json={

@@ -78,7 +78,7 @@ def ganspace(generator: Generator, num_directions: int = 10, num_samples: int = 
     """
     rng = torch.Generator().manual_seed(seed)
     latents = generator.sample_latents(num_samples, generator=rng, device="cpu")
-    space = getattr(generator, "latent_space", "z")
+    space = generator.latent_space
     if space in ("w", "w+"):
         components, ratios, _ = _pca(latents.float(), num_directions, seed)
         directions = components

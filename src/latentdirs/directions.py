@@ -87,13 +87,16 @@ class DirectionSet:
 
     # -- use -----------------------------------------------------------------------
     def shift(self, latents: torch.Tensor, index: int, amount: float | torch.Tensor) -> torch.Tensor:
-        """``z + amount * h_index``; ``amount`` may be a scalar or one value per latent."""
+        """``z + amount * h_index``; ``amount`` may be a scalar or one value per latent.
+
+        This is the moved latent. To render a move, use ``G.shifted(z, amount * h)``: with a W+
+        layer range only those layers move, which no single latent can express."""
         h = self[index].to(latents)
         amount = torch.as_tensor(amount, dtype=latents.dtype, device=latents.device)
         return latents + amount.reshape(-1, 1) * h if amount.dim() else latents + amount * h
 
     def combine(self, latents: torch.Tensor, amounts: dict[int, float]) -> torch.Tensor:
-        """``z + sum_k amounts[k] * h_k`` (several sliders at once)."""
+        """``z + sum_k amounts[k] * h_k`` (several sliders at once); render with ``G.shifted`` (see :meth:`shift`)."""
         out = latents.clone()
         for k, s in amounts.items():
             out = out + float(s) * self[k].to(latents)

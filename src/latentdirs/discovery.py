@@ -4,7 +4,8 @@ tell, from (G(z), G(z + eps A e_k)), which direction k was taken and how far (ep
 One training step:
   1. sample z ~ p(z), k ~ U{0..K-1}, eps ~ U[-6, 6] pushed to |eps| >= 0.5;
   2. G(z) without autograd: nothing upstream of it is trained;
-  3. G(z + A(eps e_k)) with autograd to the input only (G's weights are frozen);
+  3. G(z + A(eps e_k)) with autograd to the input only (G's weights are frozen), through
+     ``G.shifted(z, A(eps e_k))`` so that a W+ layer range moves only its layers;
   4. loss = CE(k, k_hat) + lambda |eps - eps_hat|; Adam on A and R.
 
 The same code runs on one device or under ``torchrun`` (DistributedDataParallel over the
@@ -124,9 +125,9 @@ class _Trainable(nn.Module):
     def forward(self, z: torch.Tensor, index: torch.Tensor, shift: torch.Tensor, base_images: torch.Tensor):
         """``z`` and ``base_images`` hold one row per latent, ``index``/``shift`` M rows per latent."""
         b, m = z.shape[0], index.shape[0] // z.shape[0]
-        # Broadcasting over the M partners instead of repeat_interleave: z and G(z) are never copied M times.
-        moved = (z.unsqueeze(1) + self.direction_matrix(index, shift).view(b, m, -1)).flatten(0, 1)
-        shifted = self.generator(moved)
+        # Broadcasting over the M partners instead of repeat_interleave: G(z) is never copied M times.
+        moves = self.direction_matrix(index, shift).view(b, m, -1)
+        shifted = self.generator.shifted(z.unsqueeze(1).expand_as(moves).flatten(0, 1), moves.flatten(0, 1))
         base = base_images.unsqueeze(1).expand(b, m, *base_images.shape[1:])
         pair = torch.cat([base, shifted.view(b, m, *shifted.shape[1:])], dim=2).flatten(0, 1)
         if self.channels_last:
@@ -235,8 +236,9 @@ def _explain_non_finite(generator: Generator, model: nn.Module, parts, loss: flo
         for zc, ic, sc in parts:
             check_finite(generator(zc), generator.name)
             b, m = zc.shape[0], ic.shape[0] // zc.shape[0]
-            moved = (zc.unsqueeze(1) + trainable.direction_matrix(ic, sc).view(b, m, -1)).flatten(0, 1)
-            check_finite(generator(moved), generator.name)
+            moves = trainable.direction_matrix(ic, sc).view(b, m, -1)
+            check_finite(generator.shifted(zc.unsqueeze(1).expand_as(moves).flatten(0, 1), moves.flatten(0, 1)),
+                         generator.name)
     raise GeneratorError(f"the loss became {loss}: the reconstructor diverged; lower lr")
 
 
@@ -289,7 +291,9 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
     recon = make_reconstructor(cfg.reconstructor, image_shape, cfg.num_directions).to(dev)
     if cfg.channels_last:
         recon = recon.to(memory_format=torch.channels_last)
-        generator.to(memory_format=torch.channels_last)  # oneDNN / cuDNN convs prefer NHWC end to end
+        for weight in generator.parameters():  # oneDNN / cuDNN convs prefer NHWC end to end; 4-D weights only,
+            if weight.dim() == 4:  # as Module.to(memory_format) refuses StyleGAN2's 5-D modulated weights
+                weight.data = weight.data.contiguous(memory_format=torch.channels_last)
     trainable = _Trainable(matrix, recon, generator, cfg.channels_last)
     optimizer = torch.optim.Adam([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr)
 
@@ -400,7 +404,7 @@ def reconstructor_accuracy(generator: Generator, direction_matrix: DirectionMatr
     eval_cfg = dataclasses.replace(cfg, shifts_per_latent=1)
     for b in range(num_batches):
         z, index, shift = sample_pairs(generator, eval_cfg, cfg.batch_size, _step_rng(seed, 0, b), dev)
-        pair = torch.cat([generator(z), generator(z + direction_matrix(index, shift))], 1)
+        pair = torch.cat([generator(z), generator.shifted(z, direction_matrix(index, shift))], 1)
         logits, _ = reconstructor(pair)
         correct += (logits.argmax(1) == index).sum().item()
         total += index.numel()

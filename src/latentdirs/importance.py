@@ -26,7 +26,7 @@ def image_change_scores(generator: Generator, matrix: torch.Tensor, num_latents:
         total = 0.0
         for start in range(0, num_latents, batch_size):
             zb = z[start:start + batch_size]
-            diff = generator(zb + shift * h) - generator(zb - shift * h)
+            diff = generator.shifted(zb, shift * h) - generator.shifted(zb, -shift * h)
             total += diff.abs().mean(dim=(1, 2, 3)).sum().item()
         scores[k] = total / num_latents / (2 * shift)
     return scores

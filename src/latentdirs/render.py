@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .directions import DirectionSet
-from .generators.base import Generator
+from .generators.base import Generator, check_same_space
 from .runs import atomic_path
 
 DEFAULT_SHIFTS = tuple(np.linspace(-8, 8, 9).tolist())
@@ -65,8 +65,8 @@ def shifted_images(generator: Generator, latents: torch.Tensor, direction: torch
     """(len(latents), len(shifts), C, H, W): G(z + s h) for every latent and shift."""
     latents = latents.to(generator.device)
     h = direction.to(latents)
-    batch = torch.cat([latents + s * h for s in shifts])
-    images = generator(batch)
+    batch = latents.repeat(len(shifts), 1)
+    images = generator.shifted(batch, torch.cat([(s * h).expand_as(latents) for s in shifts]))
     return images.view(len(shifts), len(latents), *images.shape[1:]).transpose(0, 1)
 
 
@@ -77,6 +77,7 @@ def sample_latents(generator: Generator, num: int, seed: int = 0) -> torch.Tenso
 def chart(generator: Generator, directions: DirectionSet, index: int, latents: torch.Tensor | None = None,
           shifts=DEFAULT_SHIFTS, num_latents: int = 5, seed: int = 0, scale: int = 1) -> Image.Image:
     """Rows = latents, columns = shifts along direction ``index``; the s = 0 column framed."""
+    check_same_space(generator, directions.meta.get("generator"))
     if latents is None:
         latents = sample_latents(generator, num_latents, seed)
     images = shifted_images(generator, latents, directions[index], shifts)
@@ -87,6 +88,7 @@ def chart(generator: Generator, directions: DirectionSet, index: int, latents: t
 def overview(generator: Generator, directions: DirectionSet, latent: torch.Tensor | None = None,
              shifts=DEFAULT_SHIFTS, indices: list[int] | None = None, seed: int = 0) -> Image.Image:
     """One row per direction (one latent), the whole set on one sheet."""
+    check_same_space(generator, directions.meta.get("generator"))
     latent = sample_latents(generator, 1, seed) if latent is None else latent.view(1, -1)
     indices = list(range(directions.num_directions)) if indices is None else indices
     rows, labels = [], []

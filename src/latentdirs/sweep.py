@@ -410,7 +410,7 @@ def _run_cells(gen, todo: list, out: Path, cfg: SweepConfig):
             yield run_cell(gen, name, options, out / name, cfg, progress=cfg.progress)
         return
     import multiprocessing
-    payload = getattr(gen, "load_spec", None) or gen
+    payload = gen.load_spec or gen
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                              initargs=(cfg.threads or 1,)) as pool:
         jobs = [pool.submit(_worker_cell, payload, name, options, str(out / name), cfg) for name, options in todo]

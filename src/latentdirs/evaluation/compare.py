@@ -204,6 +204,7 @@ def _run_cell(generator, method, seed, cfg, folder, dataset, progress) -> dict:
         return result
     result["find_seconds"] = time.perf_counter() - tick
     directions.meta.setdefault("method", method)
+    directions.meta.setdefault("generator", generator.describe())  # the space and W+ layer range every set lives in
     directions.save(folder / "directions")
     result.update(evaluate(generator, directions, cfg, seed, dataset))
     return result

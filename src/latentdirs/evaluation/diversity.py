@@ -35,8 +35,12 @@ def _latents(generator: Generator, num: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _render(generator: Generator, latents: torch.Tensor, batch_size: int) -> torch.Tensor:
-    return torch.cat([generator(latents[i:i + batch_size]) for i in range(0, len(latents), batch_size)]).float().cpu()
+def _render(generator: Generator, latents: torch.Tensor, batch_size: int, shift: torch.Tensor | None = None
+            ) -> torch.Tensor:
+    """G(latents), or G.shifted(latents, shift) with one shift vector for all of them."""
+    chunks = [latents[i:i + batch_size] for i in range(0, len(latents), batch_size)]
+    images = [generator(c) if shift is None else generator.shifted(c, shift) for c in chunks]
+    return torch.cat(images).float().cpu()
 
 
 @torch.no_grad()
@@ -46,7 +50,7 @@ def change_fields(generator: Generator, matrix: torch.Tensor, num_latents: int =
     z = _latents(generator, num_latents, seed)
     base = _render(generator, z, batch_size)
     matrix = matrix.to(z.device, z.dtype)
-    return torch.stack([(_render(generator, z + shift * matrix[:, k], batch_size) - base).flatten()
+    return torch.stack([(_render(generator, z, batch_size, shift * matrix[:, k]) - base).flatten()
                         for k in range(matrix.shape[1])])
 
 
@@ -106,7 +110,7 @@ def collapse_ratios(generator: Generator, matrix: torch.Tensor, shift: float = 8
     ratios = []
     for k in range(matrix.shape[1]):
         h = matrix[:, k]
-        ratios.append(min(_spread(_render(generator, z + sign * shift * h, batch_size)) for sign in (1, -1))
+        ratios.append(min(_spread(_render(generator, z, batch_size, sign * shift * h)) for sign in (1, -1))
                       / reference)
     return torch.tensor(ratios)
 

@@ -35,20 +35,27 @@ from .metrics import all_metrics
 def ground_truth_dataset(generator: Generator, num: int = 5_000, seed: int = 0) -> tuple[torch.Tensor, np.ndarray, list[str]]:
     """Real images (NCHW in [-1, 1]) with integer factors (N, F) and factor names for ``generator``.
 
-    The planted generator draws its own (it knows its factors); the shipped ``shapes3d`` GAN
-    is scored on freshly rendered procedural 3D Shapes scenes. Other generators need a
-    dataset passed to :func:`ground_truth_scores` directly.
+    The data comes from the generator's :meth:`~latentdirs.generators.base.Generator.ground_truth`
+    hook (the planted generator draws its own scenes, the shipped ``shapes3d`` GANs render fresh
+    procedural scenes). Other generators need a dataset passed to :func:`ground_truth_scores` directly.
     """
-    if hasattr(generator, "sample_dataset"):
-        from ..generators.planted import FACTOR_NAMES
-        images, factors = generator.sample_dataset(num, seed=seed)
-        return images, factors.numpy().astype(np.int64), list(FACTOR_NAMES)
-    if generator.name == "shapes3d":
-        from ..data import shapes3d
-        images, factors, _ = shapes3d.make_dataset(num, seed=seed)
-        return shapes3d.to_tensor(images), factors, list(shapes3d.FACTOR_NAMES)
-    raise GeneratorError(f"no dataset with known factors is registered for {generator.name}; pass images and "
-                         "factors to ground_truth_scores() yourself")
+    truth = generator.ground_truth()
+    if truth is None:
+        raise GeneratorError(
+            f"{generator.name} has no data with known factors: pass images and factors to ground_truth_scores() "
+            "yourself, or implement ground_truth() in its adapter, returning a latentdirs.generators.GroundTruth "
+            "(factor names, factor sizes, sample(num, seed) -> (images, factors)).")
+    images, factors = truth.sample(num, seed)
+    images = torch.as_tensor(images, dtype=torch.float32)
+    factors = np.asarray(factors.cpu() if isinstance(factors, torch.Tensor) else factors).astype(np.int64)
+    expected = (num, len(truth.factor_names))
+    if len(images) != num or factors.shape != expected:
+        raise GeneratorError(f"{generator.name}.ground_truth().sample({num}, seed) gave {len(images)} images and "
+                             f"factors of shape {factors.shape}; expected {num} images and factors {expected}.")
+    if factors.min() < 0 or (factors >= np.asarray(truth.factor_sizes)).any():
+        raise GeneratorError(f"{generator.name}.ground_truth(): factor values must lie in 0 .. size - 1 for sizes "
+                             f"{tuple(truth.factor_sizes)}.")
+    return images, factors, list(truth.factor_names)
 
 
 class Encoder(nn.Module):

@@ -5,22 +5,56 @@ a way to sample latents, and ``forward(latent) -> images`` in [-1, 1], NCHW, 1 o
 channels. The *latent* is the space where directions live: Z for SN-GAN/ProgGAN/BigGAN,
 and Z, W or W+ (a layer range) for StyleGAN2, chosen when the adapter is built.
 
+Hooks with a default that every generator gets:
+- ``shifted(latent, shift)``: images of ``latent`` moved by ``shift`` along directions; the
+  default is ``G(latent + shift)``. Every stage that moves along a direction (discovery, RCA,
+  charts, importance, web explorer, saliency, diversity) calls it, so an adapter whose
+  directions act on part of the network (StyleGAN2 W+ with a layer range) overrides only this.
+- ``with_classes(classes)``: the generator restricted to some classes; the default refuses
+  (not class-conditional).
+
 Optional hooks (return ``None`` when not available):
 - ``first_layer_weight()``: the weight W (out x latent_dim) of the first affine map that
   consumes the latent, for SeFa;
 - ``early_features(latent)``: activations of an early layer, for GANSpace;
-- ``factor_directions()``: known ground-truth directions (d x F), planted generators only.
+- ``factor_directions()``: known ground-truth directions (d x F), planted generators only;
+- ``ground_truth()``: a :class:`GroundTruth` (real data with known factors) for the
+  MIG / DCI / modularity protocol, for generators trained on procedural data.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 
 class GeneratorError(ValueError):
     """A generator does not behave as the protocol requires."""
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Real images with known, discrete factors: what ground-truth metrics score codes against.
+
+    A generator trained on procedural data (or one that renders its own scenes) returns this
+    from :meth:`Generator.ground_truth`; ``latentdirs compare`` and the sweep then add MIG,
+    DCI and modularity without being told which dataset belongs to which generator.
+    """
+
+    factor_names: tuple[str, ...]
+    factor_sizes: tuple[int, ...]
+    """Number of values of each factor; factor i takes the values 0 .. factor_sizes[i] - 1."""
+    sample: Callable[[int, int], tuple[torch.Tensor, np.ndarray | torch.Tensor]]
+    """``sample(num, seed) -> (images (num, C, H, W) in [-1, 1], integer factors (num, F))``;
+    the same seed gives the same data."""
+
+    def __post_init__(self) -> None:
+        if len(self.factor_names) != len(self.factor_sizes):
+            raise GeneratorError(f"GroundTruth: {len(self.factor_names)} factor names but "
+                                 f"{len(self.factor_sizes)} factor sizes")
 
 
 class Generator(nn.Module):
@@ -33,6 +67,9 @@ class Generator(nn.Module):
     latent_dim: int
     name: str = "generator"
     latent_space: str = "z"
+    load_spec: dict | None = None
+    """How :func:`~latentdirs.generators.registry.load_generator` built it (kind, path, options), so
+    a run folder or a worker process can reload the same generator; None for generators built directly."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -53,11 +90,24 @@ class Generator(nn.Module):
     def shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         """Images of ``latent`` moved by ``shift`` in the space where directions live.
 
-        Every stage that moves along a direction goes through here. The default adds the shift to
-        the latent; adapters whose directions act on part of the network (W+ with a layer range)
-        override it.
+        ``latent`` is (batch, latent_dim); ``shift`` is (batch, latent_dim) or one (latent_dim,)
+        vector for the whole batch. Every stage that moves along a direction goes through here.
+        The default adds the shift to the latent; adapters whose directions act on part of the
+        network (W+ with a layer range) override it.
         """
-        return self(latent + shift)
+        return self(latent + self.check_shift(latent, shift))
+
+    def with_classes(self, classes: list[int]) -> "Generator":
+        """This generator sampling only ``classes`` (a new adapter or ``self``).
+
+        Class-conditional adapters override it; the default refuses."""
+        raise GeneratorError(
+            f"{self.name} is not class-conditional: drop --classes, or implement with_classes(classes) in its "
+            "adapter (returning the generator restricted to those class indices).")
+
+    def ground_truth(self) -> GroundTruth | None:
+        """Real data with known factors for ground-truth metrics, or None (the default: factors unknown)."""
+        return None
 
     def first_layer_weight(self) -> torch.Tensor | None:
         return None
@@ -68,20 +118,39 @@ class Generator(nn.Module):
     def factor_directions(self) -> torch.Tensor | None:
         return None
 
+    def respecified(self, other: "Generator", **options) -> "Generator":
+        """``other`` (an adapter derived from this one) with this load spec plus ``options``, so it reloads the same."""
+        if self.load_spec:
+            other.load_spec = {**self.load_spec, "options": {**self.load_spec.get("options", {}), **options}}
+        return other
+
     def describe(self) -> dict:
         """JSON-able identity of this generator, stored with every direction set."""
         info = {"name": self.name, "latent_space": self.latent_space, "latent_dim": self.latent_dim}
-        if getattr(self, "load_spec", None):
+        if self.load_spec:
             info["spec"] = self.load_spec
         return info
 
     # -- shared machinery ----------------------------------------------------------
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.synthesize(self.check_latent(latent))
+
+    def check_latent(self, latent: torch.Tensor) -> torch.Tensor:
         if latent.dim() != 2 or latent.shape[1] != self.latent_dim:
             raise GeneratorError(
                 f"{self.name}: expected latents of shape (batch, {self.latent_dim}), got "
                 f"{tuple(latent.shape)}. Check the latent size you gave (latent_dim=...).")
-        return self.synthesize(latent)
+        return latent
+
+    def check_shift(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """``shift`` as (batch, latent_dim), matching ``latent``; a clear error otherwise."""
+        self.check_latent(latent)
+        if shift.dim() not in (1, 2) or shift.shape[-1] != self.latent_dim or (
+                shift.dim() == 2 and shift.shape[0] not in (1, latent.shape[0])):
+            raise GeneratorError(
+                f"{self.name}: a shift must be (batch={latent.shape[0]}, {self.latent_dim}) or ({self.latent_dim},) "
+                f"for latents of shape {tuple(latent.shape)}; got {tuple(shift.shape)}.")
+        return shift.expand_as(latent)
 
     @property
     def device(self) -> torch.device:
@@ -169,6 +238,30 @@ def wrap(module: nn.Module | Callable, latent_dim: int, name: str = "wrapped",
     if check:
         check_generator(gen)
     return gen
+
+
+def check_same_space(generator: Generator, recorded: dict | None, what: str = "these directions") -> None:
+    """Refuse to move ``generator`` along directions found in another latent space or W+ layer range.
+
+    ``recorded`` is the ``generator`` entry of a direction set's metadata (``describe()`` of the
+    generator it was found on); sets that record none (random, hand-made) are taken as they are.
+    """
+    if not recorded or recorded.get("latent_space") is None:
+        return
+    now = generator.describe()
+
+    def where(info: dict) -> tuple:
+        layers = info.get("layers")
+        return info.get("latent_space"), None if layers is None else [int(v) for v in layers]
+    found, here = where(recorded), where(now)
+    if found == here:
+        return
+
+    def space(info) -> str:
+        return info[0] + (f" layers {info[1][0]}-{info[1][1]}" if info[1] else "")
+    option = f"--space {found[0]}" + (f" --layers {found[1][0]}-{found[1][1]}" if found[1] else "")
+    raise GeneratorError(f"{what} were found in space {space(found)}, but {generator.name} moves in space "
+                         f"{space(here)}: load the generator the same way ({option}).")
 
 
 @torch.no_grad()

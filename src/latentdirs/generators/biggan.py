@@ -298,6 +298,11 @@ class BigGANGenerator(Generator):
             outside = z.abs() > 2
         return (self.truncation * z).to(device if device is not None else self.device)
 
+    def with_classes(self, classes: list[int]) -> "BigGANGenerator":
+        classes = [int(c) for c in classes]
+        gen = BigGANGenerator(self.network, classes=classes, truncation=self.truncation)
+        return self.respecified(gen.freeze(), classes=classes).to(self.device)
+
     def first_layer_weight(self) -> torch.Tensor:
         return self.network.generator.gen_z.sn()[:, :self.latent_dim].detach()
 

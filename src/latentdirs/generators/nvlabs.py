@@ -10,7 +10,7 @@ it imports ``torch_utils`` and ``dnnlib`` from the NVlabs repository, so
 
 The adapter calls ``G.mapping`` / ``G.synthesis`` with ``noise_mode="const"`` (deterministic), in
 the z, w or w+ space with the same meaning as the rosinality StyleGAN2 adapter
-(:mod:`latentdirs.generators.stylegan2`): in w+, :meth:`synthesize_shifted` moves only ``layers``.
+(:mod:`latentdirs.generators.stylegan2`): in w+, :meth:`NVlabsGenerator.shifted` moves only ``layers``.
 """
 from __future__ import annotations
 
@@ -116,13 +116,25 @@ class NVlabsGenerator(Generator):
         w = self.mapping(latent) if self.latent_space == "z" else latent
         return self._synthesis(w[:, None, :].expand(-1, self.num_ws, -1))
 
-    def synthesize_shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    def shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """Images of ``latent`` moved by ``shift``; in w+ only the ws in ``self.layers`` move."""
         if self.latent_space != "w+":
-            return self(latent + shift)
+            return super().shifted(latent, shift)
+        shift = self.check_shift(latent, shift)
+        ws = latent[:, None, :].expand(-1, self.num_ws, -1)
         start, stop = self.layers
-        mask = torch.zeros(self.num_ws, 1, dtype=latent.dtype, device=latent.device)
-        mask[start:stop] = 1.0
-        return self._synthesis(latent[:, None, :] + mask * shift[:, None, :])
+        # ws outside the range stay the base w exactly (see StyleGAN2Generator.shifted)
+        return self._synthesis(torch.cat([ws[:, :start], ws[:, start:stop] + shift[:, None, :], ws[:, stop:]], dim=1))
+
+    def with_classes(self, classes: list[int]) -> "NVlabsGenerator":
+        if not self.label.shape[1]:  # unconditional network (c_dim = 0)
+            return super().with_classes(classes)
+        if len(classes) != 1:
+            raise GeneratorError(f"the NVlabs adapter takes one class, got {list(classes)}.")
+        layers = self.layers if self.latent_space == "w+" else None
+        gen = NVlabsGenerator(self.network, space=self.latent_space, layers=layers, truncation=self.truncation,
+                              classes=int(classes[0]), noise_mode=self.noise_mode)
+        return self.respecified(gen.freeze(), classes=int(classes[0])).to(self.device)
 
     def first_layer_weight(self) -> torch.Tensor | None:
         if self.latent_space == "z":

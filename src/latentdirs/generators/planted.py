@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from .base import Generator
+from .base import Generator, GroundTruth
 
 FACTOR_NAMES = ("x", "y", "size", "hue", "background")
 RESPONSES = ("saturating", "linear")
@@ -131,6 +131,11 @@ class PlantedGenerator(Generator):
             texture = torch.einsum("bn,nchw->bchw", u[:, len(FACTOR_NAMES):], self.nuisance_patterns)
             image = image + self.nuisance_strength * texture
         return (image * 2 - 1).clamp(-1, 1)
+
+    def ground_truth(self, bins: int = 10) -> GroundTruth:
+        """Its own scenes with the factor values binned into ``bins`` levels (it knows its factors)."""
+        return GroundTruth(tuple(FACTOR_NAMES), (bins,) * len(FACTOR_NAMES),
+                           lambda num, seed: self.sample_dataset(num, seed=seed, bins=bins))
 
     def sample_dataset(self, num: int, seed: int = 0, bins: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (num, 3, H, W) and their factor values discretized into ``bins`` equally

@@ -1,4 +1,9 @@
-"""The DCGAN trained on procedural 3D-Shapes scenes, shipped inside the package.
+"""The GANs trained on procedural 3D-Shapes scenes, shipped inside the package.
+
+Two families, told apart by ``config.json``'s ``architecture``: the DCGANs ('dcgan', 'dcgan-up':
+a Z space) and the style-based generator ('style', :mod:`latentdirs.gan.stylegan`), which has
+Z, W and W+ spaces (``space=``, ``layers=`` for W+: a shift moves only the styles of those
+layers; SeFa reads the first mapping layer in Z, the style affines of the chosen layers in W/W+).
 
 Its training data has known factors (floor/wall/object hue, scale, shape, orientation; see
 :mod:`latentdirs.data.shapes3d`), so directions found in its latent space can be scored
@@ -16,7 +21,8 @@ from pathlib import Path
 import torch
 
 from ..gan.networks import DCGANGenerator, NetworkConfig, UpsampleGenerator
-from .base import Generator
+from ..gan.stylegan import StyleGenerator, StyleNetworkConfig
+from .base import Generator, GeneratorError, GroundTruth
 from .checkpoints import CheckpointError, load_strict
 
 WEIGHTS_FILE = "generator.safetensors"
@@ -25,6 +31,17 @@ CONFIG_FILE = "config.json"
 
 def packaged_weights_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "weights" / "shapes3d"
+
+
+def scenes_ground_truth(config: dict) -> GroundTruth:
+    """Freshly rendered procedural 3D Shapes scenes, with the fade factor when the GAN was trained with one."""
+    from ..data import shapes3d
+    with_fade = bool(config.get("training", {}).get("with_fade", False))
+
+    def sample(num: int, seed: int):
+        images, factors, _ = shapes3d.make_dataset(num, seed=seed, with_fade=with_fade)
+        return shapes3d.to_tensor(images), factors
+    return GroundTruth(shapes3d.factor_names(with_fade), shapes3d.factor_sizes(with_fade), sample)
 
 
 class Shapes3DGenerator(Generator):
@@ -47,10 +64,102 @@ class Shapes3DGenerator(Generator):
     def early_features(self, latent: torch.Tensor) -> torch.Tensor:
         return self.network.first_block(latent).flatten(1)
 
+    def ground_truth(self) -> GroundTruth:
+        return scenes_ground_truth(self.config)
+
     def describe(self) -> dict:
         training = self.config.get("training", {})
         return {**super().describe(), "architecture": self.config.get("architecture", "dcgan"), "base_channels": self.network.config.base_channels,
                 "training_steps": training.get("steps")}
+
+
+def parse_layer_range(layers, num_ws: int) -> tuple[int, int]:
+    if layers is None:
+        return 0, num_ws
+    if isinstance(layers, str):
+        try:
+            layers = tuple(int(part) for part in layers.split("-"))
+        except ValueError:
+            raise GeneratorError(f"layers={layers!r}: expected 'start-stop', e.g. '0-3'.") from None
+    start, stop = (int(v) for v in layers)
+    if not 0 <= start < stop <= num_ws:
+        raise GeneratorError(f"layers=({start}, {stop}) is not a non-empty range inside the generator's "
+                             f"{num_ws} style layers (half-open: (0, 3) means layers 0, 1, 2).")
+    return start, stop
+
+
+class StyleShapes3DGenerator(Generator):
+    name = "shapes3d"
+
+    def __init__(self, network: StyleGenerator, config: dict | None = None, space: str = "z", layers=None,
+                 truncation: float = 1.0) -> None:
+        super().__init__()
+        if space not in ("z", "w", "w+"):
+            raise GeneratorError(f"space={space!r}: expected 'z', 'w' or 'w+'.")
+        if layers is not None and space != "w+":
+            raise GeneratorError(f"layers={layers!r} only applies to space='w+' (got space={space!r}).")
+        if not 0.0 < truncation <= 1.0:
+            raise GeneratorError(f"truncation={truncation}: expected a value in (0, 1].")
+        self.network = network.eval()
+        self.latent_dim = network.config.latent_dim
+        self.latent_space = space
+        self.layers = parse_layer_range(layers, network.num_ws)
+        self.truncation = float(truncation)
+        self.config = config or {}
+        self.freeze()
+
+    def mapped(self, z: torch.Tensor) -> torch.Tensor:
+        w = self.network.mapping(z)
+        if self.truncation < 1.0:
+            w = torch.lerp(self.network.w_avg, w, self.truncation)
+        return w
+
+    def sample_latents(self, num: int, generator: torch.Generator | None = None,
+                       device: torch.device | str | None = None) -> torch.Tensor:
+        z = super().sample_latents(num, generator=generator, device=device)
+        if self.latent_space == "z":
+            return z
+        with torch.no_grad():
+            return self.mapped(z.to(self.device)).to(z.device)
+
+    def styles(self, latent: torch.Tensor) -> torch.Tensor:
+        w = self.mapped(latent) if self.latent_space == "z" else latent
+        return self.network.broadcast(w)
+
+    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.network.synthesis(self.styles(latent)).clamp(-1, 1)
+
+    def shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        if self.latent_space != "w+":
+            return super().shifted(latent, shift)
+        shift = self.check_shift(latent, shift)
+        start, stop = self.layers
+        styles = self.styles(latent)
+        # layers outside the range keep the base style itself: bit-identical, and no gradient
+        moved = styles[:, start:stop] + shift[:, None, :]
+        return self.network.synthesis(torch.cat([styles[:, :start], moved, styles[:, stop:]], 1)).clamp(-1, 1)
+
+    def first_layer_weight(self) -> torch.Tensor:
+        if self.latent_space == "z":
+            first = self.network.mapping.layers[0]
+            return (first.weight * first.weight_gain).detach()
+        return self.network.style_weights(range(*self.layers)).detach()
+
+    def early_features(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.mapped(latent) if self.latent_space == "z" else latent
+
+    def ground_truth(self) -> GroundTruth:
+        return scenes_ground_truth(self.config)
+
+    def describe(self) -> dict:
+        training = self.config.get("training", {})
+        info = {**super().describe(), "architecture": "style", "base_channels": self.network.config.base_channels,
+                "training_steps": training.get("steps"), "num_ws": self.network.num_ws}
+        if self.latent_space == "w+":
+            info["layers"] = list(self.layers)
+        if self.truncation < 1.0:
+            info["truncation"] = self.truncation
+        return info
 
 
 def _read_config(folder: Path) -> dict:
@@ -86,7 +195,6 @@ def load(path: str | Path | None = None, map_location: str = "cpu", **options) -
     config = _read_config(folder)
     architecture = config["architecture"]
     if architecture == "style":
-        from ..gan.stylegan import StyleGenerator, StyleNetworkConfig
         known = StyleNetworkConfig.__dataclass_fields__
         network = StyleGenerator(StyleNetworkConfig(**{k: v for k, v in config.items() if k in known}))
     else:
@@ -107,6 +215,5 @@ def load(path: str | Path | None = None, map_location: str = "cpu", **options) -
     note = f"{CONFIG_FILE} says latent_dim={config.get('latent_dim')}, base_channels={config.get('base_channels')}"
     load_strict(network, state, "shapes3d", str(weights), config_note=note)
     if architecture == "style":
-        from .shapes3d_style import StyleShapes3DGenerator
         return StyleShapes3DGenerator(network, config, **options)
     return Shapes3DGenerator(network, config)

@@ -14,12 +14,11 @@ Latent spaces (``space=``):
   layer gets the same w. ``sample_latents`` returns such w.
 - ``"w+"``: the latent is still one w of shape (B, style_dim) -- the *base* code -- and
   a shift moves only the style layers in ``layers`` (a half-open range, ``(0, 4)`` = layers
-  0..3). A shift is not a property of one latent, so the protocol call that carries it is
-  :meth:`StyleGAN2Generator.synthesize_shifted` ``(latent, shift)``: layers in the range get
-  ``latent + shift``, the others get ``latent``. ``G(w)`` is the unshifted image, and
-  ``G(w + s)`` would move every layer (plain W): discovery loops must call
-  ``G.synthesize_shifted(w, A @ eps)`` (which equals ``G(w + A @ eps)`` in the z and w spaces and
-  for every other adapter).
+  0..3). A shift is not a property of one latent, so it goes through the protocol's
+  :meth:`~latentdirs.generators.base.Generator.shifted` ``(latent, shift)``, which this adapter
+  overrides: layers in the range get ``latent + shift``, the others get ``latent`` itself.
+  ``G(w)`` is the unshifted image; ``G(w + s)`` would move every layer (plain W), which is why
+  every stage calls ``G.shifted(w, s)`` (equal to ``G(w + s)`` in the z and w spaces).
 
 SeFa (``first_layer_weight``) factorizes the stacked modulation weights of the convolutions that
 read the chosen style layers (all of them in w, as rosinality's ``closed_form_factorization.py``,
@@ -364,14 +363,16 @@ class StyleGAN2Generator(Generator):
     def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
         return self.network.synthesis(self.styles(latent), randomize_noise=self.randomize_noise)
 
-    def synthesize_shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        """Image of ``latent`` moved by ``shift``; in w+ only the layers in ``self.layers`` move."""
+    def shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """Images of ``latent`` moved by ``shift``; in w+ only the style layers in ``self.layers`` move."""
         if self.latent_space != "w+":
-            return self(latent + shift)
+            return super().shifted(latent, shift)
+        shift = self.check_shift(latent, shift)
+        base = self.styles(latent)
         start, stop = self.layers
-        mask = torch.zeros(self.network.n_latent, 1, dtype=latent.dtype, device=latent.device)
-        mask[start:stop] = 1.0
-        styles = self.styles(latent) + mask * shift[:, None, :]
+        # Layers outside the range get the base style itself (not base + 0 * shift): bit-identical
+        # whatever the shift holds, and no gradient path through them.
+        styles = torch.cat([base[:, :start], base[:, start:stop] + shift[:, None, :], base[:, stop:]], dim=1)
         return self.network.synthesis(styles, randomize_noise=self.randomize_noise)
 
     def first_layer_weight(self) -> torch.Tensor:
@@ -393,7 +394,7 @@ class StyleGAN2Generator(Generator):
                 "truncation": self.truncation, "randomize_noise": self.randomize_noise}
         if self.latent_space == "w+":
             info["layers"] = list(self.layers)
-            info["shift_applies_to"] = "style layers [start, stop) via synthesize_shifted"
+            info["shift_applies_to"] = "style layers [start, stop) (Generator.shifted)"
         if self.truncation < 1.0:
             info["latent_avg"] = self.latent_avg_source or "not computed yet"
         return info

@@ -130,7 +130,7 @@ def rank_directions(generator: Generator, directions: DirectionSet | torch.Tenso
         h = matrix[:, k].to(device, z.dtype)
         for sign in (1, -1):
             for s in shifts:
-                shifted = torch.cat([generator(chunk + sign * float(s) * h) for chunk in z.split(batch_size)])
+                shifted = torch.cat([generator.shifted(chunk, sign * float(s) * h) for chunk in z.split(batch_size)])
                 x1 = intensity(shifted)
                 toward_white = ((x1 - x0) / (1 - x0).clamp_min(1e-3)).clamp(-1, 1)
                 # a pixel white already (the latent itself had a faded background) counts as whitened if it stays white
@@ -174,7 +174,7 @@ def ranking_chart(generator: Generator, directions: DirectionSet | torch.Tensor,
     for b, c in enumerate(rows):
         h = matrix[:, c.index].to(z)
         with torch.no_grad():
-            shifted = generator(z + c.signed_shift * h)
+            shifted = generator.shifted(z, c.signed_shift * h)
         mask = (intensity(shifted) < ranking.settings["threshold"]).float() * 2 - 1
         shifted_pil, mask_pil = to_pil(shifted), to_pil(mask.unsqueeze(1))
         x0 = b * block_w + pad

@@ -74,22 +74,12 @@ def area_filter(masks: torch.Tensor, min_area: float = DEFAULT_AREA[0], max_area
 def restrict_classes(generator: Generator, classes: list[int] | None) -> Generator:
     """A class-conditional generator that samples only ``classes`` (None: unchanged).
 
-    Adapters may offer ``set_classes(list)``; otherwise the generator is reloaded from its
-    load spec with ``classes=...``, the option ``load_generator("biggan", path, classes=...)`` takes.
+    Goes through the protocol's ``with_classes(classes)`` hook, which class-conditional adapters
+    (BigGAN, conditional NVlabs pickles) implement; any other generator says it is not class-conditional.
     """
     if classes is None:
         return generator
-    classes = [int(c) for c in classes]
-    if hasattr(generator, "set_classes"):
-        generator.set_classes(classes)
-        return generator
-    spec = getattr(generator, "load_spec", None)
-    if spec and spec.get("kind"):
-        from ..generators.registry import load_generator
-        options = {**spec.get("options", {}), "classes": classes}
-        return load_generator(spec["kind"], spec.get("path"), **options).to(generator.device)
-    raise ValueError(f"{generator.name} is not class-conditional (no set_classes, no load spec); "
-                     "drop --classes or load it with latentdirs.load_generator(kind, path, classes=...)")
+    return generator.with_classes([int(c) for c in classes])
 
 
 @torch.no_grad()
@@ -98,7 +88,7 @@ def synthesize(generator: Generator, direction: torch.Tensor, latents: torch.Ten
     """(images G(z) in [-1, 1], masks float N1HW, keep (N,) bool) for the given latents, no filtering."""
     h = direction.to(latents.device, latents.dtype).flatten()
     images = generator(latents)
-    masks = threshold_masks(generator(latents + config.shift * h), config.threshold)
+    masks = threshold_masks(generator.shifted(latents, config.shift * h), config.threshold)
     keep = area_filter(masks, config.min_area, config.max_area)
     return images, masks.unsqueeze(1).float(), keep
 

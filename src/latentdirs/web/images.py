@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..directions import DirectionSet
-from ..generators.base import Generator
+from ..generators.base import Generator, check_same_space
 from ..render import DEFAULT_SHIFTS, chart, sample_latents, to_pil
 
 # What one request may ask for; beyond these a request is refused, not queued.
@@ -62,7 +62,9 @@ def _set_name(directory: Path) -> str:
 def generator_identity(directions: DirectionSet) -> dict:
     """What must match for two sets to be shown with one generator."""
     info = directions.meta.get("generator") or {}
-    identity = {"latent_dim": directions.latent_dim, "latent_space": info.get("latent_space")}
+    # W+ sets of different layer ranges move different parts of the network: not one space
+    identity = {"latent_dim": directions.latent_dim, "latent_space": info.get("latent_space"),
+                "layers": info.get("layers")}
     if info.get("spec"):
         identity["spec"] = info["spec"]
     else:
@@ -103,7 +105,9 @@ def _describe_identity(identity: dict) -> str:
     kind = spec.get("kind") or identity.get("name") or "unknown generator"
     extra = f" from {spec['path']}" if spec.get("path") else ""
     options = f" {spec['options']}" if spec.get("options") else ""
-    return f"{kind}{extra}{options}, latent size {identity['latent_dim']}, space {identity.get('latent_space') or '?'}"
+    layers = f" layers {identity['layers'][0]}-{identity['layers'][1]}" if identity.get("layers") else ""
+    return (f"{kind}{extra}{options}, latent size {identity['latent_dim']}, "
+            f"space {identity.get('latent_space') or '?'}{layers}")
 
 
 # -- parsing of request values ---------------------------------------------------------
@@ -232,8 +236,10 @@ class Renderer:
         key = ("image", served.name, seed, tuple(sorted(amounts.items())), scale)
 
         def make():
-            z = served.directions.combine(self.latents([seed]), amounts).to(self.generator.device)
-            picture = to_pil(self.generator(z))[0]
+            check_same_space(self.generator, served.directions.meta.get("generator"))
+            z = self.latents([seed]).to(self.generator.device)
+            shift = served.directions.combine(torch.zeros_like(z), amounts)  # sum_k s_k h_k
+            picture = to_pil(self.generator.shifted(z, shift))[0]
             if scale > 1:
                 picture = picture.resize((picture.width * scale, picture.height * scale), resample=0)
             return png_bytes(picture)
