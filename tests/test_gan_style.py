@@ -40,6 +40,8 @@ def test_train_resume_and_export(trained, tmp_path):
     assert config["training"]["cpu_seconds"] > 0
     train_gan(TrainConfig(steps=4, r1_gamma=0.1, r1_every=2, **TINY), out, progress=False)  # resumes at 3
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 4
+    history = json.loads((final / "config.json").read_text())["training"]["history"]
+    assert [h["from_step"] for h in history] == [0, 3]  # both commands, so the weights say how they were made
     with pytest.raises(ValueError, match="different architecture"):
         train_gan(TrainConfig(steps=5, **{**TINY, "base_channels": 8}), out, progress=False)
 

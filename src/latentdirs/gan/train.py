@@ -30,6 +30,7 @@ from .stylegan import StyleGenerator, StyleNetworkConfig, mixed_styles
 ARCHITECTURES = ("dcgan", "dcgan-up", "style")
 
 CHECKPOINT_NAME = "checkpoint.pt"
+HISTORY_NAME = "commands.jsonl"
 
 
 @dataclass
@@ -152,6 +153,7 @@ def export_from_checkpoint(run_dir: str | Path, out_dir: str | Path | None = Non
     saved = run_dir / "train_config.json"
     command = json.loads(saved.read_text()).get("command") if saved.exists() else None
     metadata = {"training": {"steps": state["step"], "batch_size": config.batch_size, "command": command,
+                             "history": _history(run_dir), "cpu_seconds": round(state.get("cpu_seconds", 0.0), 1),
                              "wall_seconds": round(state["elapsed_seconds"], 1), "threads": config.threads,
                              "seed": config.seed, "dataset": "latentdirs.data.shapes3d",
                              "num_train_images": config.num_train_images, "with_fade": config.with_fade,
@@ -172,6 +174,21 @@ def _r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
     real = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminator(real).sum(), real, create_graph=True)
     return grad.square().sum((1, 2, 3)).mean()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _history(run_dir: Path) -> list[dict]:
+    path = run_dir / HISTORY_NAME
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def _render_training_set(config: TrainConfig) -> torch.Tensor:
@@ -223,6 +240,9 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
         print(f"resumed from {checkpoint_path} at step {step}", file=sys.stderr)
     _atomic_write_text(out_dir / "train_config.json",
                        json.dumps({**asdict(config), "command": command}, indent=2) + "\n")
+    with open(out_dir / HISTORY_NAME, "a") as history:  # every (re)start, so the weights can say how they were made
+        history.write(json.dumps({"command": command, "from_step": step, "cpu_seconds_before": round(cpu_before, 1),
+                                  "machine": _cpu_model(), "threads": config.threads}) + "\n")
 
     real_images = _render_training_set(config)
     batch_rng = np.random.default_rng(config.seed + step)  # a resumed run does not replay the same batches
@@ -315,11 +335,12 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
     with torch.no_grad():
         save_image_grid(final(fixed_latents), out_dir / "samples" / "final_ema.png")
     metadata = {"training": {"steps": step, "batch_size": config.batch_size, "command": command,
+                             "history": _history(out_dir),
                              "wall_seconds": round(elapsed_before + time.time() - start, 1),
                              "threads": config.threads, "seed": config.seed, "dataset": "latentdirs.data.shapes3d",
                              "num_train_images": config.num_train_images, "with_fade": config.with_fade,
                              "ema_decay": config.ema_decay, "torch": torch.__version__,
-                             "machine": platform.processor() or platform.machine(),
+                             "machine": _cpu_model(),
                              "cpu_seconds": round(cpu_before + time.process_time() - cpu_start, 1)},
                 "architecture": config.architecture}
     export_generator(final, out_dir / "final", metadata)
