@@ -13,10 +13,12 @@ TINY = dict(architecture="style", batch_size=4, latent_dim=8, base_channels=4, m
             num_train_images=16, sample_every=2, checkpoint_every=2, log_every=1)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("style") / "run"
-    return out, train_gan(TrainConfig(steps=3, r1_gamma=0.1, r1_every=2, **TINY), out, progress=False)
+@pytest.fixture(scope="module", params=["style", "dcgan-w"])
+def trained(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(request.param) / "run"
+    config = TrainConfig(steps=3, r1_gamma=0.1, r1_every=2, bn_calibration_batches=1,
+                         **{**TINY, "architecture": request.param})
+    return out, train_gan(config, out, progress=False)
 
 
 def test_modulated_conv_equals_conv_with_modulated_weights():
@@ -36,14 +38,16 @@ def test_modulated_conv_equals_conv_with_modulated_weights():
 def test_train_resume_and_export(trained, tmp_path):
     out, final = trained
     config = json.loads((final / "config.json").read_text())
-    assert config["architecture"] == "style" and config["training"]["steps"] == 3
+    assert config["architecture"] in ("style", "dcgan-w") and config["training"]["steps"] == 3
     assert config["training"]["cpu_seconds"] > 0
-    train_gan(TrainConfig(steps=4, r1_gamma=0.1, r1_every=2, **TINY), out, progress=False)  # resumes at 3
+    architecture = config["architecture"]
+    tiny = {**TINY, "architecture": architecture, "bn_calibration_batches": 1}
+    train_gan(TrainConfig(steps=4, r1_gamma=0.1, r1_every=2, **tiny), out, progress=False)  # resumes at 3
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 4
     history = json.loads((final / "config.json").read_text())["training"]["history"]
     assert [h["from_step"] for h in history] == [0, 3]  # both commands, so the weights say how they were made
     with pytest.raises(ValueError, match="different architecture"):
-        train_gan(TrainConfig(steps=5, **{**TINY, "base_channels": 8}), out, progress=False)
+        train_gan(TrainConfig(steps=5, **{**tiny, "base_channels": 8}), out, progress=False)
 
 
 def test_spaces_and_layer_restricted_shift(trained):
@@ -58,22 +62,25 @@ def test_spaces_and_layer_restricted_shift(trained):
     shift = torch.randn(3, 8)
     torch.testing.assert_close(gw.shifted(w, shift), gw(w + shift))
 
-    seen = {}  # the style each convolution reads, recorded through its affine layer
-    hooks = [conv.affine.register_forward_hook(lambda m, i, o, k=k: seen.__setitem__(k, i[0].clone()))
-             for k, conv in enumerate(gplus.network.convs)]
+    seen = {}  # the w each layer reads, recorded at the linear maps that turn it into that layer's style
+    readers = (list(gplus.network.convs) if hasattr(gplus.network, "constant")
+               else [gplus.network.fc_norm] + list(gplus.network.norms))
+    hooks = [(reader.affine if hasattr(reader, "affine") else reader.scale).register_forward_hook(
+        lambda m, i, o, k=k: seen.__setitem__(k, i[0].clone())) for k, reader in enumerate(readers)]
     gplus.shifted(w, shift)
     moved = dict(seen)
     gplus(w)
     for hook in hooks:
         hook.remove()
+    assert len(seen) == gplus.network.num_ws
     for layer in range(gplus.network.num_ws):
         if layer < 2:
             torch.testing.assert_close(moved[layer], w + shift)
         else:
             assert torch.equal(moved[layer], seen[layer]), f"layer {layer} moved outside the range 0-2"
     # SeFa reads exactly the chosen layers' style affines
-    channels = sum(gplus.network.convs[i].affine.weight.shape[0] for i in range(2))
-    assert gplus.first_layer_weight().shape == (channels, 8)
+    assert gplus.first_layer_weight().shape == gplus.network.style_weights(range(0, 2)).shape
+    assert gplus.first_layer_weight().shape[0] < gw.first_layer_weight().shape[0]
     assert gz.first_layer_weight().shape == (8, 8)
 
 

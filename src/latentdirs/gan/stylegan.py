@@ -164,3 +164,66 @@ def mixed_styles(generator: StyleGenerator, z: torch.Tensor, probability: float)
     w2 = generator.mapping(torch.randn_like(z))
     cutoff = int(torch.randint(1, generator.num_ws, ()))
     return torch.cat([ws[:, :cutoff], generator.broadcast(w2)[:, cutoff:]], dim=1)
+
+
+class ModulatedBatchNorm(nn.Module):
+    """BatchNorm without its own affine; a style from w sets the per-channel scale and bias (as AdaIN does)."""
+
+    def __init__(self, channels: int, w_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.scale = EqualLinear(w_dim, channels, bias_init=1.0)
+        self.bias = EqualLinear(w_dim, channels)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.norm(x) * self.scale(w)[:, :, None, None] + self.bias(w)[:, :, None, None]
+
+
+class MappedDCGANGenerator(nn.Module):
+    """The upsample + conv DCGAN, fed by a mapping network, each block's normalised features styled by its own w.
+
+    BatchNorm synthesis learns fast on a CPU budget (it is the 'dcgan-up' network), while the
+    mapping network and per-block styles give the W and W+ spaces that SeFa and GANSpace are
+    usually run in. ws: w_0 feeds the first Linear layer, w_i the i-th upsampling block.
+    """
+
+    def __init__(self, config: StyleNetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.latent_dim
+        steps = int(math.log2(config.image_size)) - 2
+        if 4 * 2 ** steps != config.image_size or config.image_size < 16:
+            raise ValueError(f"image_size must be a power of two >= 16, got {config.image_size}")
+        resolutions = [4 * 2 ** i for i in range(steps + 1)]
+        self.mapping = MappingNetwork(d, config.mapping_layers)
+        c4 = config.channels(4)
+        self.fc = EqualLinear(d, 16 * c4)
+        self.fc_norm = ModulatedBatchNorm(c4, d)
+        self.convs = nn.ModuleList(nn.Conv2d(config.channels(r // 2), config.channels(r), 3, padding=1, bias=False)
+                                   for r in resolutions[1:])
+        self.norms = nn.ModuleList(ModulatedBatchNorm(config.channels(r), d) for r in resolutions[1:])
+        self.to_rgb = nn.Conv2d(config.channels(config.image_size), config.image_channels, 3, padding=1)
+        self.num_ws = 1 + steps
+        self.register_buffer("w_avg", torch.zeros(d))
+
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        if ws.dim() != 3 or ws.shape[1] != self.num_ws:
+            raise ValueError(f"expected ws of shape (batch, {self.num_ws}, {self.config.latent_dim}), "
+                             f"got {tuple(ws.shape)}")
+        x = self.fc(ws[:, 0]).view(ws.shape[0], -1, 4, 4)
+        x = torch.relu(self.fc_norm(x, ws[:, 0]))
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = torch.relu(norm(conv(x), ws[:, i + 1]))
+        return torch.tanh(self.to_rgb(x))
+
+    broadcast = StyleGenerator.broadcast
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.synthesis(self.broadcast(self.mapping(z)))
+
+    def style_weights(self, layers: range | None = None) -> torch.Tensor:
+        """The linear maps from w of the layers in ``layers`` stacked, (outputs, d): SeFa's W."""
+        layers = range(self.num_ws) if layers is None else layers
+        maps = [[self.fc, self.fc_norm.scale, self.fc_norm.bias]] + [[n.scale, n.bias] for n in self.norms]
+        return torch.cat([m.weight * m.weight_gain for i in layers for m in maps[i]])

@@ -25,9 +25,10 @@ from torch import nn
 
 from .networks import (DCGANDiscriminator, DCGANGenerator, NetworkConfig, UpsampleGenerator, recalibrate_batchnorm,
                        update_ema)
-from .stylegan import StyleGenerator, StyleNetworkConfig, mixed_styles
+from .stylegan import MappedDCGANGenerator, StyleGenerator, StyleNetworkConfig, mixed_styles
 
-ARCHITECTURES = ("dcgan", "dcgan-up", "style")
+ARCHITECTURES = ("dcgan", "dcgan-up", "style", "dcgan-w")
+STYLED = ("style", "dcgan-w")  # architectures with a mapping network (W and W+ spaces)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "commands.jsonl"
@@ -36,8 +37,8 @@ HISTORY_NAME = "commands.jsonl"
 @dataclass
 class TrainConfig:
     architecture: str = "dcgan"
-    """Generator: 'dcgan' (transposed convs), 'dcgan-up' (upsample + conv) or 'style' (mapping network,
-    modulated convs; gives W and W+)."""
+    """Generator: 'dcgan' (transposed convs), 'dcgan-up' (upsample + conv), 'style' (mapping network,
+    modulated convs; gives W and W+) or 'dcgan-w' (dcgan-up with a mapping network and per-block styles)."""
     steps: int = 12000
     """Generator updates (one discriminator update each)."""
     batch_size: int = 32
@@ -90,10 +91,10 @@ class TrainConfig:
     def build_generator(self) -> nn.Module:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
-        if self.architecture == "style":
-            return StyleGenerator(StyleNetworkConfig(latent_dim=self.latent_dim, mapping_layers=self.mapping_layers,
-                                                     base_channels=self.base_channels,
-                                                     max_channels=self.max_channels))
+        if self.architecture in STYLED:
+            network = StyleGenerator if self.architecture == "style" else MappedDCGANGenerator
+            return network(StyleNetworkConfig(latent_dim=self.latent_dim, mapping_layers=self.mapping_layers,
+                                              base_channels=self.base_channels, max_channels=self.max_channels))
         return (DCGANGenerator if self.architecture == "dcgan" else UpsampleGenerator)(self.network())
 
     def build_discriminator(self) -> nn.Module:
@@ -164,8 +165,26 @@ def export_from_checkpoint(run_dir: str | Path, out_dir: str | Path | None = Non
 
 def _calibrate(generator: nn.Module, config: TrainConfig) -> None:
     """BatchNorm generators: recompute the statistics for the EMA weights (which never saw a batch)."""
-    if config.architecture != "style":
+    if config.architecture == "dcgan-w":
+        _recalibrate_styled(generator, config)
+    elif config.architecture != "style":
         recalibrate_batchnorm(generator, num_batches=config.bn_calibration_batches, batch_size=64, seed=config.seed)
+    generator.eval()
+
+
+@torch.no_grad()
+def _recalibrate_styled(generator: nn.Module, config: TrainConfig) -> None:
+    """recalibrate_batchnorm for a mapped generator: plain-W batches, cumulative averages."""
+    norms = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    generator.train()
+    rng = torch.Generator().manual_seed(config.seed)
+    for _ in range(config.bn_calibration_batches):
+        generator(torch.randn(64, config.latent_dim, generator=rng))
+    for m in norms:
+        m.momentum = 0.1
     generator.eval()
 
 
@@ -263,7 +282,7 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
 
     def fake_batch() -> torch.Tensor:
         z = torch.randn(config.batch_size, config.latent_dim)
-        if config.architecture != "style":
+        if config.architecture not in STYLED:
             return generator(z)
         ws = mixed_styles(generator, z, config.style_mixing)
         with torch.no_grad():  # the centre of W, tracked like StyleGAN's w_avg

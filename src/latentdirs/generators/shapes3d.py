@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ..gan.networks import DCGANGenerator, NetworkConfig, UpsampleGenerator
-from ..gan.stylegan import StyleGenerator, StyleNetworkConfig
+from ..gan.stylegan import MappedDCGANGenerator, StyleGenerator, StyleNetworkConfig
 from .base import Generator, GeneratorError, GroundTruth
 from .checkpoints import CheckpointError, load_strict
 
@@ -153,7 +153,7 @@ class StyleShapes3DGenerator(Generator):
 
     def describe(self) -> dict:
         training = self.config.get("training", {})
-        info = {**super().describe(), "architecture": "style", "base_channels": self.network.config.base_channels,
+        info = {**super().describe(), "architecture": self.config.get("architecture", "style"), "base_channels": self.network.config.base_channels,
                 "training_steps": training.get("steps"), "num_ws": self.network.num_ws}
         if self.latent_space == "w+":
             info["layers"] = list(self.layers)
@@ -171,9 +171,9 @@ def _read_config(folder: Path) -> dict:
         config = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} is not valid JSON ({exc}); the file may be truncated.") from exc
-    if config.get("architecture") not in ("dcgan", "dcgan-up", "style"):
+    if config.get("architecture") not in ("dcgan", "dcgan-up", "style", "dcgan-w"):
         raise CheckpointError(f"{path} describes architecture {config.get('architecture')!r}; the shapes3d "
-                              "loader reads 'dcgan', 'dcgan-up' and 'style' generators written by "
+                              "loader reads 'dcgan', 'dcgan-up', 'style' and 'dcgan-w' generators written by "
                               "`latentdirs train-gan`.")
     return config
 
@@ -194,9 +194,10 @@ def load(path: str | Path | None = None, map_location: str = "cpu", **options) -
                               + (" (the package was installed without its weights?)" if path is None else ""))
     config = _read_config(folder)
     architecture = config["architecture"]
-    if architecture == "style":
+    if architecture in ("style", "dcgan-w"):
         known = StyleNetworkConfig.__dataclass_fields__
-        network = StyleGenerator(StyleNetworkConfig(**{k: v for k, v in config.items() if k in known}))
+        builder = StyleGenerator if architecture == "style" else MappedDCGANGenerator
+        network = builder(StyleNetworkConfig(**{k: v for k, v in config.items() if k in known}))
     else:
         if options:
             raise TypeError(f"the {architecture} shapes3d generator has only a Z space and takes no options; "
@@ -214,6 +215,6 @@ def load(path: str | Path | None = None, map_location: str = "cpu", **options) -
                               "file; re-export it with `latentdirs train-gan` or reinstall the package.") from exc
     note = f"{CONFIG_FILE} says latent_dim={config.get('latent_dim')}, base_channels={config.get('base_channels')}"
     load_strict(network, state, "shapes3d", str(weights), config_note=note)
-    if architecture == "style":
+    if architecture in ("style", "dcgan-w"):
         return StyleShapes3DGenerator(network, config, **options)
     return Shapes3DGenerator(network, config)
