@@ -123,9 +123,7 @@ def test_sweep_from_the_command_line(tmp_path, capsys):
     assert main(["sweep", "--generator", "planted", "--grid", "bogus=1", "--out", str(out)]) == 2
 
 
-def test_ground_truth_scores_and_pillow_plots(planted, tmp_path, monkeypatch):
-    import sys
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # the Pillow fallback draws the plots
+def test_ground_truth_scores_and_plots(planted, tmp_path):
     out = tmp_path / "s"
     result = sweep(planted, {"k": [2], "lambda": [0.25, 0.5]}, {**TINY, "steps": 4}, out, rca_steps=0,
                    eval_latents=4, progress=False, ground_truth=True, ground_truth_steps=3, ground_truth_points=200)
