@@ -33,11 +33,17 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
-    set_threads(args.threads)
+def given_options(args: argparse.Namespace) -> dict:
+    """The DiscoveryConfig fields the command line gave; run_demo lays them over the demo preset."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(DiscoveryConfig) if hasattr(args, f.name)}
     if given.get("parametrization", "unit") not in PARAMETRIZATIONS:
         raise ValueError(f"the demo trains directions: --parametrization must be one of {', '.join(PARAMETRIZATIONS)}")
-    print(f"report: {run_demo(args.generator, rca_steps=args.rca_steps, runs_dir=args.runs_dir, device=args.device, **given)}")
+    return {**given, "device": args.device}
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+    set_threads(args.threads)
+    report = run_demo(args.generator, rca_steps=args.rca_steps, runs_dir=args.runs_dir, **given_options(args))
+    print(f"report: {report}")
     return 0

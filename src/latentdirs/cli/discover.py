@@ -53,6 +53,11 @@ def training_options() -> list[str]:
     return [f.name for f in dataclasses.fields(DiscoveryConfig) if f.name != "device"]
 
 
+def resolved_config(args: argparse.Namespace) -> DiscoveryConfig:
+    """The preset with every option the command line gave laid over it."""
+    return config_from_args(args, DiscoveryConfig, PRESETS[args.preset], device=args.device)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..discovery import discover
     from ..render import render_run
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args, DiscoveryConfig, config, device=args.device)  # e.g. a longer --steps
         result = discover(gen, config, out_dir=run_dir, resume=True)
     else:
-        config = config_from_args(args, DiscoveryConfig, PRESETS[args.preset], device=args.device)
+        config = resolved_config(args)
         gen = generator_from_args(args)
         if args.out:
             run_dir = Path(args.out)
