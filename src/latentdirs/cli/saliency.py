@@ -215,8 +215,8 @@ def cmd_select_classes(args: argparse.Namespace) -> int:
     print(f"kept {len(classes)} of {len(counts)} classes seen in a top-{args.top_k}:")
     print(",".join(str(c) for c in classes))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"classes": classes, "counts": {str(k): v for k, v in counts.most_common()},
+        from ..runs import atomic_write_text
+        atomic_write_text(args.json, json.dumps({"classes": classes, "counts": {str(k): v for k, v in counts.most_common()},
                                                "top_k": args.top_k, "keep_fraction": args.keep_fraction}, indent=1))
     return 0
 
