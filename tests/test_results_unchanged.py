@@ -40,16 +40,25 @@ def collect(tmp: Path) -> dict:
     from latentdirs.demo import run_demo
     from latentdirs.evaluation.compare import compare
     from latentdirs.sweep import sweep
+    import latentdirs.demo
     torch.set_num_threads(1)
-    planted = latentdirs.load_generator("planted")
+    # Pinned, not the kind's defaults: a later change of the planted defaults must not read as a changed result.
+    pinned = dict(latent_dim=16, image_size=32, seed=0, nuisance_strength=0.0, nuisance_jitter=0.0)
+    planted = latentdirs.load_generator("planted", **pinned)
     tiny = {"steps": 12, "batch_size": 16, "log_every": 4, "checkpoint_every": 4, "importance_latents": 4}
     sweep(planted, {"k": [2, 3]}, tiny, tmp / "sweep", rca_steps=4, eval_latents=4, progress=False, render=False)
     compare(planted, k=3, seeds=(0,), methods=("ld-unit", "sefa", "random"), out_dir=tmp / "compare", ld_steps=4,
             batch_size=16, rca_steps=4, gt_train=64, gt_steps=4, gt_eval=200, gt_image_size=16, ganspace_samples=200,
             progress=False)
-    run_demo("planted", num_directions=4, steps=6, rca_steps=3, batch_size=16, runs_dir=tmp / "demo", progress=False)
+    load = latentdirs.demo.load_generator
+    latentdirs.demo.load_generator = lambda kind: load(kind, **pinned)
+    try:
+        run_demo("planted", num_directions=4, steps=6, rca_steps=3, batch_size=16, runs_dir=tmp / "demo",
+                 progress=False)
+    finally:
+        latentdirs.demo.load_generator = load
     main(["discover", "--generator", "planted", "-k", "3", "--steps", "6", "--batch-size", "16", "--threads", "1",
-          "--out", str(tmp / "discover"), "--no-render"])
+          "--out", str(tmp / "discover"), "--no-render"] + [f"-O{k}={v}" for k, v in pinned.items()])
     files = sorted(p for pattern in ("sweep/*/result.json", "sweep/results.jsonl", "compare/*/*/result.json",
                                      "compare/metrics.jsonl", "demo/*/config.json", "demo/*/discovery/metrics.jsonl",
                                      "discover/metrics.jsonl", "discover/directions/directions.json")
