@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         root = (exc.name or "").split(".")[0]
         if root not in EXTRAS:
             raise
-        print(f"error: `latentdirs {args.command}` needs {root}, which the base install leaves out; "
-              f"install it with: pip install -e \".[{EXTRAS[root]}]\"  (or pip install \"latentdirs[{EXTRAS[root]}]\")",
-              file=sys.stderr)
+        extra = EXTRAS[root]
+        print(f"error: `latentdirs {args.command}` needs the {extra!r} extra ({root} is not installed); install it "
+              f"with: pip install -e \".[{extra}]\"  (or pip install \"latentdirs[{extra}]\")", file=sys.stderr)
         return 2
