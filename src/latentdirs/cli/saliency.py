@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .options import (Formatter, add_generator_options, add_runtime_options, generator_for_set, index_list,
+from .options import (Formatter, add_generator_options, add_runtime_options, generator_for_set,
                       nonnegative_float, positive_float, positive_int, set_threads, shift_list)
 
 EXAMPLES = """examples:
