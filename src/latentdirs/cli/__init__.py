@@ -16,7 +16,7 @@ COMMANDS = {"demo": "demo", "discover": "discover", "rca": "rca", "render": "ren
             "sweep": "sweep", "compare": "compare", "generators": "generators", "serve": "serve", "mos": "mos",
             "saliency": "saliency", "train-gan": "train_gan"}
 # Third-party modules that only an extra installs: the missing one names the extra.
-EXTRAS = {"flask": "web", "werkzeug": "web", "playwright": "browser", "tensorboard": "all"}
+EXTRAS = {"flask": "web", "werkzeug": "web"}
 
 
 def build_parser() -> argparse.ArgumentParser:
