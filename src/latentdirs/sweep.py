@@ -433,54 +433,46 @@ def _group_label(group: tuple) -> str:
 
 def write_report(out_dir: str | Path) -> Path:
     """``report.md`` with one table and one plot per varying option, and the table of all cells."""
+    from . import report
     out = Path(out_dir)
     results = collect_results(out)
     invocations = read_json(out / "sweep.json").get("invocations", [])
-    lines = [f"# Sweep: {out.name}", ""]
+    sections = []
     if invocations:
         last = invocations[-1]
-        lines += [f"Generator: `{last['generator'].get('name')}`; evaluation: RCA with "
-                  f"{last['config']['rca_steps']} reconstructor steps; distinct = clusters of change fields with "
-                  f"|cos| > {last['config']['same_threshold']}; collapsed = spread of G(z + s h) over z below "
-                  f"{last['config']['collapse_threshold']} x that of G(z) at s = +-{last['config']['collapse_shift']}.",
-                  ""]
-    if not results:
-        lines.append("No complete cells yet.")
+        sections.append(("Settings", f"Generator: `{last['generator'].get('name')}`; evaluation: RCA with "
+                         f"{last['config']['rca_steps']} reconstructor steps; distinct = clusters of change fields "
+                         f"with |cos| > {last['config']['same_threshold']}; collapsed = spread of G(z + s h) over z "
+                         f"below {last['config']['collapse_threshold']} x that of G(z) at "
+                         f"s = +-{last['config']['collapse_shift']}."))
+    gt = _ground_truth_columns(results)
     varying = _varying(results)
     for key in [k for k in varying if k != "seed"]:
         slices = _slices(results, key, varying)
         if not slices:
             continue
         label = LABELS.get(key, key)
-        lines += [f"## Metrics vs {label}", ""]
-        for group, cells in slices.items():
-            lines += [f"{_group_label(group)}:", "", f"| {label} | " + " | ".join(_fmt(r[key]) for r in cells) + " |",
-                      "|---|" + "---|" * len(cells)]
-            for metric, name in METRICS + _ground_truth_columns(results):
-                lines.append(f"| {name} | " + " | ".join(_fmt_metric(r.get(metric)) for r in cells) + " |")
-            lines.append("")
+        tables = [f"{_group_label(group)}:\n\n" + report.table(
+            [label] + [_fmt(r[key]) for r in cells],
+            [[name] + [_fmt_metric(r.get(metric)) for r in cells] for metric, name in METRICS + gt])
+            for group, cells in slices.items()]
         png = plot_metric_lines(slices, key, out / f"plot_{label.replace(' ', '_')}.png")
-        lines += [f"![metrics vs {label}]({png.name})", ""]
-    lines += ["## All cells", "", "| cell | K | lambda | param | seed | steps | RCA | joint acc. | distinct | inactive "
-              "| mean abs cos | collapsed | minutes |", "|---|" * 1 + "---|" * 12]
-    for r in results:
-        lines.append(f"| {r['cell']} | {r['num_directions']} | {_fmt(r['shift_weight'])} | {r['parametrization']} | "
-                     f"{r['seed']} | {r['steps']} | {_fmt_metric(r.get('rca'))} | {_fmt_metric(r.get('joint_accuracy'))}"
-                     f" | {r.get('distinct')} | {r.get('inactive')} | {_fmt_metric(r.get('mean_abs_cos'))} | "
-                     f"{r.get('collapsed')} | {_fmt_metric(r.get('seconds', 0) / 60, 1)} |")
+        sections.append((f"Metrics vs {label}", "\n\n".join(tables + [f"![metrics vs {label}]({png.name})"])))
+    rows = [[r["cell"], r["num_directions"], _fmt(r["shift_weight"]), r["parametrization"], r["seed"], r["steps"],
+             _fmt_metric(r.get("rca")), _fmt_metric(r.get("joint_accuracy")), r.get("distinct"), r.get("inactive"),
+             _fmt_metric(r.get("mean_abs_cos")), r.get("collapsed"), _fmt_metric(r.get("seconds", 0) / 60, 1)]
+            for r in results]
+    sections.append(("All cells", report.table(["cell", "K", "lambda", "param", "seed", "steps", "RCA", "joint acc.",
+                                                 "distinct", "inactive", "mean abs cos", "collapsed", "minutes"], rows)
+                     if results else "No complete cells yet."))
     sheets = [r["cell"] for r in results if (out / r["cell"] / OVERVIEW).exists()]
     if sheets:
-        lines += ["", "## Directions per cell", "", "One latent, each row a direction (strongest first), "
-                  "columns s = -8..8:", ""]
-        lines += [f"- [{name}]({name}/{OVERVIEW})" for name in sheets]
-    gt = [k for k, _ in _ground_truth_columns(results)]
+        sections.append(("Directions per cell", "One latent, each row a direction (strongest first), columns "
+                         "s = -8..8:\n\n" + "\n".join(f"- [{name}]({name}/{OVERVIEW})" for name in sheets)))
     if gt:
-        lines += ["", "Ground truth (top directions by image change, Khrulkov et al. protocol):", "",
-                  "| cell | " + " | ".join(k[3:] for k in gt) + " |", "|---|" + "---|" * len(gt)]
-        lines += [f"| {r['cell']} | " + " | ".join(_fmt_metric(r.get(k)) for k in gt) + " |" for r in results]
-    path = out / "report.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return path
+        sections.append(("Ground truth", "Top directions by image change, Khrulkov et al. protocol:\n\n" + report.table(
+            ["cell"] + [k[3:] for k, _ in gt], [[r["cell"]] + [_fmt_metric(r.get(k)) for k, _ in gt] for r in results])))
+    return report.write(out / "report.md", f"Sweep: {out.name}", sections)
 
 
 def plot_metric_lines(slices: dict[tuple, list[dict]], key: str, path: Path) -> Path:
