@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         stored = _read_run_config(run_dir)
         from ..generators import generator_from_spec
         gen = generator_from_spec(stored["generator"].get("spec"))
-        known = {f for f in training_options()}
+        known = set(training_options())
         config = DiscoveryConfig(**{k: v for k, v in stored["discovery"].items() if k in known})
         config = config_from_args(args, DiscoveryConfig, config, device=args.device)  # e.g. a longer --steps
         result = discover(gen, config, out_dir=run_dir, resume=True)

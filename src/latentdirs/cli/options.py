@@ -180,8 +180,12 @@ def flag(name: str) -> str:
 def _value_type(cls, name: str, annotation: str):
     if name in getattr(cls, "POSITIVE", ()):
         return positive_int
-    return {"int": nonnegative_int, "float": nonnegative_float, "str": str, "int | None": optional_int,
-            "str | None": str, "tuple[int, ...]": int_tuple, "tuple[str, ...]": str_tuple}[annotation]
+    types = {"int": nonnegative_int, "float": nonnegative_float, "str": str, "int | None": optional_int,
+             "str | None": str, "tuple[int, ...]": int_tuple, "tuple[str, ...]": str_tuple}
+    if annotation not in types:
+        raise TypeError(f"{cls.__name__}.{name} is a {annotation}, which has no command-line type yet: "
+                        "add one to _value_type in latentdirs/cli/options.py")
+    return types[annotation]
 
 
 _METAVARS = {"int": "N", "float": "X", "int | None": "N|none", "tuple[int, ...]": "N,N,...",
