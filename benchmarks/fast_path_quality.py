@@ -35,6 +35,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--rca-steps", type=int, default=300)
+    p.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/fast_path_quality_GENERATOR.json)")
     args = p.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -65,8 +66,8 @@ def main() -> None:
         each = ", ".join(f"{r['rca']:.3f}" for r in mine)
         print(f"| {label} | {mean('rca'):.3f} ({each}) | {mean('train_accuracy'):.3f} "
               f"| {mean('mean_best_cosine_to_factors'):.3f} | {mean('cpu_sec'):.0f} |")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"fast_path_quality_{args.generator}.json"
+    out = Path(args.out) if args.out else RESULTS / f"fast_path_quality_{args.generator}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"args": vars(args), "torch": torch.__version__, "rows": rows}, indent=1))
     print(f"wrote {out}")
 

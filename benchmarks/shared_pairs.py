@@ -50,6 +50,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--rca-steps", type=int, default=300)
+    p.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/shared_pairs_GENERATOR.json)")
     args = p.parse_args()
     torch.set_num_threads(1)
     gen = latentdirs.load_generator(args.generator)
@@ -86,8 +87,8 @@ def main() -> None:
         print(f"| {m} | {cost[m]:.3f} | {mine[0]['steps']} | {mean('rca'):.3f} "
               f"({each}) | {mean('train_accuracy'):.3f} "
               f"| {mean('mean_best_cosine_to_factors'):.3f} |")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"shared_pairs_{args.generator}.json"
+    out = Path(args.out) if args.out else RESULTS / f"shared_pairs_{args.generator}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"args": vars(args), "torch": torch.__version__, "rows": rows}, indent=1))
     print(f"wrote {out}")
 

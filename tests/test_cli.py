@@ -72,3 +72,36 @@ def test_discover_can_start_at_sefa_or_a_saved_set(tmp_path, capsys):
     assert main(base + ["--init", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 0
     with pytest.raises(SystemExit, match="fewer than -k 5"):
         main(base[:3] + ["-k", "5"] + base[5:] + ["--init", str(tmp_path / "a"), "--out", str(tmp_path / "c")])
+
+
+@pytest.mark.parametrize("command", ["demo", "discover", "rca", "render", "export", "sweep", "compare", "generators",
+                                     "serve", "mos", "saliency", "train-gan"])
+def test_every_subcommand_has_help(command, capsys):
+    from latentdirs.cli import COMMANDS
+    assert command in COMMANDS
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0 and "usage: latentdirs " + command in capsys.readouterr().out
+
+
+def test_a_missing_extra_is_named_with_its_install_command(tmp_path, monkeypatch, capsys):
+    import sys
+    for module in ("flask", "werkzeug", "werkzeug.serving", "latentdirs.web.app"):
+        monkeypatch.setitem(sys.modules, module, None)  # as on a base install: import raises ModuleNotFoundError
+    assert main(["serve", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "`latentdirs serve` needs the 'web' extra" in err and 'pip install -e ".[web]"' in err
+
+
+def test_resuming_with_another_config_is_refused_naming_the_fields(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["discover", "--generator", "planted", "-k", "2", "--steps", "2", "--batch-size", "8", "--out", str(out),
+            "--no-render", "--threads", "1"]
+    assert main(base) == 0
+    # a resume with another lr and seed is refused, naming both; a longer run is fine
+    from latentdirs import discover, load_generator
+    with pytest.raises(ValueError, match=r"other options \(lr: folder has 0.001, asked 0.01, seed: folder has 0"):
+        discover(load_generator("planted"), num_directions=2, steps=2, batch_size=8, lr=0.01, seed=1, out_dir=out,
+                 resume=True, progress=False)
+    assert main(["discover", "--resume", str(out), "--steps", "3", "--no-render", "--threads", "1"]) == 0
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3

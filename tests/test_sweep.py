@@ -123,12 +123,21 @@ def test_sweep_from_the_command_line(tmp_path, capsys):
     assert main(["sweep", "--generator", "planted", "--grid", "bogus=1", "--out", str(out)]) == 2
 
 
-def test_ground_truth_scores_and_pillow_plots(planted, tmp_path, monkeypatch):
-    import sys
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # the Pillow fallback draws the plots
+def test_ground_truth_scores_and_plots(planted, tmp_path):
     out = tmp_path / "s"
     result = sweep(planted, {"k": [2], "lambda": [0.25, 0.5]}, {**TINY, "steps": 4}, out, rca_steps=0,
                    eval_latents=4, progress=False, ground_truth=True, ground_truth_steps=3, ground_truth_points=200)
     assert all(0 <= c["gt_mig"] <= 1 for c in result.cells)
     assert "mig" in (out / "report.md").read_text()
     assert (out / "plot_lambda.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_results_of_one_process(planted, tmp_path):
+    # Cells in spawned workers (the generator travels as its load spec) must measure exactly what one process does.
+    settings = dict(rca_steps=2, eval_latents=2, progress=False, render=False)
+    tiny = {"steps": 4, "batch_size": 8, "log_every": 2, "importance_latents": 2}
+    alone = sweep("planted", {"k": [2, 3]}, tiny, tmp_path / "one", workers=1, **settings)
+    pooled = sweep("planted", {"k": [2, 3]}, tiny, tmp_path / "two", workers=2, **settings)
+    assert [(c["cell"], c["rca"], c["distinct"]) for c in pooled.cells] == \
+        [(c["cell"], c["rca"], c["distinct"]) for c in alone.cells]

@@ -8,7 +8,7 @@
 __version__ = "0.1.0"
 
 from .directions import DirectionError, DirectionSet
-from .discovery import DiscoveryConfig, DiscoveryResult, discover
+from .discovery import PRESETS, DiscoveryConfig, DiscoveryResult, discover
 from .evaluation.rca import rca
 from .generators import Generator, GeneratorError, available_generators, load_generator, wrap
 
@@ -25,5 +25,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'latentdirs' has no attribute {name!r}")
 
 
-__all__ = ["DirectionError", "DirectionSet", "DiscoveryConfig", "DiscoveryResult", "Generator", "GeneratorError",
+__all__ = ["PRESETS", "DirectionError", "DirectionSet", "DiscoveryConfig", "DiscoveryResult", "Generator", "GeneratorError",
            "available_generators", "discover", "ganspace", "load_generator", "metrics", "rca", "sefa", "wrap"]

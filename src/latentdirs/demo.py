@@ -10,28 +10,38 @@ from pathlib import Path
 
 from . import report
 from .directions import DirectionSet
-from .discovery import discover
+from .discovery import PRESETS, DiscoveryConfig, discover, resolve_config
 from .evaluation.rca import rca
 from .generators import load_generator
 from .render import render_run
 from .runs import new_run_dir, save_config
 
 
-def run_demo(generator: str = "shapes3d", num_directions: int = 16, steps: int = 1500, rca_steps: int = 600,
-             batch_size: int = 64, lr: float = 1e-3, seed: int = 0, runs_dir: str | Path = "runs",
-             parametrization: str = "unit", threads: int | None = None, progress: bool = True) -> Path:
-    """Run the demo and return the path of its ``report.md``."""
+RCA_STEPS = 600
+"""Reconstructor steps per RCA measurement in the demo."""
+
+
+def run_demo(generator: str = "shapes3d", config: DiscoveryConfig | None = None, *, rca_steps: int = RCA_STEPS,
+             runs_dir: str | Path = "runs", threads: int | None = None, progress: bool = True, **overrides) -> Path:
+    """Run the demo and return the path of its ``report.md``.
+
+    ``config`` defaults to ``PRESETS["demo"]``; ``overrides`` are DiscoveryConfig fields
+    (``run_demo("planted", steps=800)``).
+    """
     import torch
     if threads:
         torch.set_num_threads(threads)
+    cfg = resolve_config(config or PRESETS["demo"], overrides)
+    if "log_every" not in overrides and config is None:
+        cfg = resolve_config(cfg, {"log_every": max(cfg.steps // 20, 1)})  # about 20 points whatever the steps
+    num_directions, parametrization, seed = cfg.num_directions, cfg.parametrization, cfg.seed
     G = load_generator(generator)
     run_dir = new_run_dir(runs_dir, f"demo-{G.name}-k{num_directions}")
-    settings = dict(generator=generator, num_directions=num_directions, steps=steps, rca_steps=rca_steps,
-                    batch_size=batch_size, lr=lr, seed=seed, parametrization=parametrization)
+    settings = dict(generator=generator, num_directions=num_directions, steps=cfg.steps, rca_steps=rca_steps,
+                    batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, parametrization=parametrization)
     save_config(run_dir, {"demo": settings, "generator": G.describe()})
     started = time.time()
-    found = discover(G, num_directions, parametrization, "lenet", steps, batch_size, seed, lr,
-                     out_dir=run_dir / "discovery", progress=progress, log_every=max(steps // 20, 1))
+    found = discover(G, cfg, out_dir=run_dir / "discovery", progress=progress)
     discover_seconds = time.time() - started
 
     d = G.latent_dim
@@ -42,7 +52,8 @@ def run_demo(generator: str = "shapes3d", num_directions: int = 16, steps: int =
     rows = []
     for name, directions in candidates.items():
         t = time.time()
-        acc = rca(G, directions, steps=rca_steps, seed=seed, batch_size=batch_size, lr=lr, progress=progress)
+        acc = rca(G, directions, steps=rca_steps, seed=seed, batch_size=cfg.batch_size, lr=cfg.lr,
+                  device=cfg.device, progress=progress)
         rows.append([name, acc, f"{time.time() - t:.0f} s"])
         print(f"RCA {acc:.3f}  {name}", flush=True)
 
@@ -66,23 +77,3 @@ def run_demo(generator: str = "shapes3d", num_directions: int = 16, steps: int =
          or "(no snapshots)"),
     ])
     return path
-
-
-def add_demo_parser(sub) -> None:
-    from .cli import _Formatter, positive_float, positive_int
-    p = sub.add_parser("demo", help="the whole method on the shipped GAN in minutes (discover, RCA, charts, report)",
-                       description=__doc__ + "\nexamples:\n  latentdirs demo\n"
-                                             "  latentdirs demo --steps 4000 --num-directions 32\n"
-                                             "  latentdirs demo --generator planted --steps 800",
-                       formatter_class=_Formatter)
-    p.add_argument("--generator", default="shapes3d", help="generator kind with packaged weights")
-    p.add_argument("-k", "--num-directions", type=positive_int, default=16)
-    p.add_argument("--parametrization", choices=("unit", "ortho", "cayley"), default="unit")
-    p.add_argument("--steps", type=positive_int, default=1500, help="discovery steps")
-    p.add_argument("--rca-steps", type=positive_int, default=600, help="reconstructor steps per RCA measurement")
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: all)")
-    p.set_defaults(func=lambda a: print(f"report: {run_demo(a.generator, a.num_directions, a.steps, a.rca_steps, a.batch_size, a.lr, a.seed, a.runs_dir, a.parametrization, a.threads)}") or 0)

@@ -20,6 +20,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 import torch
@@ -31,25 +32,38 @@ from .directions import DirectionMatrix, DirectionSet
 from .generators.base import Generator, GeneratorError, check_finite, check_generator
 from .importance import image_change_scores
 from .reconstructors import make_reconstructor
-from .runs import MetricsLog, atomic_path, atomic_torch_save, safe_torch_load, save_config
+from .runs import MetricsLog, atomic_path, atomic_torch_save, check_same_config, safe_torch_load, save_config
 
 CHECKPOINT = "checkpoint.pt"
 
 
+PARAMETRIZATIONS = ("unit", "ortho", "cayley", "linear")
+"""Trained parametrizations of A; ``identity`` and ``random`` are frozen baselines (RCA)."""
+RECONSTRUCTORS = ("lenet", "resnet18")
+
+
 @dataclass
 class DiscoveryConfig:
-    """Every option of a discovery run; saved as ``config.json`` in the run folder."""
+    """Every option of a discovery run; saved as ``config.json`` in the run folder.
+
+    The one source of LD's options: ``discover()`` takes these fields as keywords, and the
+    CLI options of ``discover``, ``demo``, ``sweep`` and ``compare`` are generated from them
+    (names, defaults, and these attribute docstrings as help). The defaults are the paper's
+    settings at a tenth of its steps; :data:`PRESETS` holds the named alternatives.
+    """
 
     num_directions: int = 64
     """K, the number of directions (columns of A)."""
     parametrization: str = "unit"
-    """unit | ortho | cayley | linear (trained) or identity | random (frozen baselines)."""
+    """How A is constrained: unit | ortho | cayley | linear (trained) or identity | random (frozen baselines)."""
     reconstructor: str = "lenet"
-    """lenet | resnet18."""
+    """Architecture of R: lenet | resnet18."""
     steps: int = 10_000
+    """Optimizer steps (a resumed run may be given more steps than it started with)."""
     batch_size: int = 128
     """Image pairs per step (over all ranks when distributed)."""
     lr: float = 1e-4
+    """Adam learning rate of A and R (the paper: 1e-4 for 1e5 steps; 1e-3 suits CPU budgets)."""
     shift_weight: float = 0.25
     """lambda, the weight of the shift-regression loss."""
     shift_range: float = 6.0
@@ -61,7 +75,9 @@ class DiscoveryConfig:
     micro_batches: int = 1
     """Split each step's batch into this many chunks (gradient accumulation) to save memory."""
     seed: int = 0
+    """Seed of A's and R's initialisation and of every step's samples."""
     device: str = "auto"
+    """cpu, cuda, cuda:1 or auto (cuda when available)."""
     channels_last: bool | None = None
     """Channels-last (NHWC) format for G's and R's weights and R's input. None = on CPU only,
     where it measured 1.1-1.3x faster per step with unchanged RCA; CUDA is not measured yet."""
@@ -73,19 +89,30 @@ class DiscoveryConfig:
     tf32: bool = False
     """CUDA only: TF32 matmuls (cuDNN convolutions already use TF32 by PyTorch's default)."""
     log_every: int = 50
+    """Append the mean loss and accuracy to metrics.jsonl every this many steps."""
     checkpoint_every: int = 500
+    """Write the resumable checkpoint.pt every this many steps (and at the end)."""
     snapshot_every: int = 0
     """Keep a copy of A every this many steps (0 = at 0, 25%, 50%, 75%, 100% of the run)."""
     importance_latents: int = 32
     """Latents used to score directions by image change at the end (0 = no scores)."""
 
+    POSITIVE: ClassVar[tuple[str, ...]] = ("num_directions", "steps", "batch_size", "shifts_per_latent",
+                                           "micro_batches", "log_every", "checkpoint_every")
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"parametrization": PARAMETRIZATIONS + ("identity", "random"),
+                                                     "reconstructor": RECONSTRUCTORS}
+    RUNTIME: ClassVar[frozenset[str]] = frozenset({"device", "log_every", "checkpoint_every", "compile",
+                                                   "channels_last", "micro_batches"})
+    """Options that change how fast a run goes, not what it computes: a resume may change them."""
+
     def validate(self) -> None:
-        positive = ("num_directions", "steps", "batch_size", "shifts_per_latent", "micro_batches", "log_every",
-                    "checkpoint_every")
-        for name in positive:
+        for name in self.POSITIVE:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, allowed in self.CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.shift_weight < 0:
@@ -95,6 +122,36 @@ class DiscoveryConfig:
         if self.batch_size % (self.shifts_per_latent * self.micro_batches):
             raise ValueError(f"batch_size {self.batch_size} must be divisible by shifts_per_latent x micro_batches "
                              f"= {self.shifts_per_latent * self.micro_batches}")
+
+
+PRESETS: dict[str, DiscoveryConfig] = {
+    # The paper's optimisation (Voynov & Babenko 2020): lr 1e-4 for 1e5 steps. Hours on a GPU.
+    "paper": DiscoveryConfig(steps=100_000),
+    # `latentdirs discover`'s default: the paper's loss at 10x the lr, minutes on a CPU for a small GAN.
+    "cpu": DiscoveryConfig(num_directions=32, steps=3_000, lr=1e-3),
+    # `latentdirs demo` and `compare`'s LD: about five CPU minutes on the shipped GAN.
+    "demo": DiscoveryConfig(num_directions=16, steps=1_500, lr=1e-3, batch_size=64),
+    # Every cell of `latentdirs sweep` unless the grid or --set says otherwise.
+    "sweep": DiscoveryConfig(num_directions=10, steps=2_000, lr=1e-3, batch_size=64),
+}
+
+
+def preset(name: str, **overrides) -> DiscoveryConfig:
+    """A copy of the named preset with ``overrides`` applied, e.g. ``preset("demo", steps=20)``."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return resolve_config(PRESETS[name], overrides)
+
+
+def resolve_config(config: DiscoveryConfig | None, overrides: dict) -> DiscoveryConfig:
+    """``config`` (default: the field defaults) with keyword ``overrides``; unknown names are an error."""
+    known = {f.name for f in dataclasses.fields(DiscoveryConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown discovery options {unknown}; options: {', '.join(sorted(known))}")
+    cfg = dataclasses.replace(config or DiscoveryConfig(), **overrides)
+    cfg.validate()
+    return cfg
 
 
 @dataclass
@@ -242,62 +299,34 @@ def _explain_non_finite(generator: Generator, model: nn.Module, parts, loss: flo
     raise GeneratorError(f"the loss became {loss}: the reconstructor diverged; lower lr")
 
 
-def discover(generator: Generator, num_directions: int = 64, parametrization: str = "unit",
-             reconstructor: str = "lenet", steps: int = 10_000, batch_size: int = 128, seed: int = 0,
-             lr: float = 1e-4, device: str | None = None, out_dir: str | Path | None = None,
-             resume: bool = False, progress: bool = True, fixed_matrix: torch.Tensor | None = None,
-             init=None, **options) -> DiscoveryResult:
+def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out_dir: str | Path | None = None,
+             resume: bool = False, init=None, progress: bool = True, fixed_matrix: torch.Tensor | None = None,
+             **overrides) -> DiscoveryResult:
     """Train directions A and a reconstructor R on a frozen generator.
 
+    ``config`` (default ``DiscoveryConfig()``) with ``overrides``, its fields as keywords:
+    ``discover(G, num_directions=10, steps=2_000)`` or ``discover(G, PRESETS["demo"], seed=1)``.
     ``out_dir`` is the run folder (created if needed; None keeps nothing on disk); with
-    ``resume=True`` a run folder holding a checkpoint continues where it stopped. Other
-    options are the fields of :class:`DiscoveryConfig` (``shift_weight``, ``shifts_per_latent``...).
-    ``fixed_matrix`` trains R alone against frozen directions (used by :func:`latentdirs.rca`).
+    ``resume=True`` a run folder holding a checkpoint continues where it stopped, and refuses
+    a config that differs in anything but the runtime options and a longer ``steps``.
     ``init`` (a DirectionSet or a d x K tensor, e.g. ``latentdirs.sefa(G, K)``) is where A
     starts instead of the coordinate axes; orthonormal for ``ortho``/``cayley``.
+    ``fixed_matrix`` trains R alone against frozen directions (used by :func:`latentdirs.rca`).
     """
-    cfg = DiscoveryConfig(num_directions=num_directions, parametrization=parametrization,
-                          reconstructor=reconstructor, steps=steps, batch_size=batch_size, seed=seed, lr=lr,
-                          device=device or "auto", **options)
-    cfg.validate()
+    cfg = resolve_config(config, overrides)
     if not isinstance(generator, Generator):
         raise TypeError("discover() needs a latentdirs Generator: use latentdirs.wrap(module, latent_dim=...) "
                         "or latentdirs.load_generator(kind, path)")
     rank, world = _distributed()
-    dev = resolve_device(cfg.device)
-    if dev.type == "cuda" and world > 1:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
-    per_rank = cfg.shifts_per_latent * cfg.micro_batches
-    if cfg.batch_size % (world * per_rank):
-        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by processes x shifts_per_latent x "
-                         f"micro_batches = {world} x {cfg.shifts_per_latent} x {cfg.micro_batches}")
-    if cfg.channels_last is None:
-        cfg = dataclasses.replace(cfg, channels_last=dev.type == "cpu")  # resolved before config.json
-    if cfg.tf32 and dev.type == "cuda":
-        torch.set_float32_matmul_precision("high")  # process-wide: PyTorch has no scoped switch
+    cfg, dev = _place(cfg, rank, world)
     generator = generator.to(dev).freeze()
     image_shape = tuple(check_generator(generator).shape[1:])
-
-    checkpoint = Path(out_dir) / CHECKPOINT if out_dir is not None else None
-    state = safe_torch_load(checkpoint, map_location=dev) if resume and checkpoint and checkpoint.exists() else None
+    run_dir = Path(out_dir) if out_dir is not None and rank == 0 else None
+    state = _restore(out_dir, cfg, generator, dev) if resume else None
     if state is not None and "direction_matrix.basis" in state["trainable"]:
         init = state["trainable"]["direction_matrix.basis"][:, :cfg.num_directions].cpu()  # the run's own start
-    init_note = None if init is None else (init.meta.get("method", "a direction set") if isinstance(init, DirectionSet)
-                                           else "a given matrix")
-    torch.manual_seed(cfg.seed)  # same initial A and R on every rank
-    matrix = DirectionMatrix(generator.latent_dim, cfg.num_directions,
-                             "fixed" if fixed_matrix is not None else cfg.parametrization,
-                             seed=cfg.seed, fixed=fixed_matrix, init=init).to(dev)
-    recon = make_reconstructor(cfg.reconstructor, image_shape, cfg.num_directions).to(dev)
-    if cfg.channels_last:
-        recon = recon.to(memory_format=torch.channels_last)
-        for weight in generator.parameters():  # oneDNN / cuDNN convs prefer NHWC end to end; 4-D weights only,
-            if weight.dim() == 4:  # as Module.to(memory_format) refuses StyleGAN2's 5-D modulated weights
-                weight.data = weight.data.contiguous(memory_format=torch.channels_last)
-    trainable = _Trainable(matrix, recon, generator, cfg.channels_last)
-    optimizer = torch.optim.Adam([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr)
-
-    run_dir = Path(out_dir) if out_dir is not None and rank == 0 else None
+    trainable, optimizer = _build(generator, cfg, image_shape, dev, init, fixed_matrix)
+    matrix = trainable.direction_matrix
     log = MetricsLog(run_dir)
     start_step, history, snapshots = 0, [], {}
     if state is not None:
@@ -307,27 +336,18 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
         snapshots = {int(k): v for k, v in state["snapshots"].items()}
         log.log(f"resumed at step {start_step}")
     elif run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("metrics.jsonl",):
-            (run_dir / stale).unlink(missing_ok=True)
-        save_config(run_dir, {"discovery": dataclasses.asdict(cfg), "generator": generator.describe(),
-                              "image_shape": image_shape, "world_size": world, "init": init_note})
+        _start_run_folder(run_dir, cfg, generator, image_shape, world, init)
         log.log(f"discovery on {generator.name} ({image_shape}), {cfg.num_directions} directions, device {dev}")
 
-    model: nn.Module = trainable
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(trainable, device_ids=[dev.index] if dev.type == "cuda" else None)
-    if cfg.compile:
-        model = torch.compile(model)
-    snapshot_steps = _snapshot_steps(cfg)
+    model = _parallel(trainable, cfg, world, dev)
+    snapshot_steps = _snapshot_steps(cfg) if matrix.trainable else set()
     window: list[dict] = []
     trainable.train()
     bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, disable=not progress or rank > 0,
                desc=f"discover {generator.name}", dynamic_ncols=True)
     tick = time.perf_counter()
     for step in bar:
-        if step in snapshot_steps and matrix.trainable:
-            snapshots[step] = matrix.matrix().detach().cpu().clone()
+        _snapshot(snapshots, step, snapshot_steps, matrix)
         z, index, shift = sample_pairs(generator, cfg, cfg.batch_size // world, _step_rng(cfg.seed, rank, step), dev)
         window.append(train_step(model, generator, optimizer, cfg, z, index, shift))
         done = step + 1
@@ -341,28 +361,102 @@ def discover(generator: Generator, num_directions: int = 64, parametrization: st
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.3f}")
             window, tick = [], now
         if run_dir is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-            if done in snapshot_steps and matrix.trainable:
-                snapshots[done] = matrix.matrix().detach().cpu().clone()
-            atomic_torch_save({"trainable": trainable.state_dict(), "optimizer": optimizer.state_dict(),
-                               "step": done, "history": json.dumps(history), "snapshots": snapshots},
-                              run_dir / CHECKPOINT)
-    if cfg.steps in snapshot_steps and matrix.trainable:
-        snapshots[cfg.steps] = matrix.matrix().detach().cpu().clone()
+            _snapshot(snapshots, done, snapshot_steps, matrix)  # the checkpoint must hold it for a resume
+            _checkpoint(run_dir, trainable, optimizer, done, history, snapshots)
+    _snapshot(snapshots, cfg.steps, snapshot_steps, matrix)
     trainable.eval()
-
-    directions = matrix.to_direction_set(
-        method=f"ld-{cfg.parametrization}", generator=generator.describe(), num_directions=cfg.num_directions,
-        seed=cfg.seed, steps=cfg.steps, reconstructor=cfg.reconstructor, shift_weight=cfg.shift_weight,
-        final_accuracy=history[-1]["accuracy"] if history else None)
-    if cfg.importance_latents and rank == 0:
-        directions.scores = image_change_scores(generator, directions.matrix, num_latents=cfg.importance_latents,
-                                                seed=cfg.seed)
-        directions.meta["scores"] = "image change per unit shift (latentdirs.importance)"
+    directions = _export(generator, matrix, cfg, history, score=rank == 0)
     if run_dir is not None:
         directions.save(run_dir / "directions")
         _save_snapshots(run_dir, snapshots)
         log.log(f"done: {cfg.steps} steps, final accuracy {directions.meta['final_accuracy']}")
-    return DiscoveryResult(directions, matrix, recon, history, snapshots, run_dir)
+    return DiscoveryResult(directions, matrix, trainable.reconstructor, history, snapshots, run_dir)
+
+
+def _place(cfg: DiscoveryConfig, rank: int, world: int) -> tuple[DiscoveryConfig, torch.device]:
+    """This process's device, and the config with what depends on it resolved (saved as such)."""
+    dev = resolve_device(cfg.device)
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+    per_rank = cfg.shifts_per_latent * cfg.micro_batches
+    if cfg.batch_size % (world * per_rank):
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by processes x shifts_per_latent x "
+                         f"micro_batches = {world} x {cfg.shifts_per_latent} x {cfg.micro_batches}")
+    if cfg.channels_last is None:
+        cfg = dataclasses.replace(cfg, channels_last=dev.type == "cpu")
+    if cfg.tf32 and dev.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # process-wide: PyTorch has no scoped switch
+    return cfg, dev
+
+
+def _restore(out_dir, cfg: DiscoveryConfig, generator: Generator, dev: torch.device) -> dict | None:
+    """The checkpoint of a run folder being resumed (None when it has none yet), after the config check."""
+    if out_dir is None:
+        return None
+    # A resume may extend the run (more steps) or change how fast it goes, nothing else.
+    check_same_config(out_dir, "discovery", dataclasses.asdict(cfg), ignore=DiscoveryConfig.RUNTIME | {"steps"},
+                      generator=generator.describe())
+    checkpoint = Path(out_dir) / CHECKPOINT
+    return safe_torch_load(checkpoint, map_location=dev) if checkpoint.exists() else None
+
+
+def _build(generator: Generator, cfg: DiscoveryConfig, image_shape: tuple, dev: torch.device, init,
+           fixed_matrix: torch.Tensor | None) -> tuple["_Trainable", torch.optim.Optimizer]:
+    """A, R and their optimizer, identical on every rank (same seed)."""
+    torch.manual_seed(cfg.seed)
+    matrix = DirectionMatrix(generator.latent_dim, cfg.num_directions,
+                             "fixed" if fixed_matrix is not None else cfg.parametrization,
+                             seed=cfg.seed, fixed=fixed_matrix, init=init).to(dev)
+    recon = make_reconstructor(cfg.reconstructor, image_shape, cfg.num_directions).to(dev)
+    if cfg.channels_last:
+        recon = recon.to(memory_format=torch.channels_last)
+        for weight in generator.parameters():  # oneDNN / cuDNN convs prefer NHWC end to end; 4-D weights only,
+            if weight.dim() == 4:  # as Module.to(memory_format) refuses StyleGAN2's 5-D modulated weights
+                weight.data = weight.data.contiguous(memory_format=torch.channels_last)
+    trainable = _Trainable(matrix, recon, generator, cfg.channels_last)
+    optimizer = torch.optim.Adam([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr)
+    return trainable, optimizer
+
+
+def _start_run_folder(run_dir: Path, cfg: DiscoveryConfig, generator: Generator, image_shape: tuple, world: int,
+                      init) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh start must not append to an old run's
+    init_note = None if init is None else (init.meta.get("method", "a direction set") if isinstance(init, DirectionSet)
+                                           else "a given matrix")
+    save_config(run_dir, {"discovery": dataclasses.asdict(cfg), "generator": generator.describe(),
+                          "image_shape": image_shape, "world_size": world, "init": init_note})
+
+
+def _parallel(trainable: "_Trainable", cfg: DiscoveryConfig, world: int, dev: torch.device) -> nn.Module:
+    """The module the loop calls: DDP over A and R when distributed, compiled when asked."""
+    model: nn.Module = trainable
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(trainable, device_ids=[dev.index] if dev.type == "cuda" else None)
+    return torch.compile(model) if cfg.compile else model
+
+
+def _snapshot(snapshots: dict, step: int, snapshot_steps: set[int], matrix: DirectionMatrix) -> None:
+    if step in snapshot_steps:
+        snapshots[step] = matrix.matrix().detach().cpu().clone()
+
+
+def _checkpoint(run_dir: Path, trainable: "_Trainable", optimizer, step: int, history: list, snapshots: dict) -> None:
+    atomic_torch_save({"trainable": trainable.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                       "history": json.dumps(history), "snapshots": snapshots}, run_dir / CHECKPOINT)
+
+
+def _export(generator: Generator, matrix: DirectionMatrix, cfg: DiscoveryConfig, history: list,
+            score: bool) -> DirectionSet:
+    directions = matrix.to_direction_set(
+        method=f"ld-{cfg.parametrization}", generator=generator.describe(), num_directions=cfg.num_directions,
+        seed=cfg.seed, steps=cfg.steps, reconstructor=cfg.reconstructor, shift_weight=cfg.shift_weight,
+        final_accuracy=history[-1]["accuracy"] if history else None)
+    if cfg.importance_latents and score:
+        directions.scores = image_change_scores(generator, directions.matrix, num_latents=cfg.importance_latents,
+                                                seed=cfg.seed)
+        directions.meta["scores"] = "image change per unit shift (latentdirs.importance)"
+    return directions
 
 
 def _mean_over_ranks(values: dict, device: torch.device) -> dict:

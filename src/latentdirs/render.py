@@ -19,12 +19,14 @@ DEFAULT_SHIFTS = tuple(np.linspace(-8, 8, 9).tolist())
 MARK = (230, 60, 40)
 
 
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Images in [-1, 1], NCHW -> uint8 pixels, NHWC (the one converter of the package)."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu().permute(0, 2, 3, 1).numpy()
+
+
 def to_pil(images: torch.Tensor) -> list[Image.Image]:
     """Images in [-1, 1], NCHW (1 or 3 channels) -> PIL RGB images."""
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu()
-    if x.shape[1] == 1:
-        x = x.repeat(1, 3, 1, 1)
-    return [Image.fromarray(a.permute(1, 2, 0).numpy()) for a in x]
+    return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).convert("RGB") for a in to_uint8(images)]
 
 
 def grid(rows: list[list[Image.Image]], pad: int = 2, marked_column: int | None = None,

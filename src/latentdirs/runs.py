@@ -104,3 +104,28 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 def save_config(run_dir: str | Path, config: dict) -> None:
     atomic_write_text(Path(run_dir) / "config.json", json.dumps(config, indent=1, default=str))
+
+
+def check_same_config(folder: str | Path, section: str, now: dict, ignore=(), generator: dict | None = None) -> None:
+    """Refuse to resume ``folder`` with settings other than those in its ``config.json``.
+
+    ``section`` is the key of the stored settings ("discovery", "compare"); ``ignore`` names
+    settings that may change (how fast, not what is computed). ``generator`` is the
+    ``describe()`` of the generator now. The one check behind discover, sweep and compare.
+    """
+    path = Path(folder) / "config.json"
+    if not path.exists():
+        return
+    stored = json.loads(path.read_text())
+    if generator is not None and "generator" in stored:
+        now_generator = json.loads(json.dumps(generator, default=str))
+        if stored["generator"] != now_generator:  # e.g. new weights: old results would describe another model
+            raise ValueError(f"{folder} was run on another generator ({stored['generator']}; now {now_generator}); "
+                             "use another output folder")
+    before = stored.get(section, {})
+    now = json.loads(json.dumps(now, default=str))  # tuples -> lists, as stored
+    changed = [k for k in now if k in before and k not in ignore and before[k] != now[k]]
+    if changed:
+        listed = ", ".join(f"{k}: folder has {before[k]!r}, asked {now[k]!r}" for k in changed)
+        raise ValueError(f"{folder} was run with other options ({listed}); use another output folder, "
+                         "the same options, or delete it")

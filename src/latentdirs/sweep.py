@@ -21,18 +21,15 @@ import dataclasses
 import json
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
+from typing import ClassVar
 
-import torch
-from tqdm.auto import tqdm
+from .cells import RESULT, Log, append_jsonl, read_json, run_cells, write_jsonl, write_result
+from .discovery import CHECKPOINT, PRESETS, DiscoveryConfig
+from .runs import atomic_write_text, check_same_config, read_jsonl
 
-from .discovery import CHECKPOINT, DiscoveryConfig
-from .runs import atomic_write_text, read_jsonl
-
-RESULT = "result.json"
 OVERVIEW = "overview.png"
 ALIASES = {"k": "num_directions", "lambda": "shift_weight", "lam": "shift_weight", "param": "parametrization",
            "bs": "batch_size"}
@@ -40,9 +37,6 @@ ALIASES = {"k": "num_directions", "lambda": "shift_weight", "lam": "shift_weight
 SHORT = {"num_directions": "k", "shift_weight": "lambda", "parametrization": "", "seed": "seed",
          "batch_size": "bs", "reconstructor": "", "shift_range": "range"}
 NAMED_ALWAYS = ("num_directions", "shift_weight", "parametrization", "seed")
-# Options that do not change what a cell computes (not part of its identity).
-RUNTIME = {"device", "log_every", "checkpoint_every", "compile", "channels_last", "micro_batches"}
-SWEEP_DEFAULTS = {"num_directions": 10, "steps": 2000, "lr": 1e-3, "batch_size": 64}
 METRICS = (("rca", "RCA"), ("joint_accuracy", "joint acc."), ("distinct", "distinct dirs"),
            ("mean_abs_cos", "mean \\|cos\\|"), ("collapse_ratio_min", "min spread ratio"),
            ("collapsed_fraction", "collapsed"))
@@ -83,6 +77,11 @@ class SweepConfig:
     render: bool = True
     """Draw each cell's directions into ``overview.png`` (rows = directions by image change, columns = shifts)."""
     progress: bool = True
+    """Progress bars and the log echoed on the terminal."""
+
+    POSITIVE: ClassVar[tuple[str, ...]] = ("eval_latents", "ground_truth_top", "ground_truth_steps",
+                                           "ground_truth_points", "workers")
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"reevaluate": ("all", "measures")}
 
 
 @dataclass
@@ -165,7 +164,7 @@ def expand(grid: dict[str, list], base_options: dict | None = None, design: str 
     keys take turns (first value of each key, then the second...), so list the values that
     matter most first."""
     grid = {canonical_key(k): list(v) for k, v in grid.items()}
-    base = {**{f.name: f.default for f in dataclasses.fields(DiscoveryConfig)}, **SWEEP_DEFAULTS}
+    base = dataclasses.asdict(PRESETS["sweep"])
     base.update({canonical_key(k): v for k, v in (base_options or {}).items()})
     if design == "product":
         combos = [dict(zip(grid, values)) for values in product(*grid.values())]
@@ -192,22 +191,8 @@ def cell_state(cell_dir: Path) -> str:
     return "resume" if (cell_dir / CHECKPOINT).exists() else "new"
 
 
-def _check_same_config(cell_dir: Path, options: dict, generator=None) -> None:
-    path = cell_dir / "config.json"
-    if not path.exists():
-        return
-    config = json.loads(path.read_text())
-    if generator is not None and "generator" in config:
-        now = json.loads(json.dumps(generator.describe(), default=str))
-        if config["generator"] != now:  # e.g. new weights: old directions would be measured on another model
-            raise ValueError(f"{cell_dir} was run on another generator ({config['generator']}; now {now}); "
-                             "use another --out folder")
-    stored = config.get("discovery", {})
-    differ = {k: (stored[k], v) for k, v in options.items() if k in stored and k not in RUNTIME and stored[k] != v}
-    if differ:
-        listed = ", ".join(f"{k}: folder has {a!r}, asked {b!r}" for k, (a, b) in differ.items())
-        raise ValueError(f"{cell_dir} was run with other options ({listed}); use another --out folder or "
-                         "delete that cell")
+def _check_same_config(cell_dir: Path, options: dict, generator) -> None:
+    check_same_config(cell_dir, "discovery", options, ignore=DiscoveryConfig.RUNTIME, generator=generator.describe())
 
 
 def run_cell(generator, name: str, options: dict, cell_dir: Path, cfg: SweepConfig, progress: bool = False) -> dict:
@@ -218,7 +203,7 @@ def run_cell(generator, name: str, options: dict, cell_dir: Path, cfg: SweepConf
     _check_same_config(cell_dir, options, generator)
     state = cell_state(cell_dir)
     discover_options = {k: v for k, v in options.items() if k != "device"}
-    previous = _read_json(cell_dir / RESULT)
+    previous = read_json(cell_dir / RESULT)
     if state == "complete" and cfg.reevaluate == "measures" and previous:
         directions = DirectionSet.load(cell_dir)
         result = {**previous, **evaluate_directions(generator, directions, options, cfg, with_rca=False)}
@@ -247,7 +232,7 @@ def _finish_cell(generator, directions, result: dict, cell_dir: Path, cfg: Sweep
         from .render import overview, save_image
         ranked = directions.sorted()
         save_image(overview(generator, ranked, indices=list(range(ranked.num_directions))), cell_dir / OVERVIEW)
-    atomic_write_text(cell_dir / RESULT, json.dumps(result, indent=1, default=str))
+    write_result(cell_dir, result)
     return result
 
 
@@ -302,19 +287,11 @@ def _ground_truth(generator, directions, cfg: SweepConfig) -> dict:
     return scores if isinstance(scores, dict) else {"scores": scores}
 
 
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
 # -- worker processes ----------------------------------------------------------------
 _WORKER_GENERATORS: dict[str, object] = {}
 
 
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
-def _worker_cell(payload, name: str, options: dict, cell_dir: str, cfg: SweepConfig) -> dict:
+def _worker_cell(payload, name: str, options: dict, cell_dir: str, cfg: SweepConfig, progress: bool = False) -> dict:
     if isinstance(payload, dict):  # a load spec: load once per process
         key = json.dumps(payload, sort_keys=True, default=str)
         if key not in _WORKER_GENERATORS:
@@ -323,7 +300,7 @@ def _worker_cell(payload, name: str, options: dict, cell_dir: str, cfg: SweepCon
         generator = _WORKER_GENERATORS[key]
     else:
         generator = payload
-    return run_cell(generator, name, options, Path(cell_dir), cfg)
+    return run_cell(generator, name, options, Path(cell_dir), cfg, progress=progress)
 
 
 # -- the sweep -----------------------------------------------------------------------
@@ -334,18 +311,6 @@ def _resolve_generator(spec_or_generator):
     if isinstance(spec_or_generator, str):
         return load_generator(spec_or_generator)
     return generator_from_spec(spec_or_generator)
-
-
-class _Log:
-    def __init__(self, out_dir: Path, echo: bool) -> None:
-        self.path, self.echo = out_dir / "sweep.log", echo
-
-    def __call__(self, message: str) -> None:
-        line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}"
-        with open(self.path, "a") as fh:
-            fh.write(line + "\n")
-        if self.echo:
-            tqdm.write(line)
 
 
 def sweep(generator, grid: dict[str, list] | list[dict[str, list]], base_options: dict | None = None,
@@ -370,7 +335,7 @@ def sweep(generator, grid: dict[str, list] | list[dict[str, list]], base_options
         DiscoveryConfig(**options).validate()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    log = _Log(out, cfg.progress)
+    log = Log(out / "sweep.log", cfg.progress)
     _record_invocation(out, gen, grid, base_options, design, cfg, [n for n, _ in cells])
     todo = []
     for name, options in cells:
@@ -383,45 +348,26 @@ def sweep(generator, grid: dict[str, list] | list[dict[str, list]], base_options
             log(f"{verb} {name}")
             todo.append((name, options))
     tick = time.perf_counter()
-    for result in _run_cells(gen, todo, out, cfg):
+    # Worker processes load the generator from its spec (a module does not pickle well).
+    payload = (getattr(gen, "load_spec", None) or gen) if cfg.workers > 1 else gen
+    jobs = [(payload, name, options, str(out / name), cfg, cfg.progress and cfg.workers <= 1) for name, options in todo]
+    for result in run_cells(_worker_cell, jobs, cfg.workers, cfg.threads, cfg.progress, desc="sweep cells"):
         log(f"done {result['cell']} in {result['seconds']:.1f} s: rca {_fmt_metric(result['rca'])}, "
             f"distinct {result['distinct']}/{result['options']['num_directions']}, "
             f"collapsed {result['collapsed']}")
-        with open(out / "results.jsonl", "a") as fh:
-            fh.write(json.dumps(_flat(result), default=str) + "\n")
+        append_jsonl(out / "results.jsonl", _flat(result))
     log(f"sweep finished: {len(todo)} cells run, {len(cells) - len(todo)} skipped, "
         f"{time.perf_counter() - tick:.1f} s")
     results = collect_results(out)
-    atomic_write_text(out / "results.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in results))
+    write_jsonl(out / "results.jsonl", results)
     report = write_report(out)
     wanted = set(names)
     return SweepResult(out, [r for r in results if r["cell"] in wanted], report)
 
 
-def _run_cells(gen, todo: list, out: Path, cfg: SweepConfig):
-    """Yield each cell's result as it finishes, in this process or in worker processes."""
-    if not todo:
-        return
-    workers = min(cfg.workers, len(todo))
-    if workers <= 1:
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        for name, options in tqdm(todo, desc="sweep cells", disable=not cfg.progress, dynamic_ncols=True):
-            yield run_cell(gen, name, options, out / name, cfg, progress=cfg.progress)
-        return
-    import multiprocessing
-    payload = gen.load_spec or gen
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                             initargs=(cfg.threads or 1,)) as pool:
-        jobs = [pool.submit(_worker_cell, payload, name, options, str(out / name), cfg) for name, options in todo]
-        for job in tqdm(as_completed(jobs), total=len(jobs), desc="sweep cells", disable=not cfg.progress,
-                        dynamic_ncols=True):
-            yield job.result()
-
-
 def _record_invocation(out: Path, gen, grid, base_options, design, cfg: SweepConfig, cells: list[str]) -> None:
     path = out / "sweep.json"
-    record = _read_json(path) or {"invocations": []}
+    record = read_json(path) or {"invocations": []}
     record["invocations"].append({"time": time.strftime("%Y-%m-%d %H:%M:%S"), "generator": gen.describe(),
                                   "grid": grid, "base_options": base_options or {}, "design": design,
                                   "config": dataclasses.asdict(cfg), "cells": cells})
@@ -442,9 +388,9 @@ def _flat(result: dict) -> dict:
 def collect_results(out_dir: str | Path) -> list[dict]:
     """The flat results of every complete cell in a sweep folder, in sweep order."""
     out = Path(out_dir)
-    order = [c for inv in _read_json(out / "sweep.json").get("invocations", []) for c in inv["cells"]]
+    order = [c for inv in read_json(out / "sweep.json").get("invocations", []) for c in inv["cells"]]
     rank = {name: i for i, name in reversed(list(enumerate(order)))}
-    results = [_flat(_read_json(p)) for p in sorted(out.glob(f"*/{RESULT}"))]
+    results = [_flat(read_json(p)) for p in sorted(out.glob(f"*/{RESULT}"))]
     return sorted(results, key=lambda r: (rank.get(r["cell"], len(rank)), r["cell"]))
 
 
@@ -487,215 +433,70 @@ def _group_label(group: tuple) -> str:
 
 def write_report(out_dir: str | Path) -> Path:
     """``report.md`` with one table and one plot per varying option, and the table of all cells."""
+    from . import report
     out = Path(out_dir)
     results = collect_results(out)
-    invocations = _read_json(out / "sweep.json").get("invocations", [])
-    lines = [f"# Sweep: {out.name}", ""]
+    invocations = read_json(out / "sweep.json").get("invocations", [])
+    sections = []
     if invocations:
         last = invocations[-1]
-        lines += [f"Generator: `{last['generator'].get('name')}`; evaluation: RCA with "
-                  f"{last['config']['rca_steps']} reconstructor steps; distinct = clusters of change fields with "
-                  f"|cos| > {last['config']['same_threshold']}; collapsed = spread of G(z + s h) over z below "
-                  f"{last['config']['collapse_threshold']} x that of G(z) at s = +-{last['config']['collapse_shift']}.",
-                  ""]
-    if not results:
-        lines.append("No complete cells yet.")
+        sections.append(("Settings", f"Generator: `{last['generator'].get('name')}`; evaluation: RCA with "
+                         f"{last['config']['rca_steps']} reconstructor steps; distinct = clusters of change fields "
+                         f"with |cos| > {last['config']['same_threshold']}; collapsed = spread of G(z + s h) over z "
+                         f"below {last['config']['collapse_threshold']} x that of G(z) at "
+                         f"s = +-{last['config']['collapse_shift']}."))
+    gt = _ground_truth_columns(results)
     varying = _varying(results)
     for key in [k for k in varying if k != "seed"]:
         slices = _slices(results, key, varying)
         if not slices:
             continue
         label = LABELS.get(key, key)
-        lines += [f"## Metrics vs {label}", ""]
-        for group, cells in slices.items():
-            lines += [f"{_group_label(group)}:", "", f"| {label} | " + " | ".join(_fmt(r[key]) for r in cells) + " |",
-                      "|---|" + "---|" * len(cells)]
-            for metric, name in METRICS + _ground_truth_columns(results):
-                lines.append(f"| {name} | " + " | ".join(_fmt_metric(r.get(metric)) for r in cells) + " |")
-            lines.append("")
+        tables = [f"{_group_label(group)}:\n\n" + report.table(
+            [label] + [_fmt(r[key]) for r in cells],
+            [[name] + [_fmt_metric(r.get(metric)) for r in cells] for metric, name in METRICS + gt])
+            for group, cells in slices.items()]
         png = plot_metric_lines(slices, key, out / f"plot_{label.replace(' ', '_')}.png")
-        lines += [f"![metrics vs {label}]({png.name})", ""]
-    lines += ["## All cells", "", "| cell | K | lambda | param | seed | steps | RCA | joint acc. | distinct | inactive "
-              "| mean abs cos | collapsed | minutes |", "|---|" * 1 + "---|" * 12]
-    for r in results:
-        lines.append(f"| {r['cell']} | {r['num_directions']} | {_fmt(r['shift_weight'])} | {r['parametrization']} | "
-                     f"{r['seed']} | {r['steps']} | {_fmt_metric(r.get('rca'))} | {_fmt_metric(r.get('joint_accuracy'))}"
-                     f" | {r.get('distinct')} | {r.get('inactive')} | {_fmt_metric(r.get('mean_abs_cos'))} | "
-                     f"{r.get('collapsed')} | {_fmt_metric(r.get('seconds', 0) / 60, 1)} |")
+        sections.append((f"Metrics vs {label}", "\n\n".join(tables + [f"![metrics vs {label}]({png.name})"])))
+    rows = [[r["cell"], r["num_directions"], _fmt(r["shift_weight"]), r["parametrization"], r["seed"], r["steps"],
+             _fmt_metric(r.get("rca")), _fmt_metric(r.get("joint_accuracy")), r.get("distinct"), r.get("inactive"),
+             _fmt_metric(r.get("mean_abs_cos")), r.get("collapsed"), _fmt_metric(r.get("seconds", 0) / 60, 1)]
+            for r in results]
+    sections.append(("All cells", report.table(["cell", "K", "lambda", "param", "seed", "steps", "RCA", "joint acc.",
+                                                 "distinct", "inactive", "mean abs cos", "collapsed", "minutes"], rows)
+                     if results else "No complete cells yet."))
     sheets = [r["cell"] for r in results if (out / r["cell"] / OVERVIEW).exists()]
     if sheets:
-        lines += ["", "## Directions per cell", "", "One latent, each row a direction (strongest first), "
-                  "columns s = -8..8:", ""]
-        lines += [f"- [{name}]({name}/{OVERVIEW})" for name in sheets]
-    gt = [k for k, _ in _ground_truth_columns(results)]
+        sections.append(("Directions per cell", "One latent, each row a direction (strongest first), columns "
+                         "s = -8..8:\n\n" + "\n".join(f"- [{name}]({name}/{OVERVIEW})" for name in sheets)))
     if gt:
-        lines += ["", "Ground truth (top directions by image change, Khrulkov et al. protocol):", "",
-                  "| cell | " + " | ".join(k[3:] for k in gt) + " |", "|---|" + "---|" * len(gt)]
-        lines += [f"| {r['cell']} | " + " | ".join(_fmt_metric(r.get(k)) for k in gt) + " |" for r in results]
-    path = out / "report.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return path
+        sections.append(("Ground truth", "Top directions by image change, Khrulkov et al. protocol:\n\n" + report.table(
+            ["cell"] + [k[3:] for k, _ in gt], [[r["cell"]] + [_fmt_metric(r.get(k)) for k, _ in gt] for r in results])))
+    return report.write(out / "report.md", f"Sweep: {out.name}", sections)
 
 
 def plot_metric_lines(slices: dict[tuple, list[dict]], key: str, path: Path) -> Path:
     """A 2x2 figure (RCA and joint accuracy, distinct directions, mean |cos|, collapsed
     fraction) against ``key``, one line per slice; x positions are the values in order."""
+    from .charts import line_panels
     xs = sorted({json.dumps(r[key]) for cells in slices.values() for r in cells}, key=lambda s: json.loads(s))
     position = {x: i for i, x in enumerate(xs)}
+    ticks = [_fmt(json.loads(x)) for x in xs]
     panels = []
     for metrics, title in ((("rca", "joint_accuracy"), "RCA (solid), joint acc. (dashed)"),
                            (("distinct",), "distinct directions"), (("mean_abs_cos",), "mean |cos| of change fields"),
                            (("collapsed_fraction",), "collapsed fraction")):
         lines = []
-        for group, cells in slices.items():
+        for g, (group, cells) in enumerate(slices.items()):
             for m, metric in enumerate(metrics):
                 pts = [(position[json.dumps(r[key])], r.get(metric)) for r in cells]
                 pts = [(x, y) for x, y in pts if y is not None and not (isinstance(y, float) and math.isnan(y))]
-                lines.append({"label": _group_label(group) if m == 0 else None, "points": pts, "dashed": m > 0})
-        panels.append({"title": title, "lines": lines})
-    ticks = [_fmt(json.loads(x)) for x in xs]
-    xlabel = LABELS.get(key, key)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return _plot_pillow(panels, ticks, xlabel, path)
-    fig, axes = plt.subplots(2, 2, figsize=(8, 6))
-    for ax, panel in zip(axes.flat, panels):
-        for i, line in enumerate(panel["lines"]):
-            if line["points"]:
-                x, y = zip(*line["points"])
-                ax.plot(x, y, "--" if line["dashed"] else "-", marker="o", color=f"C{i // (2 if panel is panels[0] else 1)}",
-                        label=line["label"])
-        if panel["title"] == "distinct directions" and key == "num_directions":
-            ax.plot(range(len(ticks)), [float(t) for t in ticks], ":", color="grey", label="K (all distinct)")
-        if panel["title"].startswith(("RCA", "collapsed")):
-            ax.set_ylim(-0.03, 1.03)
-        ax.set_title(panel["title"], fontsize=10)
-        ax.set_xticks(range(len(ticks)), ticks)
-        ax.set_xlabel(xlabel)
-        ax.grid(alpha=0.3)
-    if len(slices) > 1:
-        axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    with _atomic_png(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
-
-
-def _atomic_png(path: Path):
-    from .runs import atomic_path
-    return atomic_path(path)
-
-
-def _plot_pillow(panels: list[dict], ticks: list[str], xlabel: str, path: Path) -> Path:
-    """The same 2x2 figure with Pillow only, for installs without matplotlib."""
-    from PIL import Image, ImageDraw
-    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
-    w, h, m = 400, 300, 45
-    sheet = Image.new("RGB", (2 * w, 2 * h), "white")
-    draw = ImageDraw.Draw(sheet)
-    for p, panel in enumerate(panels):
-        ox, oy = (p % 2) * w, (p // 2) * h
-        ys = [y for line in panel["lines"] for _, y in line["points"]]
-        lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
-        lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1e-9 else (lo, hi)
-        box = (ox + m, oy + 25, ox + w - 15, oy + h - m)
-
-        def at(x, y):
-            fx = (x + 0.5) / max(len(ticks), 1)
-            return box[0] + fx * (box[2] - box[0]), box[3] - (y - lo) / (hi - lo) * (box[3] - box[1])
-        draw.rectangle(box, outline=(0, 0, 0))
-        draw.text((ox + m, oy + 6), panel["title"], fill=(0, 0, 0))
-        for i, t in enumerate(ticks):
-            draw.text((at(i, lo)[0] - 3 * len(t), box[3] + 4), t, fill=(0, 0, 0))
-        draw.text(((box[0] + box[2]) // 2 - 3 * len(xlabel), box[3] + 18), xlabel, fill=(0, 0, 0))
-        for v in (lo, hi):
-            draw.text((ox + 2, at(0, v)[1] - 5), f"{v:.3g}", fill=(0, 0, 0))
-        for i, line in enumerate(panel["lines"]):
-            colour = colours[(i // (2 if p == 0 else 1)) % len(colours)]
-            pts = [at(x, y) for x, y in line["points"]]
-            if len(pts) > 1:
-                draw.line(pts, fill=colour, width=1 if line["dashed"] else 2)
-            for x, y in pts:
-                draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
-    with _atomic_png(path) as tmp:
-        sheet.save(tmp, format="PNG")
-    return path
-
-
-# -- command line --------------------------------------------------------------------
-EXAMPLES = """examples:
-  latentdirs sweep --generator planted --grid k=5,10,20,40 --set steps=2000 --out runs/sweep-planted
-  latentdirs sweep --generator shapes3d --grid num_directions=5,10,20,40 --grid shift_weight=0,0.125,0.25,0.5,2 \\
-                   --design one-at-a-time --set steps=1500 --workers 2 --out runs/sweep-shapes3d
-  latentdirs sweep --grid parametrization=unit,ortho,random --grid seed=0,1,2 --out runs/sweep-param
-  latentdirs sweep --out runs/sweep-planted --report-only      # redraw report.md from the cells on disk
-Re-running a command skips complete cells and resumes an interrupted one from its checkpoint.
-"""
-
-
-def add_sweep_parser(sub) -> None:
-    from .cli import _Formatter, add_generator_options, nonnegative_float, positive_int
-    p = sub.add_parser("sweep", help="ablations: a grid of discovery runs, measured and reported",
-                       description=__doc__ + "\n" + EXAMPLES, formatter_class=_Formatter)
-    add_generator_options(p)
-    g = p.add_argument_group("grid")
-    g.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                   help="values of one discovery option (repeatable); keys are DiscoveryConfig fields or the "
-                        "aliases k, lambda")
-    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help=f"a fixed discovery option for every cell (repeatable); defaults {SWEEP_DEFAULTS}")
-    g.add_argument("--design", choices=("product", "one-at-a-time"), default="product",
-                   help="every combination, or each --grid key varied alone around the --set values")
-    e = p.add_argument_group("measures")
-    e.add_argument("--rca-steps", type=int, default=SweepConfig.rca_steps,
-                   help="steps of the fresh RCA reconstructor per cell (0 = joint accuracy only)")
-    e.add_argument("--eval-latents", type=positive_int, default=SweepConfig.eval_latents)
-    e.add_argument("--same-threshold", type=nonnegative_float, default=SweepConfig.same_threshold,
-                   help="|cos| of change fields above which two directions count as one")
-    e.add_argument("--collapse-shift", type=nonnegative_float, default=SweepConfig.collapse_shift)
-    e.add_argument("--collapse-threshold", type=nonnegative_float, default=SweepConfig.collapse_threshold)
-    e.add_argument("--ground-truth", action="store_true",
-                   help="also score cells against known factors (MIG, DCI, modularity; about a minute per cell)")
-    e.add_argument("--ground-truth-top", type=positive_int, default=SweepConfig.ground_truth_top,
-                   help="directions scored: the top N by image change")
-    e.add_argument("--ground-truth-steps", type=positive_int, default=SweepConfig.ground_truth_steps,
-                   help="training steps of the ground-truth encoder")
-    e.add_argument("--reevaluate", choices=("all", "measures"), default=None,
-                   help="measure complete cells again: all, or every measure but RCA (cheap; e.g. a new threshold)")
-    e.add_argument("--no-render", dest="render", action="store_false", help="skip each cell's overview.png")
-    r = p.add_argument_group("running")
-    r.add_argument("--out", default="runs/sweep", help="the sweep folder (re-use it to resume)")
-    r.add_argument("--workers", type=positive_int, default=1, help="cells at once, one process each")
-    r.add_argument("--threads", type=positive_int, default=None,
-                   help="torch threads per process (default 1 with several workers)")
-    r.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    r.add_argument("--report-only", action="store_true", help="only rewrite report.md from the cells on disk")
-    p.set_defaults(func=cmd_sweep)
-
-
-def cmd_sweep(args) -> int:
-    from .cli import generator_from_args
-    out = Path(args.out)
-    if args.report_only:
-        print(f"report: {write_report(out)}")
-        return 0
-    grid = parse_grid(args.grid)
-    base = dict(parse_assignment(item) for item in args.set)
-    for key, values in base.items():
-        if len(values) != 1:
-            raise ValueError(f"--set {key} takes one value; use --grid for several")
-    base = {k: v[0] for k, v in base.items()}
-    if args.device != "auto":
-        base["device"] = args.device
-    result = sweep(generator_from_args(args), grid, base, out, design=args.design, rca_steps=args.rca_steps,
-                   eval_latents=args.eval_latents, same_threshold=args.same_threshold,
-                   collapse_shift=args.collapse_shift, collapse_threshold=args.collapse_threshold,
-                   ground_truth=args.ground_truth, ground_truth_top=args.ground_truth_top,
-                   ground_truth_steps=args.ground_truth_steps, reevaluate=args.reevaluate, render=args.render,
-                   workers=args.workers, threads=args.threads)
-    print(f"{len(result.cells)} cells; report: {result.report}")
-    return 0
+                lines.append({"label": _group_label(group) if m == 0 else None, "points": pts, "dashed": m > 0,
+                              "group": g})
+        panel = {"title": title, "lines": lines}
+        if title.startswith(("RCA", "collapsed")):
+            panel["ylim"] = (-0.03, 1.03)
+        if metrics == ("distinct",) and key == "num_directions":
+            panel["reference"] = ("K (all distinct)", [float(t) for t in ticks])
+        panels.append(panel)
+    return line_panels(panels, ticks, LABELS.get(key, key), path, legend=len(slices) > 1)

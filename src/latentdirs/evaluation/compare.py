@@ -12,19 +12,19 @@ method/seed cells are kept: re-running the same command into the same folder res
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-import torch
-
+from ..cells import read_result, run_cells, write_result
 from ..directions import DirectionError, DirectionSet, best_cosines
+from ..discovery import PRESETS
 from ..generators.base import Generator, GeneratorError
-from ..runs import MetricsLog, atomic_write_text, new_run_dir, save_config
+from ..runs import MetricsLog, check_same_config, new_run_dir, save_config
 
 METHODS = ("ld-unit", "ld-ortho", "sefa", "ganspace", "random", "identity")
 KNOWN_METHODS = METHODS + ("ld-cayley", "ld-linear", "sefa-raw")
@@ -35,7 +35,8 @@ METRICS = ("rca", "mig", "dci_disentanglement", "dci_completeness", "dci_informa
 METRIC_LABELS = {"rca": "RCA", "mig": "MIG", "dci_disentanglement": "DCI-D", "dci_completeness": "DCI-C",
                  "dci_informativeness": "DCI-I", "modularity": "Modularity", "factor_cosine": "factor cos",
                  "encoder_r2": "encoder R²", "find_seconds": "time to find (s)"}
-RESULT = "result.json"
+LD_PRESET = PRESETS["demo"]
+"""LD's options in a comparison where CompareConfig does not set them."""
 
 
 @dataclass
@@ -45,23 +46,36 @@ class CompareConfig:
     num_directions: int = 10
     """k, directions per method that are evaluated (the protocol's top k)."""
     seeds: tuple[int, ...] = (0, 1, 2)
+    """Seeds, comma-separated on the command line; every method runs once per seed."""
     methods: tuple[str, ...] = METHODS
+    """Comma-separated, from: ld-unit, ld-ortho, ld-cayley, ld-linear, sefa, sefa-raw (SeFa without weight
+    normalization), ganspace, random, identity; or ld-<parametrization>-K<n>: LD trains n directions and keeps
+    its top k."""
     ld_num_directions: int | None = None
     """K that LD trains before its top k are kept (None = k)."""
-    ld_steps: int = 1_500
-    batch_size: int = 64
-    lr: float = 1e-3
+    ld_steps: int = LD_PRESET.steps
+    """LD training steps."""
+    batch_size: int = LD_PRESET.batch_size
+    """Batch of LD, RCA and the ground-truth encoder."""
+    lr: float = LD_PRESET.lr
     """Adam learning rate of LD and of the RCA reconstructor (the paper's 1e-4 needs ~10x the steps)."""
     rca_steps: int = 600
     """Reconstructor steps per RCA measurement (0 = skip RCA)."""
     ganspace_samples: int = 20_000
+    """Latents sampled for GANSpace's PCA."""
     gt_train: int = 5_000
     """Generated pairs the ground-truth encoder trains on (the paper: 500k; 0 = skip ground truth)."""
     gt_steps: int = 1_500
+    """Training steps of the ground-truth encoder."""
     gt_eval: int = 5_000
     """Real points scored (the paper: 10k)."""
     gt_image_size: int | None = 32
-    device: str | None = None
+    """Encoder input size (None = the generator's resolution)."""
+    device: str = "auto"
+    """cpu, cuda, cuda:1 or auto (cuda when available)."""
+
+    POSITIVE: ClassVar[tuple[str, ...]] = ("num_directions", "ld_steps", "batch_size", "ganspace_samples", "gt_steps",
+                                           "gt_eval")
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in KNOWN_METHODS and not _LD_VARIANT.fullmatch(m)]
@@ -93,9 +107,10 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
     variant = _LD_VARIANT.fullmatch(method)
     if variant:
         from ..discovery import discover
-        found = discover(generator, num_directions=_ld_trained(method, cfg), parametrization=variant.group(1),
-                         steps=cfg.ld_steps, batch_size=cfg.batch_size, seed=seed, lr=cfg.lr, device=cfg.device,
-                         out_dir=None if folder is None else folder / "discovery", progress=progress)
+        found = discover(generator, LD_PRESET, num_directions=_ld_trained(method, cfg),
+                         parametrization=variant.group(1), steps=cfg.ld_steps, batch_size=cfg.batch_size, seed=seed,
+                         lr=cfg.lr, device=cfg.device, out_dir=None if folder is None else folder / "discovery",
+                         progress=progress)
         directions = found.directions
         return directions.top(k)  # by importance score; in trained order when unscored
     if method in ("sefa", "sefa-raw"):
@@ -132,9 +147,10 @@ def evaluate(generator: Generator, directions: DirectionSet, cfg: CompareConfig,
     if cfg.gt_train and dataset is not None:
         from .ground_truth import ground_truth_scores
         images, factors = dataset
+        from ..discovery import resolve_device
         gt = ground_truth_scores(generator, directions, images, factors, num_train=cfg.gt_train,
-                                 steps=cfg.gt_steps, batch_size=cfg.batch_size, image_size=cfg.gt_image_size,
-                                 seed=seed, device=cfg.device)
+                                 steps=cfg.gt_steps, batch_size=cfg.batch_size, image_size=cfg.gt_image_size or None,
+                                 seed=seed, device=str(resolve_device(cfg.device)))
         scores.update({key: gt[key] for key in ("mig", "dci_disentanglement", "dci_completeness",
                                                 "dci_informativeness", "modularity", "encoder_r2")})
         scores["ground_truth_seconds"] = gt["seconds"]
@@ -154,59 +170,47 @@ def compare(generator: Generator, k: int = 10, seeds=(0, 1, 2), methods=METHODS,
     cfg.validate()
     out = Path(out_dir) if out_dir is not None else new_run_dir(runs_dir, f"compare-{generator.name}-k{k}")
     out.mkdir(parents=True, exist_ok=True)
-    _check_resumable(out, cfg)
+    # Kept cells must have been measured with these settings; seeds and methods may be added.
+    check_same_config(out, "compare", asdict(cfg), ignore={"seeds", "methods", "device"},
+                      generator=generator.describe())
     save_config(out, {"compare": asdict(cfg), "generator": generator.describe()})
     log = MetricsLog(out)
-    dataset = None  # rendered on first need: a resumed comparison with every cell done skips it
-    results = []
-    for seed in cfg.seeds:
-        for method in cfg.methods:
-            folder = out / method / f"seed{seed}"
-            if (folder / RESULT).exists():  # finished earlier: resume past it
-                results.append(json.loads((folder / RESULT).read_text()))
-                continue
-            if dataset is None:
-                dataset = _real_dataset(generator, cfg, log) or ()
-            result = _run_cell(generator, method, seed, cfg, folder, dataset or None, progress)
-            atomic_write_text(folder / RESULT, json.dumps(result, indent=1))
-            log.write(result)
-            log.log(f"{method} seed {seed}: " + ", ".join(f"{m}={result[m]:.3f}" for m in METRICS if m in result)
-                    + (f" error: {result['error']}" if "error" in result else ""))
-            if progress:
-                print(_cell_line(result), flush=True)
-            results.append(result)
+    cells = [(method, seed, out / method / f"seed{seed}") for seed in cfg.seeds for method in cfg.methods]
+    done = {folder: read_result(folder) for _, _, folder in cells}
+    todo = [cell for cell in cells if done[cell[2]] is None]
+    # The real images are rendered once, and not at all when every cell is done.
+    dataset = (_real_dataset(generator, cfg, log) or None) if todo else None
+    jobs = [(generator, method, seed, cfg, folder, dataset, progress) for method, seed, folder in todo]
+    for result in run_cells(_run_cell, jobs, progress=False):
+        log.write(result)
+        log.log(f"{result['method']} seed {result['seed']}: "
+                + ", ".join(f"{m}={result[m]:.3f}" for m in METRICS if m in result)
+                + (f" error: {result['error']}" if "error" in result else ""))
+        if progress:
+            print(_cell_line(result), flush=True)
+        done[out / result["method"] / f"seed{result['seed']}"] = result
+    results = [done[folder] for _, _, folder in cells]
     comparison = Comparison(out, results)
     comparison.chart = write_chart(results, cfg.methods, out / "comparison.png")
     comparison.report = write_report(results, cfg, generator, out, comparison.chart)
     return comparison
 
 
-def _check_resumable(out: Path, cfg: CompareConfig) -> None:
-    """Cells kept from an earlier run must have been measured with the same settings."""
-    path = out / "config.json"
-    if not path.exists():
-        return
-    before = json.loads(path.read_text()).get("compare", {})
-    now = json.loads(json.dumps(asdict(cfg)))  # tuples -> lists, as stored
-    changed = sorted(key for key in now if key not in ("seeds", "methods") and before.get(key) != now[key])
-    if changed:
-        raise ValueError(f"{out} holds a comparison with other settings ({', '.join(changed)}); "
-                         "use a new --out folder or the same settings")
-
-
 def _run_cell(generator, method, seed, cfg, folder, dataset, progress) -> dict:
+    """Find and measure one method x seed; its result.json marks the cell done."""
     result = {"method": method, "seed": seed}
     tick = time.perf_counter()
     try:
         directions = find_directions(generator, method, cfg, seed, folder, progress)
     except (DirectionError, GeneratorError) as exc:  # e.g. no first-layer weight, or k > what the method gives
         result["error"] = str(exc)
-        return result
-    result["find_seconds"] = time.perf_counter() - tick
-    directions.meta.setdefault("method", method)
-    directions.meta.setdefault("generator", generator.describe())  # the space and W+ layer range every set lives in
-    directions.save(folder / "directions")
-    result.update(evaluate(generator, directions, cfg, seed, dataset))
+    else:
+        result["find_seconds"] = time.perf_counter() - tick
+        directions.meta.setdefault("method", method)
+        directions.meta.setdefault("generator", generator.describe())  # the space and W+ layer range every set lives in
+        directions.save(folder / "directions")
+        result.update(evaluate(generator, directions, cfg, seed, dataset))
+    write_result(folder, result)
     return result
 
 
@@ -280,63 +284,15 @@ def _seconds(value: float) -> str:
 
 def write_chart(results: list[dict], methods, path: Path) -> Path | None:
     """Grouped bars (one group per metric in [0, 1], one bar per method) with std error bars."""
+    from ..charts import grouped_bars
     summary = summarize(results, methods)
     metrics = [m for m in ("rca", "mig", "dci_disentanglement", "modularity", "factor_cosine")
                if any(m in summary[method] for method in methods)]
     if not metrics:
         return None
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return _chart_with_pillow(summary, methods, metrics, path)
-    fig, ax = plt.subplots(figsize=(2.6 + 1.4 * len(metrics), 3.6), dpi=120)
-    width = 0.8 / len(methods)
-    for i, method in enumerate(methods):
-        means = [summary[method].get(m, (0.0, 0.0, 0))[0] for m in metrics]
-        stds = [summary[method].get(m, (0.0, 0.0, 0))[1] for m in metrics]
-        xs = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(metrics))]
-        ax.bar(xs, means, width, yerr=stds, capsize=2, label=method)
-    ax.set_xticks(range(len(metrics)), [METRIC_LABELS[m] for m in metrics])
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _chart_with_pillow(summary, methods, metrics, path: Path) -> Path:
-    # Fallback without matplotlib: the same grouped bars, drawn by hand.
-    from PIL import Image, ImageDraw
-    palette = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-               (227, 119, 194), (127, 127, 127)]
-    group, height, top, bottom, left = 40 + 18 * len(methods), 300, 20, 40, 40
-    image = Image.new("RGB", (left + group * len(metrics) + 120, height + top + bottom), "white")
-    draw = ImageDraw.Draw(image)
-    draw.line([(left, top), (left, top + height), (image.width - 120, top + height)], fill="black")
-    for tick in (0.0, 0.5, 1.0):
-        y = top + height * (1 - tick)
-        draw.text((4, y - 6), f"{tick:.1f}", fill="black")
-    for j, metric in enumerate(metrics):
-        x0 = left + j * group + 20
-        for i, method in enumerate(methods):
-            mean, std, _ = summary[method].get(metric, (0.0, 0.0, 0))
-            x = x0 + 18 * i
-            draw.rectangle([x, top + height * (1 - min(mean, 1)), x + 14, top + height], fill=palette[i % len(palette)])
-            draw.line([(x + 7, top + height * (1 - min(mean + std, 1.05))), (x + 7, top + height * (1 - max(mean - std, 0)))],
-                      fill="black")
-        draw.text((x0, top + height + 8), METRIC_LABELS[metric], fill="black")
-    for i, method in enumerate(methods):
-        y = top + 14 * i
-        draw.rectangle([image.width - 112, y, image.width - 102, y + 10], fill=palette[i % len(palette)])
-        draw.text((image.width - 98, y - 1), method, fill="black")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-    return path
+    series = {method: ([summary[method].get(m, (0.0, 0.0, 0))[0] for m in metrics],
+                       [summary[method].get(m, (0.0, 0.0, 0))[1] for m in metrics]) for method in methods}
+    return grouped_bars([METRIC_LABELS[m] for m in metrics], series, path)
 
 
 def _cell_line(result: dict) -> str:
@@ -344,71 +300,3 @@ def _cell_line(result: dict) -> str:
         return f"{result['method']:>10} seed {result['seed']}: could not run ({result['error']})"
     parts = [f"{METRIC_LABELS[m]} {result[m]:.3f}" for m in METRICS if m in result and m != "find_seconds"]
     return f"{result['method']:>10} seed {result['seed']}: " + ", ".join(parts) + f" ({result['find_seconds']:.1f} s to find)"
-
-
-# -- command line ----------------------------------------------------------------------
-EXAMPLES = """examples:
-  latentdirs compare                                            # shipped shapes3d GAN, k=10, 3 seeds
-  latentdirs compare --generator planted -k 5 --seeds 0 --ld-steps 800 --gt-steps 500
-  latentdirs compare --methods sefa,ganspace,random --rca-steps 0     # closed-form only, ground truth only
-  latentdirs compare --out runs/00012-compare-shapes3d-k10            # resume an interrupted comparison
-"""
-
-
-def _comma_list(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip())
-
-
-def _seed_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must look like 0,1,2; got {text!r}") from None
-
-
-def add_compare_parser(subparsers) -> argparse.ArgumentParser:
-    from ..cli import _Formatter, add_generator_options, positive_float, positive_int
-    p = subparsers.add_parser("compare", help="LD vs SeFa vs GANSpace vs baselines: RCA, MIG, DCI, modularity, time",
-                              description=__doc__ + "\n" + EXAMPLES, formatter_class=_Formatter)
-    add_generator_options(p)
-    m = p.add_argument_group("methods")
-    m.add_argument("-k", "--num-directions", type=positive_int, default=10, help="directions evaluated per method")
-    m.add_argument("--methods", type=_comma_list, default=",".join(METHODS),
-                   help=f"comma-separated, from: {', '.join(KNOWN_METHODS)} (sefa-raw = SeFa without weight "
-                        "normalization), or ld-<parametrization>-K<n>: LD trains n directions and keeps its top k")
-    m.add_argument("--seeds", type=_seed_list, default="0,1,2", help="comma-separated seeds")
-    m.add_argument("--ld-num-directions", type=positive_int, default=None,
-                   help="K trained by LD before keeping its top k; unset = k")
-    m.add_argument("--ld-steps", type=positive_int, default=1_500, help="LD training steps")
-    m.add_argument("--batch-size", type=positive_int, default=64, help="batch of LD, RCA and the encoder")
-    m.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate of LD and RCA")
-    m.add_argument("--ganspace-samples", type=positive_int, default=20_000, help="latents sampled for GANSpace's PCA")
-    e = p.add_argument_group("evaluation")
-    e.add_argument("--rca-steps", type=int, default=600, help="reconstructor steps per RCA (0 = no RCA)")
-    e.add_argument("--gt-train", type=int, default=5_000,
-                   help="generated pairs for the ground-truth encoder (paper: 500k; 0 = no ground truth)")
-    e.add_argument("--gt-steps", type=positive_int, default=1_500, help="encoder training steps")
-    e.add_argument("--gt-eval", type=positive_int, default=5_000, help="real points scored (paper: 10k)")
-    e.add_argument("--gt-image-size", type=int, default=32, help="encoder input size (0 = generator resolution)")
-    o = p.add_argument_group("output")
-    o.add_argument("--out", default=None, help="comparison folder; unset = a new numbered folder in --runs-dir")
-    o.add_argument("--runs-dir", default="runs", help="where numbered run folders go")
-    o.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch; unset = all")
-    o.add_argument("--device", default=None, help="cpu, cuda, cuda:1; unset = cuda when available")
-    p.set_defaults(func=run_compare)
-    return p
-
-
-def run_compare(args: argparse.Namespace) -> int:
-    from ..cli import generator_from_args
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    generator = generator_from_args(args)
-    comparison = compare(
-        generator, k=args.num_directions, seeds=args.seeds, methods=args.methods, out_dir=args.out,
-        runs_dir=args.runs_dir, ld_num_directions=args.ld_num_directions, ld_steps=args.ld_steps,
-        batch_size=args.batch_size, lr=args.lr, rca_steps=args.rca_steps, ganspace_samples=args.ganspace_samples,
-        gt_train=args.gt_train, gt_steps=args.gt_steps, gt_eval=args.gt_eval,
-        gt_image_size=args.gt_image_size or None, device=args.device)
-    print(f"report: {comparison.report}")
-    return 0

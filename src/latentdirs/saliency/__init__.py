@@ -6,7 +6,7 @@
     unet.py       the small U-Net
     train.py      training on synthetic pairs, evaluation on real pairs (MAE, max F, IoU)
     metrics.py    MAE, max F-measure (beta^2 = 0.3), IoU
-    cli.py        `latentdirs saliency find-direction | make-data | train | eval`
+    (latentdirs/cli/saliency.py) `latentdirs saliency find-direction | make-data | train | eval`
 """
 from .classes import count_top_classes, select_classes
 from .direction import DirectionRanking, rank_directions

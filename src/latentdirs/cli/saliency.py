@@ -13,8 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..cli import (_Formatter, _generator_for_set, _set_threads, add_generator_options, index_list, nonnegative_float,
-                   positive_float, positive_int, shift_list)
+from .options import (Formatter, add_generator_options, add_runtime_options, generator_for_set,
+                      nonnegative_float, positive_float, positive_int, set_threads, shift_list)
 
 EXAMPLES = """examples:
   latentdirs saliency find-direction runs/00003-discover-shapes3d-fade-k32-unit --out runs/sal/find
@@ -38,9 +38,9 @@ def fraction(text: str) -> float:
     return value
 
 
-def add_saliency_parser(subparsers) -> None:
+def add_parser(subparsers) -> None:
     p = subparsers.add_parser("saliency", help="saliency masks from the background-removal direction, U-Net, MAE",
-                              description=__doc__ + "\n" + EXAMPLES, formatter_class=_Formatter)
+                              description=__doc__ + "\n" + EXAMPLES, formatter_class=Formatter)
     sub = p.add_subparsers(dest="saliency_command", metavar="STEP")
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
@@ -49,7 +49,7 @@ def add_saliency_parser(subparsers) -> None:
                                    "(how far the image border moves toward white, 1 = fully) minus object change "
                                    "(mean |change| of the pixels that stay non-white). Writes ranking.json, "
                                    "ranking.txt and ranking.png (G(z) | G(z + s h) | mask for the top directions).\n\n"
-                                   + EXAMPLES, formatter_class=_Formatter)
+                                   + EXAMPLES, formatter_class=Formatter)
     f.add_argument("set", help="run folder or direction-set folder")
     add_generator_options(f, default=None)
     f.add_argument("--shifts", type=shift_list, default="3,6,9", help="shift magnitudes to try (both signs)")
@@ -67,7 +67,7 @@ def add_saliency_parser(subparsers) -> None:
     m = sub.add_parser("make-data", help="write synthetic image/mask PNG pairs",
                        description="Sample G(z), threshold G(z + s h) into a mask, keep masks in the area range, "
                                    "write OUT/images/NNNNN.png + OUT/masks/NNNNN.png and OUT/dataset.json.\n\n"
-                                   + EXAMPLES, formatter_class=_Formatter)
+                                   + EXAMPLES, formatter_class=Formatter)
     m.add_argument("set", help="run folder or direction-set folder")
     add_generator_options(m, default=None)
     m.add_argument("--num", type=positive_int, default=2000, help="pairs to write")
@@ -82,7 +82,7 @@ def add_saliency_parser(subparsers) -> None:
                        description="Train a U-Net on synthetic pairs: from --data (a make-data folder) or streamed "
                                    "from SET's generator and the picked direction. Defaults are the paper's schedule "
                                    "(Adam, lr 0.005 x0.2 every 4000 steps, 15000 steps, batch 128, temperature 10); "
-                                   "scale them down on a CPU.\n\n" + EXAMPLES, formatter_class=_Formatter)
+                                   "scale them down on a CPU.\n\n" + EXAMPLES, formatter_class=Formatter)
     t.add_argument("set", nargs="?", default=None, help="run folder or direction-set folder (when streaming)")
     add_generator_options(t, default=None)
     t.add_argument("--data", default=None, help="folder of image/mask pairs (instead of streaming)")
@@ -110,7 +110,7 @@ def add_saliency_parser(subparsers) -> None:
                                    "top-k, keep the most frequent fraction of the classes seen (the paper: top-5, "
                                    "25%%). Prints them as a comma list for --classes and writes JSON if asked.\n\n"
                                    "examples:\n  latentdirs saliency select-classes ECSSD/images --classifier "
-                                   "my_classifiers:resnet18 --json runs/sal/classes.json", formatter_class=_Formatter)
+                                   "my_classifiers:resnet18 --json runs/sal/classes.json", formatter_class=Formatter)
     c.add_argument("folder", help="folder of target images (no labels needed)")
     c.add_argument("--classifier", required=True, metavar="MODULE:FUNCTION",
                    help="a function returning a callable images[-1,1] NCHW -> logits")
@@ -124,7 +124,7 @@ def add_saliency_parser(subparsers) -> None:
     e = sub.add_parser("eval", help="MAE, max F and IoU on real image/mask pairs",
                        description="Evaluate a trained U-Net on FOLDER/images + FOLDER/masks (or ground_truth_mask/, "
                                    "ECSSD's name), matched by file name. Writes metrics.json, predictions/*.png and "
-                                   "examples.png (image | U-Net | truth).\n\n" + EXAMPLES, formatter_class=_Formatter)
+                                   "examples.png (image | U-Net | truth).\n\n" + EXAMPLES, formatter_class=Formatter)
     e.add_argument("unet", help="U-Net folder or training run folder")
     e.add_argument("folder", help="folder with images/ and masks/ (or ground_truth_mask/)")
     e.add_argument("--masks-subdir", default=None, help="name of the mask folder inside FOLDER (None: masks/, ground_truth_mask/, gt/ or GT/)")
@@ -138,8 +138,7 @@ def add_saliency_parser(subparsers) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (None: all)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N: where the generator and the U-Net run")
+    add_runtime_options(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -184,7 +183,7 @@ def _load_set_and_generator(args):
     from ..directions import DirectionSet
     from ..discovery import resolve_device
     directions = DirectionSet.load(args.set)
-    return directions, _generator_for_set(args, directions).to(resolve_device(args.device))
+    return directions, generator_for_set(args, directions).to(resolve_device(args.device))
 
 
 def _classifier(spec: str):
@@ -200,8 +199,8 @@ def _select_classes(args, generator):
         return generator, None
     if not args.classifier:
         raise SystemExit("error: --select-classes-from needs --classifier MODULE:FUNCTION")
-    from .classes import image_folder_batches, select_classes
-    from .masks import restrict_classes
+    from ..saliency.classes import image_folder_batches, select_classes
+    from ..saliency.masks import restrict_classes
     classes, counts = select_classes(_classifier(args.classifier), image_folder_batches(args.select_classes_from),
                                      top_k=args.top_k, keep_fraction=args.keep_fraction)
     print(f"classes kept ({len(classes)} of {len(counts)} seen): {classes}")
@@ -209,22 +208,22 @@ def _select_classes(args, generator):
 
 
 def cmd_select_classes(args: argparse.Namespace) -> int:
-    from .classes import image_folder_batches, select_classes
-    _set_threads(args.threads)
+    from ..saliency.classes import image_folder_batches, select_classes
+    set_threads(args.threads)
     classes, counts = select_classes(_classifier(args.classifier), image_folder_batches(args.folder, args.image_size),
                                      top_k=args.top_k, keep_fraction=args.keep_fraction)
     print(f"kept {len(classes)} of {len(counts)} classes seen in a top-{args.top_k}:")
     print(",".join(str(c) for c in classes))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"classes": classes, "counts": {str(k): v for k, v in counts.most_common()},
+        from ..runs import atomic_write_text
+        atomic_write_text(args.json, json.dumps({"classes": classes, "counts": {str(k): v for k, v in counts.most_common()},
                                                "top_k": args.top_k, "keep_fraction": args.keep_fraction}, indent=1))
     return 0
 
 
 def cmd_find_direction(args: argparse.Namespace) -> int:
-    from .direction import rank_directions
-    _set_threads(args.threads)
+    from ..saliency.direction import rank_directions
+    set_threads(args.threads)
     directions, generator = _load_set_and_generator(args)
     ranking = rank_directions(generator, directions, num_latents=args.num_latents, shifts=args.shifts, seed=args.seed,
                               threshold=args.threshold, min_area=args.min_area, max_area=args.max_area,
@@ -240,8 +239,8 @@ def cmd_find_direction(args: argparse.Namespace) -> int:
 
 
 def cmd_make_data(args: argparse.Namespace) -> int:
-    from .masks import write_dataset
-    _set_threads(args.threads)
+    from ..saliency.masks import write_dataset
+    set_threads(args.threads)
     directions, generator = _load_set_and_generator(args)
     index, shift = _direction_from_args(args, directions)
     generator, classes = _select_classes(args, generator)
@@ -255,9 +254,9 @@ def cmd_make_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .masks import stream_pairs
-    from .train import TrainConfig, folder_batches, train_unet
-    _set_threads(args.threads)
+    from ..saliency.masks import stream_pairs
+    from ..saliency.train import TrainConfig, folder_batches, train_unet
+    set_threads(args.threads)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, decay_every=args.decay_every,
                          decay=args.decay, temperature=args.temperature, base_channels=args.base_channels,
                          depth=args.depth, size=args.size, seed=args.seed, log_every=args.log_every)
@@ -281,9 +280,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .train import evaluate
-    from .unet import UNet
-    _set_threads(args.threads)
+    from ..saliency.train import evaluate
+    from ..saliency.unet import UNet
+    set_threads(args.threads)
     from ..discovery import resolve_device
     unet = UNet.load(args.unet).to(resolve_device(args.device))
     out = Path(args.out) if args.out else Path(args.unet) / f"eval-{Path(args.folder).resolve().name}"
@@ -292,6 +291,3 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"MAE {result['mae']:.4f}  max F {result['max_f']:.4f}  IoU {result['iou']:.4f}  "
           f"on {result['num_images']} images -> {out}")
     return 0
-
-
-__all__ = ["add_saliency_parser", "index_list"]

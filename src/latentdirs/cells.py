@@ -1,0 +1,91 @@
+"""Cells: the resumable units of work of a sweep (one discovery run each) and of a comparison
+(one method x seed each).
+
+A cell is a subfolder of the job's folder, complete once its ``result.json`` exists; that file
+is written last and atomically, so a killed job re-run with the same command skips complete
+cells and redoes (or resumes) the rest. Results are also appended, one JSON line per cell, to
+the job's JSONL file as they finish. Cells run in this process, or in worker processes with
+one torch thread each.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from tqdm.auto import tqdm
+
+from .runs import atomic_write_text
+
+RESULT = "result.json"
+
+
+def read_json(path: str | Path) -> dict:
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def read_result(cell_dir: str | Path) -> dict | None:
+    """The result of a complete cell, None for a cell still to do."""
+    path = Path(cell_dir) / RESULT
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_result(cell_dir: str | Path, result: dict) -> None:
+    atomic_write_text(Path(cell_dir) / RESULT, json.dumps(result, indent=1, default=str))
+
+
+def append_jsonl(path: str | Path, record: dict) -> None:
+    with open(path, "a") as fh:
+        fh.write(json.dumps(record, default=str) + "\n")
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, default=str) + "\n" for r in records))
+
+
+class Log:
+    """Timestamped lines appended to ``path``, echoed above the progress bar when asked."""
+
+    def __init__(self, path: str | Path, echo: bool = False) -> None:
+        self.path, self.echo = Path(path), echo
+
+    def __call__(self, message: str) -> None:
+        line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}"
+        with open(self.path, "a") as fh:
+            fh.write(line + "\n")
+        if self.echo:
+            tqdm.write(line)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+
+
+def run_cells(work: Callable[..., dict], jobs: list[tuple], workers: int = 1, threads: int | None = None,
+              progress: bool = True, desc: str = "cells") -> Iterator[dict]:
+    """Yield ``work(*job)`` for every job as it finishes: here, or in ``workers`` processes.
+
+    With workers, ``work`` and the jobs must pickle (a module-level function, a generator's
+    load spec rather than the generator) and each process gets ``threads`` (default 1) threads.
+    """
+    if not jobs:
+        return
+    workers = min(workers, len(jobs))
+    if workers <= 1:
+        if threads:
+            _init_worker(threads)
+        for job in tqdm(jobs, desc=desc, disable=not progress, dynamic_ncols=True):
+            yield work(*job)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    # spawn, not fork: a forked torch process can deadlock in its thread pools.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                             initargs=(threads or 1,)) as pool:
+        futures = [pool.submit(work, *job) for job in jobs]
+        for future in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not progress,
+                           dynamic_ncols=True):
+            yield future.result()

@@ -1,0 +1,52 @@
+"""``latentdirs mos``: MOS of rated direction sets (answers from ``latentdirs serve``)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..web.ratings import DB_NAME
+from .options import Formatter, positive_int
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("mos", help="MOS of rated direction sets (answers from `latentdirs serve`)",
+                       description="Read the rating answers and print the MOS per set, per assessor and the share "
+                                   "of interpretable directions per category.\n\nexamples:\n"
+                                   "  latentdirs mos runs/00003-discover-shapes3d-k32-unit\n"
+                                   "  latentdirs mos runs/00003-*/ runs/00004-*/ --csv mos.csv\n"
+                                   "  latentdirs mos runs/00003-*/ --db ratings.sqlite --apply-names",
+                       formatter_class=Formatter)
+    p.add_argument("sets", nargs="+", metavar="RUN_DIR", help="the run folders that were served")
+    p.add_argument("--db", default=None, help=f"answers database (default: FIRST_RUN_DIR/{DB_NAME})")
+    p.add_argument("--csv", default=None, help="write the per-set summary (MOS, category shares) to this CSV")
+    p.add_argument("--answers-csv", default=None, help="write every answer, one row each, to this CSV")
+    p.add_argument("--apply-names", action="store_true",
+                   help="write the most common assessor name of each direction into its direction set")
+    p.add_argument("--min-votes", type=positive_int, default=1, help="assessors needed behind a name (--apply-names)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..runs import atomic_write_text
+    from ..web.images import load_sets
+    from ..web.ratings import RatingStore, answers_csv, apply_names, format_report, summary_rows, to_csv
+    db = Path(args.db) if args.db else Path(args.sets[0]) / DB_NAME
+    if not db.exists():
+        raise FileNotFoundError(f"no answers database at {db} (rate with `latentdirs serve` first, or pass --db)")
+    sets = load_sets(args.sets, check_generator=False)
+    answers = [a for a in RatingStore(db).answers() if a["set_name"] in sets]
+    print(format_report(answers))
+    if args.csv:
+        atomic_write_text(args.csv, to_csv(summary_rows(answers)))
+        print(f"\nwrote {args.csv}")
+    if args.answers_csv:
+        atomic_write_text(args.answers_csv, answers_csv(answers))
+        print(f"wrote {args.answers_csv}")
+    if args.apply_names:
+        written = apply_names(answers, sets, args.min_votes)
+        for set_name, names in written.items():
+            print(f"named {len(names)} directions of {set_name}: " +
+                  ", ".join(f"#{k} {v!r}" for k, v in sorted(names.items())))
+        if not written:
+            print("no new names to apply")
+    return 0

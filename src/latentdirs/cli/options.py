@@ -1,0 +1,229 @@
+"""What every subcommand shares: argparse value types, the generator options, ``--threads``
+and ``--device`` (declared here once), and options generated from a config dataclass.
+
+A leaf module: it imports argparse and, only when a command runs, the generator registry.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import textwrap
+
+
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default and keeps the examples in descriptions as written."""
+
+
+# -- value types: a wrong value is refused with what was expected ----------------------
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = nonnegative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
+    return value
+
+
+def optional_int(text: str) -> int | None:
+    """An integer >= 0, or 'none' for unset."""
+    return None if text.strip().lower() == "none" else nonnegative_int(text)
+
+
+def shift_list(text: str) -> list[float]:
+    """'-8:8:9' (start:stop:count) or '-4,-2,0,2,4'."""
+    try:
+        if ":" in text:
+            start, stop, count = text.split(":")
+            import numpy as np
+            return np.linspace(float(start), float(stop), int(count)).tolist()
+        return [float(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shifts must look like -8:8:9 or -4,0,4; got {text!r}") from None
+
+
+def index_list(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"direction indices must look like 0,3,5; got {text!r}") from None
+
+
+def int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 0,1,2; got {text!r}") from None
+
+
+def str_tuple(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def layer_range(text: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(s) for s in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"layers must look like 0-4 (first-last, end exclusive); got {text!r}") from None
+    if not 0 <= lo < hi:
+        raise argparse.ArgumentTypeError(f"layer range {text!r} is empty")
+    return lo, hi
+
+
+# -- runtime: where and on how many threads --------------------------------------------
+def add_runtime_options(parser) -> None:
+    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (None: all)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (cuda when available)")
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+
+
+# -- the generator ---------------------------------------------------------------------
+def add_generator_options(parser: argparse.ArgumentParser, default: str | None = "shapes3d") -> None:
+    g = parser.add_argument_group("generator")
+    g.add_argument("--generator", default=default, metavar="KIND",
+                   help="generator kind (`latentdirs generators` lists them)")
+    g.add_argument("--checkpoint", default=None, metavar="PATH", help="checkpoint file or folder for public generators")
+    g.add_argument("--space", choices=("z", "w", "w+"), default=None, help="latent space to move in (StyleGAN2)")
+    g.add_argument("--layers", type=layer_range, default=None, help="W+ layer range, e.g. 0-4 (StyleGAN2)")
+    g.add_argument("--classes", type=index_list, default=None, help="class indices, e.g. 239 or 1,207 (BigGAN)")
+    g.add_argument("--truncation", type=positive_float, default=None, help="truncation (BigGAN, StyleGAN2)")
+    g.add_argument("--trust-pickle", action="store_true",
+                   help="allow unpickling a checkpoint (runs code from the file: only for files you trust)")
+    g.add_argument("-O", "--generator-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other loader option, VALUE parsed as JSON when possible (repeatable)")
+
+
+def generator_from_args(args: argparse.Namespace):
+    from ..generators import load_generator
+    options = {name: getattr(args, name) for name in ("space", "layers", "classes", "truncation")
+               if getattr(args, name, None) is not None}
+    if getattr(args, "trust_pickle", False):
+        options["trust_pickle"] = True
+    for item in getattr(args, "generator_option", []):
+        if "=" not in item:
+            raise SystemExit(f"error: --generator-option expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    try:
+        return load_generator(args.generator, args.checkpoint, **options)
+    except TypeError as exc:
+        raise SystemExit(f"error: generator {args.generator!r} does not take these options ({exc})") from None
+
+
+def generator_for_set(args: argparse.Namespace, directions):
+    """The generator named on the command line, else the one the direction set records."""
+    from ..generators import generator_from_spec
+    if getattr(args, "generator", None):
+        return generator_from_args(args)
+    return generator_from_spec(directions.meta.get("generator", {}).get("spec"))
+
+
+# -- options generated from a config dataclass -----------------------------------------
+def field_docs(cls) -> dict[str, str]:
+    """The attribute docstrings of a dataclass (the string right under each field), litgpt-style."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):  # no source (a frozen install): options keep working without help
+            continue
+        body = tree.body[0].body
+        for node, after in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
+                    and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+                docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _value_type(cls, name: str, annotation: str):
+    if name in getattr(cls, "POSITIVE", ()):
+        return positive_int
+    types = {"int": nonnegative_int, "float": nonnegative_float, "str": str, "int | None": optional_int,
+             "str | None": str, "tuple[int, ...]": int_tuple, "tuple[str, ...]": str_tuple}
+    if annotation not in types:
+        raise TypeError(f"{cls.__name__}.{name} is a {annotation}, which has no command-line type yet: "
+                        "add one to _value_type in latentdirs/cli/options.py")
+    return types[annotation]
+
+
+_METAVARS = {"int": "N", "float": "X", "int | None": "N|none", "tuple[int, ...]": "N,N,...",
+             "tuple[str, ...]": "A,B,..."}
+
+
+def _shown(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def add_config_options(group, cls, defaults, names=None, short: dict[str, str] | None = None) -> None:
+    """One option per field of dataclass ``cls`` (or those in ``names``): flag, type, choices and
+    help from the field, the default shown from ``defaults`` (an instance of ``cls``).
+
+    Options left out of the command line stay absent from the parsed namespace
+    (``argparse.SUPPRESS``), so :func:`config_from_args` can lay them over any preset.
+    """
+    docs = field_docs(cls)
+    choices = getattr(cls, "CHOICES", {})
+    for f in dataclasses.fields(cls):
+        if names is not None and f.name not in names:
+            continue
+        default = getattr(defaults, f.name)
+        flags = [short[f.name]] if short and f.name in short else []
+        help_text = f"{docs.get(f.name, f.name)} (default: {_shown(default)})".replace("%", "%%")
+        kind = str(f.type)
+        if kind.startswith("bool"):
+            group.add_argument(*flags, flag(f.name), action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_text)
+        else:
+            group.add_argument(*flags, flag(f.name), type=_value_type(cls, f.name, kind), choices=choices.get(f.name),
+                               default=argparse.SUPPRESS, help=help_text,
+                               metavar=None if f.name in choices else _METAVARS.get(kind, "VALUE"))
+
+
+def config_from_args(args: argparse.Namespace, cls, defaults, **extra):
+    """``defaults`` with every field the command line gave (and ``extra``) laid over it."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    return dataclasses.replace(defaults, **{**given, **extra})

@@ -1,0 +1,65 @@
+"""``latentdirs serve``: the web explorer and the MOS rating protocol (needs the ``web`` extra)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..web.ratings import DB_NAME  # the SQLite store needs no extra; the app (Flask) loads when serving
+from .options import Formatter, add_generator_options, add_runtime_options, positive_int, set_threads
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("serve", help="web explorer with sliders and the MOS rating protocol",
+                       description="Serve saved direction sets of one generator: an explorer (charts, sliders, "
+                                   "download) and a blind rating session whose answers go to SQLite "
+                                   "(read them with `latentdirs mos`). Needs Flask: pip install -e \".[web]\".\n\n"
+                                   "examples:\n"
+                                   "  latentdirs serve runs/00003-discover-shapes3d-k32-unit\n"
+                                   "  latentdirs serve runs/00003-*/ runs/00004-*/ --port 8080 --db ratings.sqlite\n"
+                                   "  latentdirs serve my_dirs/ --generator stylegan2 --checkpoint g.pt --space w",
+                       formatter_class=Formatter)
+    p.add_argument("sets", nargs="+", metavar="RUN_DIR", help="run folders or direction-set folders (one generator)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind; anything but loopback exposes the app to your network")
+    p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    p.add_argument("--db", default=None, help=f"answers database (default: FIRST_RUN_DIR/{DB_NAME})")
+    p.add_argument("--cache-size", type=int, default=512, help="rendered images kept in memory (0: no cache)")
+    p.add_argument("--rating-latents", type=positive_int, default=10,
+                   help="latents (seeds 0..N-1) every assessor rates on; fixed when the database is created")
+    p.add_argument("--log-requests", action="store_true", help="print a line per request (a slider drag sends many)")
+    add_runtime_options(p)
+    add_generator_options(p, default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    from ..discovery import resolve_device
+    from ..web.app import LOOPBACK_HOSTS, create_app
+    set_threads(args.threads)
+    generator = None
+    if args.generator:  # override what the sets record (e.g. a checkpoint that moved)
+        from .options import generator_from_args
+        generator = generator_from_args(args)
+    loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    app = create_app(args.sets, generator, args.db, args.cache_size, args.rating_latents,
+                     str(resolve_device(args.device)), allowed_hosts=LOOPBACK_HOSTS if loopback else None)
+    state = app.extensions["latentdirs"]
+    if not loopback:
+        print(f"warning: binding {args.host}: anyone who can reach this machine can use the app", file=sys.stderr)
+    if not args.log_requests:
+        import logging
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server(args.host, args.port, app, threaded=True)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"serving {len(state.sets)} direction set(s) of {state.generator_info['name']} "
+          f"({', '.join(state.sets)}); answers in {state.store.path}", flush=True)
+    print(f"open http://{host}:{server.server_port}/  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,102 @@
+"""DiscoveryConfig (and CompareConfig, SweepConfig) are the one source of options and defaults:
+every command's options and shown defaults must agree with them."""
+import dataclasses
+import re
+
+import pytest
+
+from latentdirs.cli import build_parser
+from latentdirs.cli.options import field_docs, flag
+from latentdirs.discovery import PRESETS, DiscoveryConfig, preset
+from latentdirs.evaluation.compare import CompareConfig
+from latentdirs.sweep import SweepConfig, expand
+
+
+def subparser(name: str):
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    return sub.choices[name]
+
+
+def shown_defaults(parser) -> dict[str, str]:
+    """{dest: the default the help text shows} for every option of ``parser``."""
+    found = {}
+    for action in parser._actions:
+        match = re.search(r"\(default: (.*)\)$", (action.help or "").replace("%%", "%"))
+        if match:
+            found[action.dest] = match.group(1)
+    return found
+
+
+def shown(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+@pytest.mark.parametrize("command, config_class, defaults, left_out", [
+    ("discover", DiscoveryConfig, PRESETS["cpu"], {"device"}),
+    ("demo", DiscoveryConfig, PRESETS["demo"], None),
+    ("compare", CompareConfig, CompareConfig(), {"device"}),
+    ("sweep", SweepConfig, SweepConfig(), {"threads", "progress"}),
+])
+def test_cli_options_and_defaults_are_the_configs(command, config_class, defaults, left_out):
+    parser = subparser(command)
+    options = {o for a in parser._actions for o in a.option_strings}
+    docs = field_docs(config_class)
+    fields = [f.name for f in dataclasses.fields(config_class)]
+    if left_out is None:  # the demo exposes the handful of LD options that matter for it
+        from latentdirs.cli.demo import OPTIONS
+        fields = list(OPTIONS)
+    else:
+        fields = [f for f in fields if f not in left_out]
+    defaults_in_help = shown_defaults(parser)
+    for name in fields:
+        assert flag(name) in options, f"{command} has no {flag(name)}"
+        assert defaults_in_help[name] == shown(getattr(defaults, name)), f"{command} {flag(name)}"
+        action = next(a for a in parser._actions if a.dest == name)
+        assert action.help.replace("%%", "%").startswith(docs[name]), f"{command} {flag(name)}: help is not the doc"
+
+
+def test_every_config_field_has_a_docstring():
+    for cls in (DiscoveryConfig, CompareConfig, SweepConfig):
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in field_docs(cls)]
+        assert missing == [], cls.__name__
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_discover_resolves_each_preset_and_lays_given_options_over_it(name):
+    from latentdirs.cli.discover import resolved_config
+    parser = build_parser()
+    assert resolved_config(parser.parse_args(["discover", "--preset", name])) == PRESETS[name]
+    given = resolved_config(parser.parse_args(["discover", "--preset", name, "--steps", "7", "--no-channels-last",
+                                               "--device", "cpu", "-k", "3"]))
+    assert given == dataclasses.replace(PRESETS[name], steps=7, channels_last=False, device="cpu", num_directions=3)
+
+
+def test_demo_compare_and_sweep_resolve_to_their_presets():
+    from latentdirs.cli.demo import given_options
+    parser = build_parser()
+    assert given_options(parser.parse_args(["demo"])) == {"device": "auto"}  # run_demo starts from PRESETS["demo"]
+    assert given_options(parser.parse_args(["demo", "--steps", "20"]))["steps"] == 20
+    # compare's LD is the demo preset; a sweep cell is the sweep preset unless --grid/--set say otherwise
+    demo = PRESETS["demo"]
+    assert (CompareConfig.ld_steps, CompareConfig.batch_size, CompareConfig.lr) == (demo.steps, demo.batch_size, demo.lr)
+    ((_, options),) = expand({"seed": [0]})
+    assert options == dataclasses.asdict(PRESETS["sweep"])
+
+
+def test_the_presets_keep_the_settings_each_command_had():
+    # The values each command used before the presets existed: results stay comparable.
+    assert preset("cpu") == DiscoveryConfig(num_directions=32, steps=3000, lr=1e-3, batch_size=128)
+    assert preset("demo") == DiscoveryConfig(num_directions=16, steps=1500, lr=1e-3, batch_size=64)
+    assert preset("sweep") == DiscoveryConfig(num_directions=10, steps=2000, lr=1e-3, batch_size=64)
+    assert preset("paper").lr == 1e-4 and preset("paper").steps == 100_000
+    assert preset("demo", steps=20).steps == 20 and PRESETS["demo"].steps == 1500  # a copy, not the preset
+    with pytest.raises(ValueError, match="unknown preset 'fast'; presets: paper, cpu, demo, sweep"):
+        preset("fast")
+    with pytest.raises(TypeError, match="unknown discovery options \\['stepz'\\]"):
+        preset("cpu", stepz=3)
+
+
+def test_bad_choices_are_refused_by_the_config_too():
+    with pytest.raises(ValueError, match="parametrization must be one of"):
+        preset("cpu", parametrization="orthogonal")

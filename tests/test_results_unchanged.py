@@ -1,0 +1,87 @@
+"""The results files of demo, discover, sweep and compare match those the code wrote before
+issue 16's restructuring (tests/fixtures/results_before_house.json, written by running this
+file as a script against the earlier code).
+
+    PYTHONPATH=OLD_CHECKOUT/src python tests/test_results_unchanged.py tests/fixtures/results_before_house.json
+
+Times differ from run to run and are left out; everything else must be equal.
+"""
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+FIXTURE = Path(__file__).parent / "fixtures" / "results_before_house.json"
+TIMES = ("seconds", "sec_per_step", "time")
+
+
+def _without_times(value):
+    if isinstance(value, dict):
+        return {k: _without_times(v) for k, v in value.items() if not any(t in k for t in TIMES)}
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    return value
+
+
+def _read(path: Path):
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text().splitlines()]
+    return json.loads(path.read_text())
+
+
+def collect(tmp: Path) -> dict:
+    """Run each command in a tiny setting; {relative path: contents without times} of its results files."""
+    import torch
+
+    import latentdirs
+    from latentdirs.cli import main
+    from latentdirs.demo import run_demo
+    from latentdirs.evaluation.compare import compare
+    from latentdirs.sweep import sweep
+    import latentdirs.demo
+    torch.set_num_threads(1)
+    # Pinned, not the kind's defaults: a later change of the planted defaults must not read as a changed result.
+    pinned = dict(latent_dim=16, image_size=32, seed=0, nuisance_strength=0.0, nuisance_jitter=0.0)
+    planted = latentdirs.load_generator("planted", **pinned)
+    tiny = {"steps": 12, "batch_size": 16, "log_every": 4, "checkpoint_every": 4, "importance_latents": 4}
+    sweep(planted, {"k": [2, 3]}, tiny, tmp / "sweep", rca_steps=4, eval_latents=4, progress=False, render=False)
+    compare(planted, k=3, seeds=(0,), methods=("ld-unit", "sefa", "random"), out_dir=tmp / "compare", ld_steps=4,
+            batch_size=16, rca_steps=4, gt_train=64, gt_steps=4, gt_eval=200, gt_image_size=16, ganspace_samples=200,
+            progress=False)
+    load = latentdirs.demo.load_generator
+    latentdirs.demo.load_generator = lambda kind: load(kind, **pinned)
+    try:
+        run_demo("planted", num_directions=4, steps=6, rca_steps=3, batch_size=16, runs_dir=tmp / "demo",
+                 progress=False)
+    finally:
+        latentdirs.demo.load_generator = load
+    main(["discover", "--generator", "planted", "-k", "3", "--steps", "6", "--batch-size", "16", "--threads", "1",
+          "--out", str(tmp / "discover"), "--no-render"] + [f"-O{k}={v}" for k, v in pinned.items()])
+    files = sorted(p for pattern in ("sweep/*/result.json", "sweep/results.jsonl", "compare/*/*/result.json",
+                                     "compare/metrics.jsonl", "demo/*/config.json", "demo/*/discovery/metrics.jsonl",
+                                     "discover/metrics.jsonl", "discover/directions/directions.json")
+                   for p in tmp.glob(pattern))
+    out = {}
+    for path in files:
+        key = str(path.relative_to(tmp))
+        key = key.replace(path.relative_to(tmp).parts[1], "RUN") if key.startswith("demo/") else key
+        out[key] = _without_times(_read(path))
+    for meta in (k for k in out if k.endswith("directions.json")):
+        out[meta].pop("version", None)
+    return out
+
+
+@pytest.mark.skipif(not FIXTURE.exists(), reason="no reference results")
+def test_results_files_are_unchanged(tmp_path):
+    expected = json.loads(FIXTURE.read_text())
+    found = json.loads(json.dumps(collect(tmp_path), default=str))
+    assert sorted(found) == sorted(expected)
+    for key in expected:
+        assert found[key] == expected[key], key
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(sys.argv[1]).write_text(json.dumps(collect(Path(tmp)), indent=1, default=str, sort_keys=True) + "\n")
