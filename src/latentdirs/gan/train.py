@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..runs import atomic_torch_save, atomic_write_text
 from .networks import (DCGANDiscriminator, DCGANGenerator, NetworkConfig, UpsampleGenerator, recalibrate_batchnorm,
                        update_ema)
 from .stylegan import MappedDCGANGenerator, StyleGenerator, StyleNetworkConfig, mixed_styles
@@ -101,18 +102,6 @@ class TrainConfig:
         return DCGANDiscriminator(self.network(), width=self.d_base_channels or None, spectral=self.r1_gamma <= 0)
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a crash mid-write never leaves a truncated checkpoint behind
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     """Images in [-1, 1] NCHW -> one PNG grid."""
     from PIL import Image
@@ -139,7 +128,7 @@ def export_generator(generator: nn.Module, out_dir: Path, metadata: dict) -> Pat
     os.chmod(tmp, 0o644)  # safetensors writes 0600; the file ships inside a package
     os.replace(tmp, out_dir / "generator.safetensors")
     config = {"architecture": architecture, **generator.config.to_dict(), **metadata}
-    _atomic_write_text(out_dir / "config.json", json.dumps(config, indent=2) + "\n")
+    atomic_write_text(out_dir / "config.json", json.dumps(config, indent=2) + "\n")
     return out_dir / "generator.safetensors"
 
 
@@ -257,7 +246,7 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
         step, elapsed_before = state["step"], state["elapsed_seconds"]
         cpu_before = state.get("cpu_seconds", 0.0)
         print(f"resumed from {checkpoint_path} at step {step}", file=sys.stderr)
-    _atomic_write_text(out_dir / "train_config.json",
+    atomic_write_text(out_dir / "train_config.json",
                        json.dumps({**asdict(config), "command": command}, indent=2) + "\n")
     with open(out_dir / HISTORY_NAME, "a") as history:  # every (re)start, so the weights can say how they were made
         history.write(json.dumps({"command": command, "from_step": step, "cpu_seconds_before": round(cpu_before, 1),
@@ -269,7 +258,7 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
     save_image_grid(real_images[:64].float() / 127.5 - 1, out_dir / "samples" / "real.png")
 
     def save_checkpoint(elapsed: float) -> None:
-        _atomic_torch_save({
+        atomic_torch_save({
             "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
             "generator_ema": generator_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "torch_rng": torch.get_rng_state(), "step": step, "elapsed_seconds": elapsed,
