@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     for module, func in (("demo", "add_demo_parser"), ("gan.train", "add_train_gan_parser"),
                          ("evaluation.compare", "add_compare_parser"), ("sweep", "add_sweep_parser"),
                          ("web.app", "add_serve_parser"), ("web.ratings", "add_mos_parser"),
-                         ("saliency.cli", "add_saliency_parser")):
+                         ("saliency.cli", "add_saliency_parser"),
+                         ("edit_cli", "add_parser")):
         add = _optional(module, func)
         if add is not None:
             add(sub)

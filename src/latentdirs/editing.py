@@ -57,7 +57,7 @@ def strip_image(result: EditResult, row: int = 0, scale: int = 1):
     from .render import grid, to_pil
     pictures = to_pil(torch.cat([result.inputs[row:row + 1].cpu(), result.inversion.images[row:row + 1].cpu(),
                                  result.edited[row].cpu()]))
-    labels = ["input", "inverted"] + [f"{s:+g}" for s in result.shifts]
+    labels = ["input", "inverted"] + [f"{s:+g}" if s else "0" for s in result.shifts]
     zero = result.shifts.index(0.0) + 2 if 0.0 in result.shifts else None
     return grid([pictures], col_labels=labels, marked_column=zero, scale=scale)
 

@@ -266,12 +266,14 @@ def _best_prior_samples(generator: Generator, images: torch.Tensor, num_starts: 
 
 def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None = None, steps: int = 300,
            lr: float = 0.05, prior_weight: float = 1e-3, num_starts: int = 256, batch_size: int = 64,
-           seed: int = 0, progress: bool = True) -> InversionResult:
+           seed: int = 0, prior: tuple[torch.Tensor, torch.Tensor] | None = None,
+           progress: bool = True) -> InversionResult:
     """Latents of ``generator`` whose images reproduce ``images`` ((N, C, H, W) in [-1, 1]).
 
     First guess: ``encoder(images)`` if given, else the closest of ``num_starts`` prior samples.
     Then ``steps`` Adam steps (cosine-decayed ``lr``) on per-image pixel MSE +
     ``prior_weight`` * mean((w - mean) / spread)^2. ``steps=0`` returns the first guess.
+    ``prior`` is ``latent_prior(generator)``, computed here when not given (a server reuses it).
     """
     images = check_images(generator, images).to(generator.device)
     if encoder is not None:
@@ -280,7 +282,7 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
     if steps < 0 or lr <= 0 or prior_weight < 0:
         raise InversionError(f"need steps >= 0, lr > 0 and prior_weight >= 0; got {steps}, {lr}, {prior_weight}")
     from tqdm.auto import tqdm
-    mean, spread = latent_prior(generator, seed=seed)
+    mean, spread = (t.to(generator.device) for t in (prior or latent_prior(generator, seed=seed)))
     start = time.time()
     chunks = range(0, len(images), batch_size)
     bar = tqdm(total=len(chunks) * max(steps, 1), desc="invert", disable=not progress)
