@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from . import ratings
 from .images import (DEFAULT_SHIFTS, MAX_CHART_LATENTS, MAX_CHART_SHIFTS, MAX_SCALE, MAX_SEED, MAX_SHIFT, Renderer,
                      RequestError, ServedSet, load_sets, parse_amounts, parse_int, parse_seeds, parse_shift_list)
+from .uploads import add_upload_api
 
 RATING_SHIFTS = list(DEFAULT_SHIFTS)  # the paper's charts: s from -8 to 8
 
@@ -43,7 +44,8 @@ class AppState:
 
 
 def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cache_size: int = 512,
-               rating_latents: int = 10, device: str = "cpu", allowed_hosts: set[str] | None = None) -> Flask:
+               rating_latents: int = 10, device: str = "cpu", allowed_hosts: set[str] | None = None,
+               encoder=None, invert_steps: int = 200) -> Flask:
     """The Flask app over ``run_dirs`` (run folders or direction-set folders of one generator).
 
     ``generator`` defaults to the one the first set records (its loading spec); answers go
@@ -81,6 +83,7 @@ def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cach
     _add_pages(app)
     _add_image_api(app, state)
     _add_rating_api(app, state)
+    add_upload_api(app, state, encoder, invert_steps)  # uploaded images: web/uploads.py
     return app
 
 
@@ -306,6 +309,9 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads for torch")
     p.add_argument("--log-requests", action="store_true", help="print a line per request (a slider drag sends many)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1")
+    p.add_argument("--encoder", default=None, metavar="DIR", help="encoder folder for inverting uploaded images "
+                   "(default: none, the best of 256 prior samples starts the optimization)")
+    p.add_argument("--invert-steps", type=int, default=200, help="optimization steps per uploaded image")
     add_generator_options(p, default=None)
     p.set_defaults(func=cmd_serve)
 
@@ -319,8 +325,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from ..cli import generator_from_args
         generator = generator_from_args(args)
     loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    from ..inversion import Encoder
+    encoder = Encoder.from_pretrained(args.encoder) if args.encoder else None
     app = create_app(args.sets, generator, args.db, args.cache_size, args.rating_latents, args.device,
-                     allowed_hosts=LOOPBACK_HOSTS if loopback else None)
+                     allowed_hosts=LOOPBACK_HOSTS if loopback else None, encoder=encoder,
+                     invert_steps=args.invert_steps)
     state = app.extensions["latentdirs"]
     if not loopback:
         print(f"warning: binding {args.host}: anyone who can reach this machine can use the app", file=sys.stderr)
