@@ -30,7 +30,9 @@ def test_inverting_a_generated_image_lands_closer_than_random_latents(planted, k
     assert (result.pixel_error <= result.initial_pixel_error + 1e-6).all()  # the optimization never makes it worse
     assert result.pixel_error.mean() < 0.5 * random_error.mean()
     assert torch.allclose(result.pixel_error, _mse(result.images, images), atol=1e-6)
-    assert result.seconds_per_image > 0
+    assert result.seconds_per_image > 0 and result.cpu_seconds_per_image > 0
+    import latentdirs
+    assert latentdirs.invert is invert  # the public name
 
 
 def test_zero_steps_returns_the_first_guess_and_prior_is_reused(planted, known):
