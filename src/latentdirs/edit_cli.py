@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 import re
 
+DESCRIPTION = """Invert real images (encoder guess, then optimization on pixel loss) and write, per image,
+a strip: input | inverted | the inverted latent moved along one direction. See docs/editing.md."""
 EXAMPLES = """examples:
   latentdirs edit scene.png --directions runs/00003-discover-shapes3d-k32-unit --direction 3 --shift -4..4
   latentdirs edit a.png b.png --directions RUN_DIR --direction 0 --shift -6..6 --num-shifts 7 --out edits/
-  latentdirs edit photo.jpg --directions RUN_DIR --direction 2 --shift=-4,-2,0,2,4 --resize --encoder scratch/edit/encoder
+  latentdirs edit photo.jpg --directions RUN_DIR --direction 2 --shift -4,-2,0,2,4 --resize --encoder scratch/edit/encoder-shapes3d
 writes, per image, NAME_d3.png (input | inverted | edits), NAME_inverted.png and NAME_latent.safetensors
 """
 
@@ -21,7 +23,7 @@ _NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+(\.\.|,)[-\d.,]*$")
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from .cli import _Formatter, add_generator_options, positive_int
     p = subparsers.add_parser("edit", help="edit real images along a discovered direction (inversion + shift)",
-                              description=__doc__ + "\n" + EXAMPLES, formatter_class=_Formatter)
+                              description=DESCRIPTION + "\n\n" + EXAMPLES, formatter_class=_Formatter)
     p._negative_number_matcher = _NEGATIVE_VALUE
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files of the generator's size")
     p.add_argument("--directions", required=True, metavar="RUN_DIR", help="run folder or direction-set folder")
