@@ -128,6 +128,14 @@ def test_edit_command_writes_strip_reconstruction_and_latent(planted, tmp_path, 
     assert main(["edit", str(tmp_path / "scene.png"), "--directions", str(tmp_path / "set"), "--direction", "9",
                  "--steps", "0", "--out", str(tmp_path / "o3")]) == 2
     assert "out of range" in capsys.readouterr().err
+    # --train-encoder trains and saves one; the next call reuses it from the folder.
+    encoder_dir = tmp_path / "enc"
+    args = ["edit", str(tmp_path / "scene.png"), "--directions", str(tmp_path / "set"), "--direction", "1",
+            "--train-encoder", "3", "--encoder", str(encoder_dir), "--steps", "2", "--out", str(tmp_path / "o4")]
+    assert main(args) == 0 and (encoder_dir / "encoder.safetensors").is_file()
+    assert "encoder to start" in capsys.readouterr().out
+    (tmp_path / "o4" / "scene_d1.png").unlink()
+    assert main(args) == 0 and (tmp_path / "o4" / "scene_d1.png").is_file()
 
 
 @pytest.mark.slow

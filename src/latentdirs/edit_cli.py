@@ -12,6 +12,7 @@ a strip: input | inverted | the inverted latent moved along one direction. See d
 EXAMPLES = """examples:
   latentdirs edit scene.png --directions runs/00003-discover-shapes3d-k32-unit --direction 3 --shift -4..4
   latentdirs edit a.png b.png --directions RUN_DIR --direction 0 --shift -6..6 --num-shifts 7 --out edits/
+  latentdirs edit a.png --directions RUN_DIR --direction 1 --train-encoder 1500 --encoder scratch/my_encoder
   latentdirs edit photo.jpg --directions RUN_DIR --direction 2 --shift -4,-2,0,2,4 --resize --encoder scratch/edit/encoder-shapes3d
 writes, per image, NAME_d3.png (input | inverted | edits), NAME_inverted.png and NAME_latent.safetensors
 """
@@ -33,6 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--encoder", default=None, metavar="DIR",
                    help="encoder folder (Encoder.save_pretrained); without one, the best of --num-starts prior "
                         "samples starts the optimization")
+    p.add_argument("--train-encoder", type=positive_int, default=None, metavar="STEPS",
+                   help="first train an encoder for this many steps on generated pairs (saved to --encoder DIR if "
+                        "given, and reused from there next time)")
     p.add_argument("--steps", type=int, default=300, help="optimization steps of the inversion (0: first guess only)")
     p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate of the inversion")
     p.add_argument("--prior-weight", type=float, default=1e-3, help="weight of the latent prior term")
@@ -65,7 +69,14 @@ def run(args: argparse.Namespace) -> int:
     directions = DirectionSet.load(args.directions)
     generator = _generator_for_set(args, directions)
     images = torch.cat([load_image(path, generator, resize=args.resize) for path in args.images])
-    encoder = Encoder.from_pretrained(args.encoder) if args.encoder else None
+    encoder = None
+    if args.train_encoder and not (args.encoder and (Path(args.encoder) / "encoder.json").is_file()):
+        from .inversion import train_encoder
+        encoder = train_encoder(generator, steps=args.train_encoder, batch_size=32, seed=args.seed)
+        if args.encoder:
+            encoder.save_pretrained(args.encoder)
+    elif args.encoder:
+        encoder = Encoder.from_pretrained(args.encoder)
     result = edit_image(generator, images, directions, args.direction, shifts, encoder=encoder, steps=args.steps,
                         lr=args.lr, prior_weight=args.prior_weight, num_starts=args.num_starts, seed=args.seed)
     out = Path(args.out)
