@@ -156,7 +156,7 @@ class Encoder(nn.Module):
                 f"latents; {generator.name} has latent size {generator.latent_dim} and images "
                 f"{'x'.join(map(str, generator.image_shape))}")
         trained_for = self.meta.get("generator") or {}
-        if trained_for and trained_for != generator.describe():
+        if trained_for and trained_for != json.loads(json.dumps(generator.describe())):  # as stored: lists, not tuples
             warnings.warn(f"this encoder was trained for {trained_for}, not {generator.describe()}; its first "
                           "guesses may be poor (the optimization steps still apply)", stacklevel=3)
 
