@@ -64,7 +64,10 @@ def test_encoder_learns_from_generated_pairs_and_round_trips(planted, tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded(images), encoder(images))
     # An encoder start beats no start at all: with it, a few steps already land closer than the encoder alone.
-    result = invert(planted, images[:4], encoder=loaded, steps=20, progress=False)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the saved identity matches this generator: no warning
+        result = invert(planted, images[:4], encoder=loaded, steps=20, progress=False)
     assert (result.pixel_error <= result.initial_pixel_error + 1e-6).all()
 
 
@@ -80,6 +83,10 @@ def test_encoder_folder_errors_are_clear(planted, tmp_path):
     wrong = Encoder(EncoderConfig(latent_dim=planted.latent_dim + 1, image_size=32))
     with pytest.raises(InversionError, match="latent size"):
         invert(planted, torch.zeros(1, 3, 32, 32), encoder=wrong, progress=False)
+    other = Encoder.for_generator(planted, width=4)
+    other.meta["generator"] = {"name": "another-gan"}
+    with pytest.warns(UserWarning, match="trained for"):
+        invert(planted, torch.zeros(1, 3, 32, 32), encoder=other, steps=0, progress=False)
 
 
 @pytest.mark.parametrize("images, message", [
