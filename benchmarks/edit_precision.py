@@ -193,9 +193,11 @@ def draw_examples(generator, classifier, images, latents, sets, report, path: Pa
         n = f  # a different scene per row
         strip = edit_strip(generator, latents[n:n + 1], sets[set_name], row["direction"], [-s, -s / 2, 0, s / 2, s])[0]
         rows.append(to_pil(torch.cat([images[n:n + 1], generator(latents[n:n + 1]).clamp(-1, 1), strip])))
-        labels.append(name[:9])
-    save_image(grid(rows, row_labels=labels, col_labels=["input", "inverted", "-s", "-s/2", "0", "+s/2", "+s"],
-                    marked_column=4, scale=2), path)
+        labels.append(name.replace("_hue", " hue")[:10])
+    sheet = grid(rows, row_labels=labels, col_labels=["input", "inverted", "-s", "-s/2", "0", "+s/2", "+s"],
+                 marked_column=4, scale=2)
+    # A 256-colour palette: GAN noise makes full-colour sheets too big for docs/.
+    save_image(sheet.quantize(256, dither=0), path)
 
 
 def main(argv: list[str] | None = None) -> int:
