@@ -66,14 +66,14 @@ def load_sets(items: list[str]) -> dict:
     return sets
 
 
-def load_or_train_classifier(path: Path, steps: int):
+def load_or_train_classifier(path: Path, steps: int, num_images: int = 20000):
     from latentdirs.evaluation.quality import FactorClassifier, train_factor_classifier
     if path.is_file():
         classifier = FactorClassifier()
         classifier.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return classifier.eval(), f"{path} (loaded)"
     from latentdirs.runs import atomic_torch_save
-    classifier = train_factor_classifier(steps=steps)
+    classifier = train_factor_classifier(num_images=num_images, steps=steps)
     atomic_torch_save(classifier.state_dict(), path)
     return classifier, f"{path} (trained here, {steps} steps)"
 
@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classifier", default="scratch/factor_classifier.pt",
                         help="factor CNN state dict; trained and saved there if missing (default: %(default)s)")
     parser.add_argument("--classifier-steps", type=int, default=1500, help="steps if it must be trained (default: 1500)")
+    parser.add_argument("--classifier-images", type=int, default=20000, help="its training scenes (default: 20000)")
     parser.add_argument("--encoder", default=None,
                         help="encoder folder; trained and saved there if missing (default: scratch/edit/encoder-NAME)")
     parser.add_argument("--no-encoder", action="store_true", help="invert by optimization from prior samples only")
@@ -245,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         sets["random"] = DirectionSet.random(generator.latent_dim, 10, seed=0)
     magnitudes = [float(s) for s in args.shifts.split(",")]
     shifts = [-s for s in reversed(magnitudes)] + magnitudes
-    classifier, classifier_note = load_or_train_classifier(Path(args.classifier), args.classifier_steps)
+    classifier, classifier_note = load_or_train_classifier(Path(args.classifier), args.classifier_steps,
+                                                         args.classifier_images)
     encoder, encoder_note = None, "none (optimization from the best of 256 prior samples)"
     if not args.no_encoder:
         encoder, encoder_note = load_or_train_encoder(Path(args.encoder or f"scratch/edit/encoder-{generator.name}"),

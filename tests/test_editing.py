@@ -149,7 +149,8 @@ def test_edit_precision_benchmark_smoke(tmp_path):
     spec.loader.exec_module(bench)
     sets = [f"sefa={root}/docs/compare/shapes3d/sefa/seed0", "random"]
     assert bench.main(["--no-encoder", "--num-calibration", "12", "--num-test", "12", "--steps", "5", "--sets", *sets,
-                       "--classifier", str(tmp_path / "clf.pt"), "--classifier-steps", "50", "--shifts", "4",
+                       "--classifier", str(tmp_path / "clf.pt"), "--classifier-steps", "50",
+                       "--classifier-images", "500", "--shifts", "4",
                        "--out-prefix", str(tmp_path / "ep"), "--images", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "ep.json").read_text())
     assert set(report["edits"]) == {"sefa", "random"} and len(report["edits"]["sefa"]) == 6
