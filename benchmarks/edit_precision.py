@@ -103,6 +103,8 @@ def inversion_report(generator, classifier, images, factors, result, encoder) ->
         return {"all_six": same.all(1).float().mean().item(),
                 "per_factor": {n: same[:, i].float().mean().item() for i, n in enumerate(FACTOR_NAMES)}}
     report = {"factors_kept": matches(result.images),
+              # the instrument itself: it must read the real scenes right for "kept" to mean anything
+              "classifier_reads_input": matches(images),
               "pixel_mse": {"mean": result.pixel_error.mean().item(), "median": result.pixel_error.median().item()},
               "first_guess_pixel_mse": result.initial_pixel_error.mean().item(),
               "seconds_per_image": result.seconds_per_image, "cpu_seconds_per_image": result.cpu_seconds_per_image,
