@@ -17,7 +17,8 @@ def __getattr__(name):
     # Heavier parts load on first use, so `import latentdirs` stays fast.
     import importlib
     lazy = {"sefa": ("closed_form", "sefa"), "ganspace": ("closed_form", "ganspace"),
-            "metrics": ("evaluation.metrics", None), "render": ("render", None)}
+            "metrics": ("evaluation.metrics", None), "render": ("render", None),
+            "invert": ("inversion", "invert")}
     if name in lazy:
         module_name, attr = lazy[name]
         module = importlib.import_module(f".{module_name}", __name__)
@@ -26,4 +27,4 @@ def __getattr__(name):
 
 
 __all__ = ["PRESETS", "DirectionError", "DirectionSet", "DiscoveryConfig", "DiscoveryResult", "Generator", "GeneratorError",
-           "available_generators", "discover", "ganspace", "load_generator", "metrics", "rca", "sefa", "wrap"]
+           "available_generators", "discover", "ganspace", "invert", "load_generator", "metrics", "rca", "sefa", "wrap"]

@@ -27,6 +27,9 @@ def add_parser(sub) -> None:
     p.add_argument("--rating-latents", type=positive_int, default=10,
                    help="latents (seeds 0..N-1) every assessor rates on; fixed when the database is created")
     p.add_argument("--log-requests", action="store_true", help="print a line per request (a slider drag sends many)")
+    p.add_argument("--encoder", default=None, metavar="DIR", help="encoder folder for inverting uploaded images "
+                   "(default: none, the best of 256 prior samples starts the optimization)")
+    p.add_argument("--invert-steps", type=positive_int, default=200, help="optimization steps per uploaded image")
     add_runtime_options(p)
     add_generator_options(p, default=None)
     p.set_defaults(func=run)
@@ -43,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
         from .options import generator_from_args
         generator = generator_from_args(args)
     loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    from ..inversion import Encoder
+    encoder = Encoder.from_pretrained(args.encoder) if args.encoder else None
     app = create_app(args.sets, generator, args.db, args.cache_size, args.rating_latents,
-                     str(resolve_device(args.device)), allowed_hosts=LOOPBACK_HOSTS if loopback else None)
+                     str(resolve_device(args.device)), allowed_hosts=LOOPBACK_HOSTS if loopback else None,
+                     encoder=encoder, invert_steps=args.invert_steps)
     state = app.extensions["latentdirs"]
     if not loopback:
         print(f"warning: binding {args.host}: anyone who can reach this machine can use the app", file=sys.stderr)

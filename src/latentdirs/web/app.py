@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from . import ratings
 from .images import (DEFAULT_SHIFTS, MAX_CHART_LATENTS, MAX_CHART_SHIFTS, MAX_SCALE, MAX_SEED, MAX_SHIFT, Renderer,
                      RequestError, ServedSet, load_sets, parse_amounts, parse_int, parse_seeds, parse_shift_list)
+from .uploads import add_upload_api
 
 RATING_SHIFTS = list(DEFAULT_SHIFTS)  # the paper's charts: s from -8 to 8
 
@@ -41,7 +42,8 @@ class AppState:
 
 
 def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cache_size: int = 512,
-               rating_latents: int = 10, device: str = "cpu", allowed_hosts: set[str] | None = None) -> Flask:
+               rating_latents: int = 10, device: str = "cpu", allowed_hosts: set[str] | None = None,
+               encoder=None, invert_steps: int = 200) -> Flask:
     """The Flask app over ``run_dirs`` (run folders or direction-set folders of one generator).
 
     ``generator`` defaults to the one the first set records (its loading spec); answers go
@@ -79,6 +81,7 @@ def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cach
     _add_pages(app)
     _add_image_api(app, state)
     _add_rating_api(app, state)
+    add_upload_api(app, state, encoder, invert_steps)  # uploaded images: web/uploads.py
     return app
 
 

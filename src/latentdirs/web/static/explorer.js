@@ -1,7 +1,8 @@
 // Explorer: pick a set and a latent, move sliders, the edited image follows.
 "use strict";
 
-const state = { info: null, set: null, seed: 0, amounts: {}, selected: 0 };
+const state = { info: null, set: null, seed: 0, amounts: {}, selected: 0, upload: null };
+const MAX_UPLOAD_BYTES = 46 * 1024;  // the server takes 64 KB of JSON; base64 adds a third
 const image = document.getElementById("image");
 let inFlight = false, pending = false;
 
@@ -13,7 +14,28 @@ function shiftsParam() {
 
 function imageUrl() {
   const q = new URLSearchParams({ set: state.set, seed: state.seed, shifts: shiftsParam() });
+  if (state.upload) { q.delete("seed"); q.set("id", state.upload.id); return `/api/upload/image?${q}`; }
   return `/api/image?${q}`;
+}
+
+// Send the file as a data URL in JSON; the server inverts it once and edits the latent it found.
+async function uploadImage(file) {
+  if (!["image/png", "image/jpeg"].includes(file.type)) throw new Error("choose a PNG or JPEG image");
+  if (file.size > MAX_UPLOAD_BYTES) throw new Error(`the image is ${Math.round(file.size / 1024)} KB; the limit is 46 KB`);
+  const dataUrl = await new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+  document.getElementById("caption").textContent = "inverting your image…";
+  const response = await fetch("/api/upload", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                body: JSON.stringify({ image: dataUrl }) });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error);
+  state.upload = { ...body, name: file.name };
+  document.getElementById("use-seed").hidden = false;
+  refreshImage();
 }
 
 // At most one image request at a time; while it runs, only the latest slider position is kept.
@@ -31,7 +53,8 @@ async function refreshImage() {
     if (old.startsWith("blob:")) URL.revokeObjectURL(old);
     document.getElementById("download").href = `${url}&download=1&scale=4`;
     const moved = Object.entries(state.amounts).filter(([, s]) => s !== 0);
-    document.getElementById("caption").textContent = `seed ${state.seed}` +
+    const source = state.upload ? `${state.upload.name} (inverted, pixel MSE ${state.upload.pixel_mse})` : `seed ${state.seed}`;
+    document.getElementById("caption").textContent = source +
       (moved.length ? " · " + moved.map(([k, s]) => `#${k} ${s > 0 ? "+" : ""}${s}`).join(", ") : " · original");
   } catch (error) { showError(error); }
   inFlight = false;
@@ -102,6 +125,11 @@ async function main() {
   document.getElementById("random-seed").addEventListener("click", () => {
     seed.value = Math.floor(Math.random() * 100000);
     seed.dispatchEvent(new Event("change"));
+  });
+  const upload = document.getElementById("upload");
+  upload.addEventListener("change", () => { if (upload.files[0]) uploadImage(upload.files[0]).catch(showError); });
+  document.getElementById("use-seed").addEventListener("click", (event) => {
+    state.upload = null; upload.value = ""; event.target.hidden = true; refreshImage();
   });
   document.getElementById("reset").addEventListener("click", () => { buildSliders(); refreshChart(); refreshImage(); });
   selectSet(state.info.sets[0].name);

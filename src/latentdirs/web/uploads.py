@@ -1,0 +1,132 @@
+"""Uploaded images in the explorer: check, invert once, then edit with the same sliders.
+
+An upload arrives as JSON ``{"image": "data:image/png;base64,..."}`` (the app accepts only
+JSON posts, which a form on another site cannot send). It is checked (PNG or JPEG by its
+bytes, pixel size, decodable), centre-cropped and resized to the generator's size, inverted
+once, and kept in memory under the hash of its bytes; edits of it are ``G.shifted``.
+Flask is imported only inside :func:`add_upload_api`, so this module loads without it.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import threading
+import time
+from collections import OrderedDict
+
+import torch
+
+from ..inversion import Encoder, InversionError, image_to_tensor, invert, latent_prior
+from .images import RequestError, parse_amounts, parse_int, png_bytes
+
+MAX_UPLOADS = 32              # inverted images kept; the oldest is forgotten first
+MAX_UPLOAD_SIDE = 2048        # pixels: bigger images are refused before decoding them fully
+MIN_UPLOAD_SIDE = 16
+SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+
+
+def decode_upload(body, generator) -> tuple[torch.Tensor, str, bytes]:
+    """JSON body -> ((1, C, H, W) image in [-1, 1], format, raw bytes), or a RequestError with the reason."""
+    from PIL import Image, UnidentifiedImageError
+    text = body.get("image") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text:
+        raise RequestError('send {"image": "data:image/png;base64,..."}')
+    if text.startswith("data:"):
+        text = text.split(",", 1)[-1]
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError("the image is not valid base64") from None
+    kind = next((name for magic, name in SIGNATURES.items() if data.startswith(magic)), None)
+    if kind is None:
+        raise RequestError("upload a PNG or JPEG image", 415)
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if max(opened.size) > MAX_UPLOAD_SIDE or min(opened.size) < MIN_UPLOAD_SIDE:
+                raise RequestError(f"the image is {opened.width}x{opened.height}; sides must be "
+                                   f"{MIN_UPLOAD_SIDE} to {MAX_UPLOAD_SIDE} pixels")
+            opened.load()
+            image = opened.copy()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise RequestError(f"the {kind} file cannot be decoded: {exc}") from None
+    return image_to_tensor(image, generator, resize=True, what="the upload"), kind, data
+
+
+class UploadStore:
+    """Inverted uploads by id, and their edited images as PNG bytes."""
+
+    def __init__(self, generator, encoder: Encoder | None = None, steps: int = 200) -> None:
+        self.generator, self.encoder, self.steps = generator, encoder, steps
+        self._latents: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._errors: dict[str, float] = {}
+        self._prior = None
+        self._lock = threading.Lock()  # one inversion or render at a time: parallel passes only slow a small CPU
+
+    def add(self, body) -> dict:
+        images, kind, data = decode_upload(body, self.generator)
+        upload_id = hashlib.sha256(data).hexdigest()[:16]
+        start = time.time()
+        with self._lock:
+            if upload_id not in self._latents:
+                self._prior = self._prior or latent_prior(self.generator)
+                result = invert(self.generator, images.to(self.generator.device), encoder=self.encoder,
+                                steps=self.steps, prior=self._prior, progress=False)
+                self._latents[upload_id] = result.latents
+                self._errors[upload_id] = result.pixel_error.item()
+                while len(self._latents) > MAX_UPLOADS:
+                    old, _ = self._latents.popitem(last=False)
+                    self._errors.pop(old, None)
+            self._latents.move_to_end(upload_id)
+        return {"id": upload_id, "format": kind, "pixel_mse": round(self._errors.get(upload_id, float("nan")), 5),
+                "seconds": round(time.time() - start, 2), "steps": self.steps}
+
+    def latent(self, upload_id: str | None) -> torch.Tensor:
+        if not upload_id or upload_id not in self._latents:
+            raise RequestError("unknown upload id (uploads are kept in memory; upload the image again)", 404)
+        return self._latents[upload_id]
+
+    def image(self, upload_id: str | None, served, amounts: dict[int, float], scale: int = 1) -> bytes:
+        """PNG of G.shifted(w_upload, sum_k s_k h_k); no shift is the reconstruction."""
+        from ..render import to_pil
+        latent = self.latent(upload_id)
+        shift = served.directions.combine(torch.zeros_like(latent), amounts).to(latent)
+        with self._lock, torch.no_grad():
+            picture = to_pil(self.generator.shifted(latent, shift))[0]
+        if scale > 1:
+            picture = picture.resize((picture.width * scale, picture.height * scale), resample=0)
+        return png_bytes(picture)
+
+
+def add_upload_api(app, state, encoder: Encoder | None = None, steps: int = 200) -> UploadStore:
+    """POST /api/upload and GET /api/upload/image on ``app`` (``state`` is the app's AppState)."""
+    from flask import Response, jsonify, request
+    store = UploadStore(state.renderer.generator, encoder, steps)
+    if encoder is not None:
+        try:
+            encoder.check_compatible(store.generator)
+        except InversionError as exc:
+            raise ValueError(f"--encoder: {exc}") from None
+
+    @app.post("/api/upload")
+    def upload():
+        """Invert an uploaded image: {"image": "data:image/png;base64,..."} -> {"id": ...}."""
+        try:
+            return jsonify(store.add(request.get_json(silent=True)))
+        except InversionError as exc:
+            raise RequestError(str(exc)) from None
+
+    @app.get("/api/upload/image")
+    def upload_image():
+        """The upload edited: ?id=ID&set=NAME&shifts=0:2.5[&scale=4][&download=1]"""
+        served = state.served(request.args.get("set"))
+        amounts = parse_amounts(request.args.get("shifts"), served.directions.num_directions)
+        text = request.args.get("scale")
+        scale = state.renderer.default_scale() if text in (None, "") else parse_int(text, "scale", 1, 8)
+        response = Response(store.image(request.args.get("id"), served, amounts, scale), mimetype="image/png")
+        if request.args.get("download"):
+            response.headers["Content-Disposition"] = 'attachment; filename="edited_upload.png"'
+        return response
+
+    return store

@@ -1,0 +1,95 @@
+"""Uploading an image to the explorer: checks, inversion, sliders on it."""
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("flask")
+
+from latentdirs import DirectionSet, load_generator  # noqa: E402
+from latentdirs.render import to_pil  # noqa: E402
+from latentdirs.web.app import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("upload")
+    gen = load_generator("planted")
+    ds = DirectionSet.random(gen.latent_dim, 3, seed=0)
+    ds.meta["generator"] = gen.describe()
+    ds.save(root / "setA" / "directions")
+    return create_app([str(root / "setA")], db_path=root / "a.sqlite", invert_steps=5)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+def _data_url(image: Image.Image, fmt: str = "PNG") -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _scene(seed: int = 1) -> Image.Image:
+    gen = load_generator("planted")
+    with torch.no_grad():
+        return to_pil(gen(gen.sample_latents(1, generator=torch.Generator().manual_seed(seed))))[0]
+
+
+def test_upload_is_inverted_and_edited_with_the_sliders(client):
+    response = client.post("/api/upload", json={"image": _data_url(_scene())})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    info = response.get_json()
+    assert info["format"] == "PNG" and len(info["id"]) == 16 and info["pixel_mse"] >= 0
+    # The same bytes again: same id, no second inversion needed.
+    assert client.post("/api/upload", json={"image": _data_url(_scene())}).get_json()["id"] == info["id"]
+    plain = client.get(f"/api/upload/image?id={info['id']}&set=setA&scale=1")
+    moved = client.get(f"/api/upload/image?id={info['id']}&set=setA&shifts=0:6,2:-4&scale=1")
+    for response in (plain, moved):
+        assert response.status_code == 200 and response.mimetype == "image/png"
+    assert Image.open(io.BytesIO(plain.data)).size == (32, 32)
+    assert plain.data != moved.data
+    # A JPEG of another size is cropped and resized.
+    big = _scene(2).resize((80, 60))
+    assert client.post("/api/upload", json={"image": _data_url(big, "JPEG")}).get_json()["format"] == "JPEG"
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"image": base64.b64encode(b"GIF89a" + b"\0" * 40).decode()}, 415, "PNG or JPEG"),
+    ({"image": "data:image/png;base64,@@@"}, 400, "base64"),
+    ({"picture": "x"}, 400, "data:image/png;base64"),
+    ({"image": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10).decode()}, 400, "cannot be decoded"),
+])
+def test_bad_uploads_get_a_clear_4xx(client, body, status, message):
+    response = client.post("/api/upload", json=body)
+    assert response.status_code == status and message in response.get_json()["error"]
+
+
+def test_upload_size_limits(client):
+    tiny = Image.new("RGB", (8, 8), "red")
+    response = client.post("/api/upload", json={"image": _data_url(tiny)})
+    assert response.status_code == 400 and "8x8" in response.get_json()["error"]
+    noise = Image.frombytes("RGB", (200, 200), torch.randint(0, 256, (200 * 200 * 3,), dtype=torch.uint8).numpy().tobytes())
+    assert client.post("/api/upload", json={"image": _data_url(noise)}).status_code == 413
+    raw = io.BytesIO()
+    _scene().save(raw, format="PNG")
+    form = client.post("/api/upload", data=raw.getvalue(), content_type="image/png")
+    assert form.status_code == 415  # only JSON posts, as for every other endpoint
+
+
+def test_upload_image_needs_a_known_id_and_set(client):
+    assert client.get("/api/upload/image?id=nope&set=setA").status_code == 404
+    info = client.post("/api/upload", json={"image": _data_url(_scene(3))}).get_json()
+    assert client.get(f"/api/upload/image?id={info['id']}&set=nope").status_code == 404
+    assert client.get(f"/api/upload/image?id={info['id']}&set=setA&shifts=0:99").status_code == 400
+
+
+def test_explorer_page_offers_the_upload(client):
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="upload"' in page and "image/png,image/jpeg" in page
