@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..render import to_uint8
 from ..runs import atomic_torch_save, atomic_write_text
 from .networks import (DCGANDiscriminator, DCGANGenerator, NetworkConfig, UpsampleGenerator, recalibrate_batchnorm,
                        update_ema)
@@ -107,7 +108,7 @@ def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     from PIL import Image
     n, c, h, w = images.shape
     rows = (n + nrow - 1) // nrow
-    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    pixels = to_uint8(images)
     grid = np.zeros((rows * h, nrow * w, c), dtype=np.uint8)
     for i, img in enumerate(pixels):
         r, col = divmod(i, nrow)

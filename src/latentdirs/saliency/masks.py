@@ -25,6 +25,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..generators.base import Generator
+from ..render import to_uint8
 
 DEFAULT_THRESHOLD = 0.95
 DEFAULT_AREA = (0.05, 0.5)
@@ -143,8 +144,8 @@ def save_png(array: np.ndarray, path: Path) -> None:
 
 
 def images_to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[-1, 1] NCHW -> uint8 NHWC (grey images keep one channel)."""
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu().permute(0, 2, 3, 1).numpy()
+    """[-1, 1] NCHW -> uint8 NHWC; grey images lose the channel axis, as PIL wants them."""
+    x = to_uint8(images)
     return x[..., 0] if x.shape[-1] == 1 else x
 
 
