@@ -159,6 +159,15 @@ def test_bad_inputs_are_refused(factors):
         metrics.dci(np.zeros((len(factors), 2)), factors, test=(np.zeros((10, 3)), factors[:10]))
 
 
+def test_the_ground_truth_protocol_reports_gbt_dci():
+    # compare and sweep score codes through ground_truth_scores -> all_metrics with its default predictor.
+    import inspect
+    from latentdirs.evaluation import ground_truth
+    assert ground_truth.all_metrics is metrics.all_metrics
+    assert inspect.signature(metrics.all_metrics).parameters["predictor"].default == "gbt"
+    assert inspect.signature(metrics.dci).parameters["predictor"].default == "gbt"
+
+
 def test_public_module_offers_the_metrics():
     import latentdirs
     import latentdirs.metrics as public
