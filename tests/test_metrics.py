@@ -60,6 +60,15 @@ def test_constant_code_scores_zero(factors, predictor):
     assert scores["completeness"] == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.parametrize("predictor", ["gbt", "forest"])
+def test_a_constant_factor_gets_no_importance(predictor):
+    codes, factors = fixed_codes("mixed", 80, seed=0)
+    factors[:, 1] = 2
+    importance, accuracy = metrics.importance_matrix(codes, factors, predictor=predictor)
+    assert (importance[:, 1] == 0).all() and accuracy[1] == 1.0
+    assert importance[:, 0].sum() == pytest.approx(1.0)
+
+
 def test_mutual_information_of_a_copy_is_the_entropy(factors):
     info = metrics.mutual_information_matrix(factors[:, :1].astype(float), factors[:, :1])
     assert info[0, 0] == pytest.approx(metrics.factor_entropies(factors[:, :1])[0])

@@ -118,6 +118,10 @@ def importance_matrix(codes: np.ndarray, factors: np.ndarray, test_fraction: flo
     importance = np.zeros((codes.shape[1], factors.shape[1]))
     accuracy = np.zeros(factors.shape[1])
     for j in range(factors.shape[1]):
+        classes = np.unique(train_factors[:, j])
+        if len(classes) < 2:  # a constant factor: no code can matter for it (gradient boosting refuses one class)
+            accuracy[j] = np.mean(test_factors[:, j] == classes[0])
+            continue
         model = _predictor(predictor, seed, num_trees, max_depth)
         model.fit(train_codes, train_factors[:, j])
         importance[:, j] = np.abs(model.feature_importances_)
