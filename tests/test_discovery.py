@@ -128,7 +128,13 @@ def test_rca_api_with_baselines(planted):
     d, k = planted.latent_dim, 4
     for ds in (DirectionSet.random(d, k, seed=0), DirectionSet.identity(d, k)):
         acc = latentdirs.rca(planted, ds, steps=5, batch_size=16, seed=0, eval_batches=2)
-        assert 0.0 <= acc <= 1.0
+        assert acc == latentdirs.rca(planted, ds, steps=5, batch_size=16, seed=0, eval_batches=2)  # seeded
+    # RCA must tell apart what differs and not what is the same: x vs hue is easy, a direction vs itself
+    # cannot beat a coin toss.
+    x, hue = planted.factor_directions()[:, 0], planted.factor_directions()[:, 3]
+    settings = dict(steps=40, batch_size=16, seed=0, eval_batches=8, lr=3e-3)
+    assert latentdirs.rca(planted, DirectionSet(torch.stack([x, hue], 1)), **settings) > 0.8
+    assert abs(latentdirs.rca(planted, DirectionSet(torch.stack([x, x], 1)), **settings) - 0.5) < 0.12
     with pytest.raises(ValueError, match="latent space"):
         latentdirs.rca(planted, DirectionSet.identity(8, 4), steps=2)
 

@@ -40,6 +40,13 @@ def test_sefa_and_ganspace_hooks(generator):
     assert weight.shape[1] == generator.latent_dim and weight.shape[0] % 16 == 0
     features = generator.early_features(torch.zeros(3, generator.latent_dim))
     assert features.shape == (3, weight.shape[0])
+    # The hook is the layer that touches the latent: along W^T W's top eigenvector the image changes
+    # more than along its bottom one (what SeFa relies on); a wrong or transposed weight would not say so.
+    _, vectors = torch.linalg.eigh(weight.t() @ weight)
+    z = generator.sample_latents(16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        change = [(generator(z + 3 * v) - generator(z)).abs().mean().item() for v in (vectors[:, -1], vectors[:, 0])]
+    assert change[0] > 5 * change[1]  # measured: 0.85 vs 0.017; a random weight gives 0.17 vs 0.15
 
 
 def test_load_from_folder_and_file(tmp_path, generator):

@@ -35,12 +35,19 @@ def test_two_cell_sweep_end_to_end_and_rerun_skips(planted, tmp_path):
     result = sweep(planted, {"k": [2, 3]}, TINY, out, **FAST_EVAL)
     assert [c["cell"] for c in result.cells] == ["k2-lambda0.25-unit-seed0", "k3-lambda0.25-unit-seed0"]
     for cell in result.cells:
-        assert 0 <= cell["rca"] <= 1 and 0 <= cell["joint_accuracy"] <= 1
+        assert 0 < cell["joint_accuracy"] <= 1
         assert 1 <= cell["distinct"] <= cell["num_directions"] and cell["collapsed_fraction"] == 0
         folder = out / cell["cell"]
         assert {"config.json", "metrics.jsonl", "checkpoint.pt", "directions", "result.json", "overview.png"} <= {
             p.name for p in folder.iterdir()}
     assert len((out / "results.jsonl").read_text().splitlines()) == 2
+    # A cell's RCA is the RCA of the directions it saved, measured with the cell's own settings.
+    from latentdirs import DirectionSet
+    first = out / result.cells[0]["cell"]
+    d = json.loads((first / "config.json").read_text())["discovery"]
+    assert result.cells[0]["rca"] == latentdirs.rca(planted, DirectionSet.load(first / "directions"), steps=4, seed=0,
+                                                    batch_size=16, lr=d["lr"], shift_range=d["shift_range"],
+                                                    min_shift=d["min_shift"])
     report = (out / "report.md").read_text()
     assert "## Metrics vs K" in report and "![metrics vs K](plot_K.png)" in report
     assert (out / "plot_K.png").stat().st_size > 1000

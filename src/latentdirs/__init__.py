@@ -17,7 +17,7 @@ def __getattr__(name):
     # Heavier parts load on first use, so `import latentdirs` stays fast.
     import importlib
     lazy = {"sefa": ("closed_form", "sefa"), "ganspace": ("closed_form", "ganspace"),
-            "metrics": ("evaluation.metrics", None), "render": ("render", None),
+            "metrics": ("metrics", None), "render": ("render", None),
             "invert": ("inversion", "invert")}
     if name in lazy:
         module_name, attr = lazy[name]

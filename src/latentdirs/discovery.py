@@ -334,6 +334,8 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
         optimizer.load_state_dict(state["optimizer"])
         start_step, history = state["step"], json.loads(state["history"])
         snapshots = {int(k): v for k, v in state["snapshots"].items()}
+        if run_dir is not None:  # steps logged after the checkpoint run again: keep each step once
+            (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
         log.log(f"resumed at step {start_step}")
     elif run_dir is not None:
         _start_run_folder(run_dir, cfg, generator, image_shape, world, init)
