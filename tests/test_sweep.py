@@ -134,7 +134,17 @@ def test_ground_truth_scores_and_plots(planted, tmp_path):
     out = tmp_path / "s"
     result = sweep(planted, {"k": [2], "lambda": [0.25, 0.5]}, {**TINY, "steps": 4}, out, rca_steps=0,
                    eval_latents=4, progress=False, ground_truth=True, ground_truth_steps=3, ground_truth_points=200)
-    assert all(0 <= c["gt_mig"] <= 1 for c in result.cells)
+    # each cell's score is the ground-truth protocol run on the set it saved (same data, same encoder seed)
+    from latentdirs.directions import DirectionSet
+    from latentdirs.evaluation.ground_truth import ground_truth_dataset, ground_truth_scores
+    images, factors = ground_truth_dataset(planted, 200, seed=10_000)[:2]
+    migs = []
+    for cell in result.cells:
+        saved = DirectionSet.load(out / cell["cell"] / "directions")
+        again = ground_truth_scores(planted, saved.top(min(10, saved.num_directions)), images, factors, steps=3)
+        assert cell["gt_mig"] == pytest.approx(again["mig"], abs=1e-9)
+        migs.append(cell["gt_mig"])
+    assert len(set(migs)) == 2  # two lambdas, two different sets, two scores
     assert "mig" in (out / "report.md").read_text()
     assert (out / "plot_lambda.png").stat().st_size > 1000
 
