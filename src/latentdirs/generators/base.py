@@ -175,6 +175,36 @@ class Generator(nn.Module):
         return self._image_shape
 
 
+def style_space_layers(space: str, layers, num_layers: int, truncation: float = 1.0) -> tuple[int, int]:
+    """Validate a style-based adapter's options; the W+ layer range as a half-open (start, stop).
+
+    ``layers``: ``(start, stop)``, ``"0-4"`` or a ``range``; only for ``space="w+"`` (None = all layers).
+    """
+    if space not in ("z", "w", "w+"):
+        raise GeneratorError(f"space={space!r}: expected 'z', 'w' or 'w+'.")
+    if layers is not None and space != "w+":
+        raise GeneratorError(f"layers={layers!r} only applies to space='w+' (got space={space!r}).")
+    if not 0.0 < truncation <= 1.0:
+        raise GeneratorError(f"truncation={truncation}: expected a value in (0, 1].")
+    if layers is None:
+        return 0, num_layers
+    if isinstance(layers, str):
+        parts = layers.replace(":", "-").split("-")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise GeneratorError(f"layers={layers!r}: expected 'START-STOP' such as '0-4' (layers 0..3).")
+        start, stop = (int(p) for p in parts)
+    elif isinstance(layers, range):
+        if layers.step != 1:
+            raise GeneratorError(f"layers={layers!r}: expected a contiguous range")
+        start, stop = layers.start, layers.stop
+    else:
+        start, stop = (int(v) for v in layers)
+    if not 0 <= start < stop <= num_layers:
+        raise GeneratorError(f"layers=({start}, {stop}): need 0 <= start < stop <= {num_layers} (this generator has "
+                             f"{num_layers} style layers; the range is half-open, (0, 4) means layers 0..3).")
+    return start, stop
+
+
 class WrappedGenerator(Generator):
     """Any ``nn.Module`` or callable ``latent -> image`` behind the protocol."""
 

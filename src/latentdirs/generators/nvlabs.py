@@ -21,9 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .base import Generator, GeneratorError
+from .base import Generator, GeneratorError, style_space_layers
 from .checkpoints import CheckpointError
-from .stylegan2 import parse_layers
 
 REFUSAL = ("{path} is an NVlabs network pickle: loading it runs code stored in the file. latentdirs does not "
            "open such files unless you say you trust them: pass trust_pickle=True (CLI: --trust-pickle), and make "
@@ -70,16 +69,12 @@ class NVlabsGenerator(Generator):
     def __init__(self, network: nn.Module, space: str = "z", layers=None, truncation: float = 1.0,
                  classes: int | None = None, noise_mode: str = "const") -> None:
         super().__init__()
-        if space not in ("z", "w", "w+"):
-            raise GeneratorError(f"space={space!r}: expected 'z', 'w' or 'w+'.")
-        if layers is not None and space != "w+":
-            raise GeneratorError(f"layers={layers!r} only applies to space='w+'.")
+        self.num_ws = int(network.mapping.num_ws)
+        self.layers = style_space_layers(space, layers, self.num_ws, truncation)
         self.network = network
         self.latent_space = space
         self.name = "nvlabs"
         self.latent_dim = int(network.z_dim if space == "z" else network.w_dim)
-        self.num_ws = int(network.mapping.num_ws)
-        self.layers = parse_layers(layers, self.num_ws)
         self.truncation = float(truncation)
         self.noise_mode = noise_mode
         c_dim = int(getattr(network, "c_dim", 0))

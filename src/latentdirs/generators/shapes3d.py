@@ -22,7 +22,7 @@ import torch
 
 from ..gan.networks import DCGANGenerator, NetworkConfig, UpsampleGenerator
 from ..gan.stylegan import MappedDCGANGenerator, StyleGenerator, StyleNetworkConfig
-from .base import Generator, GeneratorError, GroundTruth
+from .base import Generator, GroundTruth, style_space_layers
 from .checkpoints import CheckpointError, load_strict
 
 WEIGHTS_FILE = "generator.safetensors"
@@ -73,37 +73,16 @@ class Shapes3DGenerator(Generator):
                 "training_steps": training.get("steps")}
 
 
-def parse_layer_range(layers, num_ws: int) -> tuple[int, int]:
-    if layers is None:
-        return 0, num_ws
-    if isinstance(layers, str):
-        try:
-            layers = tuple(int(part) for part in layers.split("-"))
-        except ValueError:
-            raise GeneratorError(f"layers={layers!r}: expected 'start-stop', e.g. '0-3'.") from None
-    start, stop = (int(v) for v in layers)
-    if not 0 <= start < stop <= num_ws:
-        raise GeneratorError(f"layers=({start}, {stop}) is not a non-empty range inside the generator's "
-                             f"{num_ws} style layers (half-open: (0, 3) means layers 0, 1, 2).")
-    return start, stop
-
-
 class StyleShapes3DGenerator(Generator):
     name = "shapes3d"
 
     def __init__(self, network: StyleGenerator, config: dict | None = None, space: str = "z", layers=None,
                  truncation: float = 1.0) -> None:
         super().__init__()
-        if space not in ("z", "w", "w+"):
-            raise GeneratorError(f"space={space!r}: expected 'z', 'w' or 'w+'.")
-        if layers is not None and space != "w+":
-            raise GeneratorError(f"layers={layers!r} only applies to space='w+' (got space={space!r}).")
-        if not 0.0 < truncation <= 1.0:
-            raise GeneratorError(f"truncation={truncation}: expected a value in (0, 1].")
+        self.layers = style_space_layers(space, layers, network.num_ws, truncation)
         self.network = network.eval()
         self.latent_dim = network.config.latent_dim
         self.latent_space = space
-        self.layers = parse_layer_range(layers, network.num_ws)
         self.truncation = float(truncation)
         self.config = config or {}
         self.freeze()

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Generator, GeneratorError
+from .base import Generator, GeneratorError, style_space_layers
 from .checkpoints import load_strict, read_checkpoint, wrong_kind_error
 
 SQRT2 = math.sqrt(2.0)
@@ -279,44 +279,17 @@ def infer_config(state: dict) -> dict:
             "channel_multiplier": multiplier}
 
 
-def parse_layers(layers, n_latent: int) -> tuple[int, int]:
-    """``(start, stop)``, ``"0-4"`` or a ``range`` -> a half-open, validated (start, stop)."""
-    if layers is None:
-        return 0, n_latent
-    if isinstance(layers, str):
-        parts = layers.replace(":", "-").split("-")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise GeneratorError(f"layers={layers!r}: expected 'START-STOP' such as '0-4' (layers 0..3).")
-        start, stop = (int(p) for p in parts)
-    elif isinstance(layers, range):
-        if layers.step != 1:
-            raise GeneratorError(f"layers={layers!r}: expected a contiguous range")
-        start, stop = layers.start, layers.stop
-    else:
-        start, stop = (int(v) for v in layers)
-    if not 0 <= start < stop <= n_latent:
-        raise GeneratorError(f"layers=({start}, {stop}): need 0 <= start < stop <= {n_latent} (this generator has "
-                             f"{n_latent} style layers; the range is half-open, (0, 4) means layers 0..3).")
-    return start, stop
-
-
 class StyleGAN2Generator(Generator):
     """A StyleGAN2 g_ema behind the protocol, in the z, w or w+ space (see the module docstring)."""
 
     def __init__(self, network: StyleGAN2Network, space: str = "z", layers=None, truncation: float = 1.0,
                  latent_avg: torch.Tensor | None = None, randomize_noise: bool = False, config: dict | None = None) -> None:
         super().__init__()
-        if space not in ("z", "w", "w+"):
-            raise GeneratorError(f"space={space!r}: expected 'z', 'w' or 'w+'.")
-        if layers is not None and space != "w+":
-            raise GeneratorError(f"layers={layers!r} only applies to space='w+' (got space={space!r}).")
-        if not 0.0 < truncation <= 1.0:
-            raise GeneratorError(f"truncation={truncation}: expected a value in (0, 1].")
+        self.layers = style_space_layers(space, layers, network.n_latent, truncation)
         self.network = network
         self.latent_dim = network.style_dim
         self.latent_space = space
         self.name = "stylegan2"
-        self.layers = parse_layers(layers, network.n_latent)
         self.truncation = float(truncation)
         self.randomize_noise = randomize_noise
         self.config = config or {}
