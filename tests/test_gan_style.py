@@ -113,3 +113,32 @@ def test_ground_truth_hook_renders_the_training_scenes(trained):
     assert truth.factor_names[:3] == ("floor_hue", "wall_hue", "object_hue") and len(truth.factor_sizes) == 6
     images, factors = truth.sample(3, 0)
     assert images.shape == (3, 3, 64, 64) and factors.shape == (3, 6)
+
+
+def test_sigterm_checkpoints_and_resume_logs_each_step_once(tmp_path, monkeypatch):
+    import signal
+
+    from latentdirs.gan import train as train_module
+    out = tmp_path / "run"
+    real_update = train_module.update_ema
+    calls = {"n": 0}
+
+    def update_then_terminate(*args, **kwargs):
+        real_update(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:  # as `kill` would, in the middle of a run
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(train_module, "update_ema", update_then_terminate)
+    tiny = {**TINY, "checkpoint_every": 100, "architecture": "dcgan-w", "bn_calibration_batches": 1}
+    final = train_gan(TrainConfig(steps=10, **tiny), out, progress=False)
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3  # checkpointed although 3 % 100 != 0
+    assert (final / "generator.safetensors").exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone after the run
+
+    with open(out / "metrics.jsonl", "a") as f:  # a row logged after the checkpoint, before a crash
+        f.write(json.dumps({"step": 4, "loss_d": 0.0}) + "\n")
+    monkeypatch.setattr(train_module, "update_ema", real_update)
+    train_gan(TrainConfig(steps=5, **tiny), out, progress=False)
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]

@@ -14,7 +14,9 @@ import copy
 import json
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -185,6 +187,39 @@ def _r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
     return grad.square().sum((1, 2, 3)).mean()
 
 
+class _StopRequest:
+    """SIGTERM or a first Ctrl-C asks the loop to finish its step, checkpoint, export and stop.
+
+    A second Ctrl-C interrupts at once (the last periodic checkpoint is then where it resumes).
+    """
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _drop_metrics_after(path: Path, step: int) -> None:
+    """A resumed run repeats the steps after its checkpoint: drop their old rows so none appears twice."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(rows):
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -247,6 +282,7 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
         step, elapsed_before = state["step"], state["elapsed_seconds"]
         cpu_before = state.get("cpu_seconds", 0.0)
         print(f"resumed from {checkpoint_path} at step {step}", file=sys.stderr)
+        _drop_metrics_after(out_dir / "metrics.jsonl", step)
     atomic_write_text(out_dir / "train_config.json",
                        json.dumps({**asdict(config), "command": command}, indent=2) + "\n")
     with open(out_dir / HISTORY_NAME, "a") as history:  # every (re)start, so the weights can say how they were made
@@ -285,6 +321,7 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
     last_log_time, last_log_step = start, step
     metrics_file = open(out_dir / "metrics.jsonl", "a")
     hinge = nn.functional.relu
+    stop = _StopRequest()
     try:
         while step < config.steps:
             index = torch.from_numpy(batch_rng.integers(0, len(real_images), config.batch_size))
@@ -331,12 +368,15 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
             cpu_used = cpu_before + time.process_time() - cpu_start
             out_of_time = ((config.max_minutes > 0 and elapsed > 60 * config.max_minutes)
                            or (config.max_cpu_minutes > 0 and cpu_used > 60 * config.max_cpu_minutes))
-            if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
+            if step % config.checkpoint_every == 0 or step == config.steps or out_of_time or stop.requested:
                 save_checkpoint(elapsed)
-            if out_of_time:
-                print(f"stopping at step {step}: time budget reached", file=sys.stderr)
+            if out_of_time or stop.requested:
+                reason = "time budget reached" if out_of_time else f"{stop.requested} received"
+                print(f"stopping at step {step}: {reason}; checkpoint saved, the same command resumes",
+                      file=sys.stderr)
                 break
     finally:
+        stop.restore()
         bar.close()
         metrics_file.close()
 
