@@ -107,3 +107,11 @@ def test_top_with_max_cosine_skips_near_duplicates():
     assert ds.top(2, max_cosine=0.5).meta["selected_from"] == [0, 2]
     # too few distinct directions: the skipped ones fill the rest, best first
     assert ds.top(4, max_cosine=0.5).meta["selected_from"] == [0, 2, 3, 1]
+
+
+def test_load_finds_the_set_inside_discover_and_demo_run_folders(tmp_path):
+    found = DirectionSet.random(8, 3, seed=0)
+    for inner in ("directions", "discovery/directions"):
+        run = tmp_path / inner.replace("/", "_")
+        found.save(run / inner)
+        torch.testing.assert_close(DirectionSet.load(run).matrix, found.matrix)

@@ -159,8 +159,12 @@ class DirectionSet:
     @classmethod
     def load(cls, directory: str | Path) -> "DirectionSet":
         directory = Path(directory)
-        if (directory / "directions").is_dir() and not (directory / "directions.safetensors").exists():
-            directory = directory / "directions"  # a run folder
+        if not (directory / "directions.safetensors").exists():
+            # a run folder of discover (RUN/directions) or of demo (RUN/discovery/directions)
+            for inner in (directory / "directions", directory / "discovery" / "directions"):
+                if (inner / "directions.safetensors").exists():
+                    directory = inner
+                    break
         tensor_file, meta_file = directory / "directions.safetensors", directory / "directions.json"
         if not tensor_file.exists():
             raise FileNotFoundError(f"no direction set in {directory}: expected {tensor_file.name} "
