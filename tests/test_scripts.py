@@ -70,3 +70,26 @@ def test_script_runs_its_smallest_setting(name, argv, tmp_path, monkeypatch):
 def test_slow_script_runs_its_smallest_setting(name, argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run_script(ROOT / "benchmarks" / name, *(a.format(tmp=tmp_path) for a in argv), monkeypatch=monkeypatch)
+
+
+def test_gan_candidates_measures_runs_side_by_side(tmp_path, monkeypatch, capsys):
+    """A tiny train-gan run and an (untrained) factor classifier: export, measure, table, grid, JSON."""
+    import json
+
+    import torch
+
+    from latentdirs.evaluation.quality import FactorClassifier
+    from latentdirs.gan.train import TrainConfig, train_gan
+    run = tmp_path / "cand_tiny"
+    train_gan(TrainConfig(architecture="dcgan-w", steps=2, batch_size=4, latent_dim=8, base_channels=4, max_channels=8,
+                          mapping_layers=2, num_train_images=8, sample_every=2, checkpoint_every=2,
+                          bn_calibration_batches=1), run, progress=False)
+    torch.save(FactorClassifier().state_dict(), tmp_path / "clf.pt")
+    run_script(ROOT / "benchmarks" / "gan_candidates.py", str(run), "--classifier", str(tmp_path / "clf.pt"),
+               "--num-images", "20", "--grids", str(tmp_path / "grids"), "--out", str(tmp_path / "c.json"),
+               monkeypatch=monkeypatch)
+    row, = json.loads((tmp_path / "c.json").read_text())
+    assert row["run"] == "cand_tiny" and row["architecture"] == "dcgan-w" and row["steps"] == 2
+    assert row["frechet_distance_real_vs_generated"] > row["frechet_distance_real_vs_real"]  # an untrained GAN
+    assert "| cand_tiny | dcgan-w | 2 |" in capsys.readouterr().out
+    assert (tmp_path / "grids" / "cand_tiny.png").exists()
