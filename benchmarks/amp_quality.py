@@ -28,16 +28,6 @@ def cpu_flags() -> list[str]:
     return []
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", default="shapes3d", help="generator kind (default: %(default)s)")
@@ -50,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
 
     import latentdirs
+    from latentdirs.runs import cpu_model
     generator = latentdirs.load_generator(args.generator)
     preset = latentdirs.PRESETS["demo"]
     seconds = {False: [], True: []}

@@ -129,3 +129,15 @@ def check_same_config(folder: str | Path, section: str, now: dict, ignore=(), ge
         listed = ", ".join(f"{k}: folder has {before[k]!r}, asked {now[k]!r}" for k in changed)
         raise ValueError(f"{folder} was run with other options ({listed}); use another output folder, "
                          "the same options, or delete it")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (recorded beside timings: machines of one kind differ several-fold)."""
+    import platform
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -13,7 +13,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import signal
 import sys
 import threading
@@ -26,7 +25,7 @@ import torch
 from torch import nn
 
 from ..render import to_uint8
-from ..runs import atomic_torch_save, atomic_write_text
+from ..runs import atomic_torch_save, atomic_write_text, cpu_model
 from .networks import (DCGANDiscriminator, DCGANGenerator, NetworkConfig, UpsampleGenerator, recalibrate_batchnorm,
                        update_ema)
 from .stylegan import MappedDCGANGenerator, StyleGenerator, StyleNetworkConfig, mixed_styles
@@ -157,26 +156,8 @@ def export_from_checkpoint(run_dir: str | Path, out_dir: str | Path | None = Non
 
 def _calibrate(generator: nn.Module, config: TrainConfig) -> None:
     """BatchNorm generators: recompute the statistics for the EMA weights (which never saw a batch)."""
-    if config.architecture == "dcgan-w":
-        _recalibrate_styled(generator, config)
-    elif config.architecture != "style":
+    if config.architecture != "style":  # dcgan-w's styled BatchNorms are recalibrated the same way
         recalibrate_batchnorm(generator, num_batches=config.bn_calibration_batches, batch_size=64, seed=config.seed)
-    generator.eval()
-
-
-@torch.no_grad()
-def _recalibrate_styled(generator: nn.Module, config: TrainConfig) -> None:
-    """recalibrate_batchnorm for a mapped generator: plain-W batches, cumulative averages."""
-    norms = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    generator.train()
-    rng = torch.Generator().manual_seed(config.seed)
-    for _ in range(config.bn_calibration_batches):
-        generator(torch.randn(64, config.latent_dim, generator=rng))
-    for m in norms:
-        m.momentum = 0.1
     generator.eval()
 
 
@@ -218,16 +199,6 @@ def _drop_metrics_after(path: Path, step: int) -> None:
     kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
     if len(kept) != len(rows):
         atomic_write_text(path, "".join(line + "\n" for line in kept))
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _history(run_dir: Path) -> list[dict]:
@@ -287,7 +258,7 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
                        json.dumps({**asdict(config), "command": command}, indent=2) + "\n")
     with open(out_dir / HISTORY_NAME, "a") as history:  # every (re)start, so the weights can say how they were made
         history.write(json.dumps({"command": command, "from_step": step, "cpu_seconds_before": round(cpu_before, 1),
-                                  "machine": _cpu_model(), "threads": config.threads}) + "\n")
+                                  "machine": cpu_model(), "threads": config.threads}) + "\n")
 
     real_images = _render_training_set(config)
     batch_rng = np.random.default_rng(config.seed + step)  # a resumed run does not replay the same batches
@@ -389,7 +360,7 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
                              "threads": config.threads, "seed": config.seed, "dataset": "latentdirs.data.shapes3d",
                              "num_train_images": config.num_train_images, "with_fade": config.with_fade,
                              "ema_decay": config.ema_decay, "torch": torch.__version__,
-                             "machine": _cpu_model(),
+                             "machine": cpu_model(),
                              "cpu_seconds": round(cpu_before + time.process_time() - cpu_start, 1)},
                 "architecture": config.architecture}
     export_generator(final, out_dir / "final", metadata)
