@@ -40,6 +40,7 @@ CHECKPOINT = "checkpoint.pt"
 PARAMETRIZATIONS = ("unit", "ortho", "cayley", "linear")
 """Trained parametrizations of A; ``identity`` and ``random`` are frozen baselines (RCA)."""
 RECONSTRUCTORS = ("lenet", "resnet18")
+SHIFT_WEIGHT_SCHEDULES = ("constant", "linear", "cosine")
 
 
 @dataclass
@@ -66,6 +67,13 @@ class DiscoveryConfig:
     """Adam learning rate of A and R (the paper: 1e-4 for 1e5 steps; 1e-3 suits CPU budgets)."""
     shift_weight: float = 0.25
     """lambda, the weight of the shift-regression loss."""
+    shift_weight_schedule: str = "constant"
+    """How lambda moves over the run: constant, or annealed from shift_weight to 0 at the last step
+    (linear | cosine): the shift regression shapes the directions early and lets go of them late."""
+    overlap_weight: float = 0.0
+    """Weight of a penalty on the squared cosine between the image changes that two different
+    directions make at the same latent (a finite-difference Jacobian orthogonality, as in OroJaR,
+    Wei et al. 2021): directions that move the same pixels are pushed apart. Needs shifts_per_latent >= 2."""
     shift_range: float = 6.0
     """eps ~ U[-shift_range, shift_range] ..."""
     min_shift: float = 0.5
@@ -100,7 +108,8 @@ class DiscoveryConfig:
     POSITIVE: ClassVar[tuple[str, ...]] = ("num_directions", "steps", "batch_size", "shifts_per_latent",
                                            "micro_batches", "log_every", "checkpoint_every")
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"parametrization": PARAMETRIZATIONS + ("identity", "random"),
-                                                     "reconstructor": RECONSTRUCTORS}
+                                                     "reconstructor": RECONSTRUCTORS,
+                                                     "shift_weight_schedule": SHIFT_WEIGHT_SCHEDULES}
     RUNTIME: ClassVar[frozenset[str]] = frozenset({"device", "log_every", "checkpoint_every", "compile",
                                                    "channels_last", "micro_batches"})
     """Options that change how fast a run goes, not what it computes: a resume may change them."""
@@ -117,6 +126,11 @@ class DiscoveryConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.shift_weight < 0:
             raise ValueError(f"shift_weight (lambda) must be >= 0, got {self.shift_weight}")
+        if self.overlap_weight < 0:
+            raise ValueError(f"overlap_weight must be >= 0, got {self.overlap_weight}")
+        if self.overlap_weight > 0 and self.shifts_per_latent < 2:
+            raise ValueError("overlap_weight compares two directions at the same latent: it needs "
+                             f"shifts_per_latent >= 2, got {self.shifts_per_latent}")
         if not 0 <= self.min_shift < self.shift_range:
             raise ValueError(f"need 0 <= min_shift < shift_range, got {self.min_shift} and {self.shift_range}")
         if self.batch_size % (self.shifts_per_latent * self.micro_batches):
@@ -173,11 +187,11 @@ class _Trainable(nn.Module):
     """A and R in one module, so one DDP wrapper syncs both; G is held, not registered."""
 
     def __init__(self, direction_matrix: DirectionMatrix, reconstructor: nn.Module, generator: Generator,
-                 channels_last: bool) -> None:
+                 channels_last: bool, overlap_penalty: bool = False) -> None:
         super().__init__()
         self.direction_matrix, self.reconstructor = direction_matrix, reconstructor
         object.__setattr__(self, "generator", generator)
-        self.channels_last = channels_last
+        self.channels_last, self.overlap_penalty = channels_last, overlap_penalty
 
     def forward(self, z: torch.Tensor, index: torch.Tensor, shift: torch.Tensor, base_images: torch.Tensor):
         """``z`` and ``base_images`` hold one row per latent, ``index``/``shift`` M rows per latent."""
@@ -189,7 +203,17 @@ class _Trainable(nn.Module):
         pair = torch.cat([base, shifted.view(b, m, *shifted.shape[1:])], dim=2).flatten(0, 1)
         if self.channels_last:
             pair = pair.contiguous(memory_format=torch.channels_last)
-        return self.reconstructor(pair)
+        logits, shift_pred = self.reconstructor(pair)
+        return logits, shift_pred, self._overlap(shifted.view(b, m, -1), base_images.view(b, 1, -1), index.view(b, m))
+
+    def _overlap(self, shifted: torch.Tensor, base: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Mean squared cosine between the image changes of different directions at one latent."""
+        if not self.overlap_penalty or shifted.shape[1] < 2:
+            return shifted.new_zeros((), dtype=torch.float32)
+        change = F.normalize((shifted - base).float(), dim=-1)  # (latents, M, pixels)
+        cosines = change @ change.transpose(1, 2)
+        different = index.unsqueeze(2) != index.unsqueeze(1)  # also drops the diagonal
+        return (cosines.square() * different).sum() / different.sum().clamp_min(1)
 
 
 def _autocast(cfg: DiscoveryConfig, device: torch.device):
@@ -231,13 +255,27 @@ def _step_rng(seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + rank * 7_919 + step) % (2**63))
 
 
+def shift_weight_at(cfg: DiscoveryConfig, step: int) -> float:
+    """lambda at ``step`` (0-based) under ``cfg.shift_weight_schedule``."""
+    if cfg.shift_weight_schedule == "constant":
+        return cfg.shift_weight
+    progress = min(1.0, step / max(1, cfg.steps - 1))
+    if cfg.shift_weight_schedule == "linear":
+        return cfg.shift_weight * (1 - progress)
+    return cfg.shift_weight * 0.5 * (1 + math.cos(math.pi * progress))
+
+
 def train_step(model: nn.Module, generator: Generator, optimizer: torch.optim.Optimizer,
-               cfg: DiscoveryConfig, z: torch.Tensor, index: torch.Tensor, shift: torch.Tensor) -> dict:
-    """One optimizer step over ``index.shape[0]`` pairs, in ``cfg.micro_batches`` chunks."""
+               cfg: DiscoveryConfig, z: torch.Tensor, index: torch.Tensor, shift: torch.Tensor,
+               shift_weight: float | None = None) -> dict:
+    """One optimizer step over ``index.shape[0]`` pairs, in ``cfg.micro_batches`` chunks.
+
+    ``shift_weight`` is this step's lambda (default ``cfg.shift_weight``; see :func:`shift_weight_at`).
+    """
     optimizer.zero_grad(set_to_none=True)
     n, chunks = index.shape[0], cfg.micro_batches
     parts = list(zip(z.chunk(chunks), index.chunk(chunks), shift.chunk(chunks)))
-    stats = torch.zeros(3, device=index.device)  # loss, accuracy, shift error: summed on device
+    stats = torch.zeros(4, device=index.device)  # loss, accuracy, shift error, overlap: summed on device
     matrix = _unwrap(model).direction_matrix
     # One A per step, not per chunk (exp(S) at d=512 is not cheap): chunks backprop into a detached
     # copy, and A's own graph runs once at the end. Not under DDP, whose hooks need A's
@@ -247,20 +285,24 @@ def train_step(model: nn.Module, generator: Generator, optimizer: torch.optim.Op
         a = matrix.matrix()
         matrix.step_matrix = a.detach().requires_grad_(True)
     try:
-        _accumulate(model, generator, cfg, parts, n, stats)
+        _accumulate(model, generator, cfg, parts, n, stats,
+                    cfg.shift_weight if shift_weight is None else shift_weight)
     finally:
         step_matrix, matrix.step_matrix = matrix.step_matrix, None
     if reuse:
         a.backward(step_matrix.grad)
-    loss, accuracy, shift_error = stats.tolist()  # the step's only host-device sync
+    loss, accuracy, shift_error, overlap = stats.tolist()  # the step's only host-device sync
     if not math.isfinite(loss):
         _explain_non_finite(generator, model, parts, loss)
     optimizer.step()
-    return {"loss": loss, "accuracy": accuracy, "shift_error": shift_error}
+    record = {"loss": loss, "accuracy": accuracy, "shift_error": shift_error}
+    if cfg.overlap_weight > 0:
+        record["overlap"] = overlap
+    return record
 
 
 def _accumulate(model: nn.Module, generator: Generator, cfg: DiscoveryConfig, parts, n: int,
-                stats: torch.Tensor) -> None:
+                stats: torch.Tensor, shift_weight: float) -> None:
     """Forward and backward of every chunk; gradients and stats add up."""
     chunks = len(parts)
     for i, (zc, ic, sc) in enumerate(parts):
@@ -271,13 +313,14 @@ def _accumulate(model: nn.Module, generator: Generator, cfg: DiscoveryConfig, pa
         sync = model.no_sync() if i < chunks - 1 and hasattr(model, "no_sync") else contextlib.nullcontext()
         with sync:
             with _autocast(cfg, stats.device):
-                logits, shift_pred = model(zc, ic, sc, base)
+                logits, shift_pred, overlap = model(zc, ic, sc, base)
             class_loss = F.cross_entropy(logits.float(), ic)
             shift_loss = (shift_pred.float() - sc).abs().mean()
-            loss = class_loss + cfg.shift_weight * shift_loss
+            loss = class_loss + shift_weight * shift_loss + cfg.overlap_weight * overlap
             w = ic.shape[0] / n
             (loss * w).backward()
-        stats += torch.stack([loss.detach(), (logits.argmax(1) == ic).float().mean(), shift_loss.detach()]) * w
+        stats += torch.stack([loss.detach(), (logits.argmax(1) == ic).float().mean(), shift_loss.detach(),
+                              overlap.detach()]) * w
 
 
 def _unwrap(model: nn.Module) -> "_Trainable":
@@ -351,7 +394,10 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     for step in bar:
         _snapshot(snapshots, step, snapshot_steps, matrix)
         z, index, shift = sample_pairs(generator, cfg, cfg.batch_size // world, _step_rng(cfg.seed, rank, step), dev)
-        window.append(train_step(model, generator, optimizer, cfg, z, index, shift))
+        shift_weight = shift_weight_at(cfg, step)
+        window.append(train_step(model, generator, optimizer, cfg, z, index, shift, shift_weight))
+        if cfg.shift_weight_schedule != "constant":
+            window[-1]["shift_weight"] = shift_weight
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             now = time.perf_counter()
@@ -415,7 +461,7 @@ def _build(generator: Generator, cfg: DiscoveryConfig, image_shape: tuple, dev: 
         for weight in generator.parameters():  # oneDNN / cuDNN convs prefer NHWC end to end; 4-D weights only,
             if weight.dim() == 4:  # as Module.to(memory_format) refuses StyleGAN2's 5-D modulated weights
                 weight.data = weight.data.contiguous(memory_format=torch.channels_last)
-    trainable = _Trainable(matrix, recon, generator, cfg.channels_last)
+    trainable = _Trainable(matrix, recon, generator, cfg.channels_last, overlap_penalty=cfg.overlap_weight > 0)
     optimizer = torch.optim.Adam([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr)
     return trainable, optimizer
 

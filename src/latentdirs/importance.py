@@ -30,3 +30,19 @@ def image_change_scores(generator: Generator, matrix: torch.Tensor, num_latents:
             total += diff.abs().mean(dim=(1, 2, 3)).sum().item()
         scores[k] = total / num_latents / (2 * shift)
     return scores
+
+
+@torch.no_grad()
+def image_change_overlap(generator: Generator, matrix: torch.Tensor, num_latents: int = 32, shift: float = 3.0,
+                         seed: int = 0) -> torch.Tensor:
+    """(K, K) mean squared cosine between the image changes of two directions at the same latent.
+
+    0 off the diagonal: the two directions move disjoint (or orthogonal) pixel patterns; 1: the
+    same pattern. The label-free quantity that ``DiscoveryConfig.overlap_weight`` penalizes.
+    """
+    device = generator.device
+    z = generator.sample_latents(num_latents, generator=torch.Generator().manual_seed(seed), device=device)
+    changes = torch.stack([(generator.shifted(z, shift * h) - generator.shifted(z, -shift * h)).flatten(1)
+                           for h in matrix.to(device).t()], dim=1).float()  # (latents, K, pixels)
+    unit = torch.nn.functional.normalize(changes, dim=-1)
+    return (unit @ unit.transpose(1, 2)).square().mean(0).cpu()
