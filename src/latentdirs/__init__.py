@@ -17,6 +17,7 @@ def __getattr__(name):
     # Heavier parts load on first use, so `import latentdirs` stays fast.
     import importlib
     lazy = {"sefa": ("closed_form", "sefa"), "ganspace": ("closed_form", "ganspace"),
+            "latentclr": ("contrastive", "latentclr"),
             "metrics": ("metrics", None), "render": ("render", None),
             "invert": ("inversion", "invert")}
     if name in lazy:
@@ -27,4 +28,5 @@ def __getattr__(name):
 
 
 __all__ = ["PRESETS", "DirectionError", "DirectionSet", "DiscoveryConfig", "DiscoveryResult", "Generator", "GeneratorError",
-           "available_generators", "discover", "ganspace", "invert", "load_generator", "metrics", "rca", "sefa", "wrap"]
+           "available_generators", "discover", "ganspace", "invert", "latentclr", "load_generator", "metrics", "rca",
+           "sefa", "wrap"]

@@ -1,4 +1,4 @@
-"""``latentdirs compare``: LD, SeFa, GANSpace and the baselines on one generator, side by side.
+"""``latentdirs compare``: LD, SeFa, GANSpace, LatentCLR and the baselines on one generator, side by side.
 
 For every method and seed: find ``k`` directions (LD keeps its top ``k`` by importance
 score), save them in ``METHOD/seedS/``, then measure
@@ -27,7 +27,7 @@ from ..generators.base import Generator, GeneratorError
 from ..runs import MetricsLog, check_same_config, new_run_dir, save_config
 
 METHODS = ("ld-unit", "ld-ortho", "sefa", "ganspace", "random", "identity")
-KNOWN_METHODS = METHODS + ("ld-cayley", "ld-linear", "sefa-raw")
+KNOWN_METHODS = METHODS + ("ld-cayley", "ld-linear", "sefa-raw", "latentclr")
 # "ld-unit-K32": train K = 32 directions, keep the top k by importance (the protocol's selection lever).
 _LD_VARIANT = re.compile(r"ld-(unit|ortho|cayley|linear)(?:-K([1-9][0-9]*))?")
 METRICS = ("rca", "mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "modularity",
@@ -49,16 +49,17 @@ class CompareConfig:
     """Seeds, comma-separated on the command line; every method runs once per seed."""
     methods: tuple[str, ...] = METHODS
     """Comma-separated, from: ld-unit, ld-ortho, ld-cayley, ld-linear, sefa, sefa-raw (SeFa without weight
-    normalization), ganspace, random, identity; or ld-<parametrization>-K<n>: LD trains n directions and keeps
-    its top k."""
+    normalization), ganspace, latentclr (contrastive, Yüksel et al. 2021; not in the default set), random,
+    identity; or ld-<parametrization>-K<n>: LD trains n directions and keeps its top k."""
     ld_num_directions: int | None = None
     """K that LD trains before its top k are kept (None = k)."""
     ld_steps: int = LD_PRESET.steps
-    """LD training steps."""
+    """LD and LatentCLR training steps."""
     batch_size: int = LD_PRESET.batch_size
-    """Batch of LD, RCA and the ground-truth encoder."""
+    """Batch of LD, RCA and the ground-truth encoder; LatentCLR: latents per step, each moved along all k
+    directions."""
     lr: float = LD_PRESET.lr
-    """Adam learning rate of LD and of the RCA reconstructor (the paper's 1e-4 needs ~10x the steps)."""
+    """Adam learning rate of LD, LatentCLR and the RCA reconstructor (the paper's 1e-4 needs ~10x the steps)."""
     rca_steps: int = 600
     """Reconstructor steps per RCA measurement (0 = skip RCA)."""
     ganspace_samples: int = 20_000
@@ -119,6 +120,10 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
     if method == "ganspace":
         from ..closed_form import ganspace
         return ganspace(generator, k, num_samples=cfg.ganspace_samples, seed=seed)
+    if method == "latentclr":
+        from ..contrastive import latentclr
+        return latentclr(generator, k, steps=cfg.ld_steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed,
+                         device=cfg.device, progress=progress)
     if method == "random":
         return DirectionSet.random(d, k, seed=seed)
     if method == "identity":
