@@ -35,7 +35,7 @@ def shown(value) -> str:
 @pytest.mark.parametrize("command, config_class, defaults, left_out", [
     ("discover", DiscoveryConfig, PRESETS["cpu"], {"device"}),
     ("demo", DiscoveryConfig, PRESETS["demo"], None),
-    ("compare", CompareConfig, CompareConfig(), {"device"}),
+    ("compare", CompareConfig, CompareConfig(), {"device", "ld_options"}),  # ld_options: --ld-set KEY=VALUE
     ("sweep", SweepConfig, SweepConfig(), {"threads", "progress"}),
 ])
 def test_cli_options_and_defaults_are_the_configs(command, config_class, defaults, left_out):

@@ -84,3 +84,21 @@ def test_ld_variant_trains_more_directions_and_keeps_the_top_k(planted, tmp_path
     assert kept.scores.tolist() == sorted(trained.scores.tolist(), reverse=True)[:3]
     with pytest.raises(ValueError, match="fewer than k"):
         CompareConfig(num_directions=10, methods=("ld-ortho-K4",)).validate()
+
+
+def test_ld_options_reach_every_ld_method_and_bad_ones_are_named(planted, tmp_path):
+    main(["compare", "--generator", "planted", "-k", "3", "--seeds", "0", "--methods", "ld-unit,random",
+          "--ld-steps", "4", "--batch-size", "16", "--rca-steps", "0", "--gt-train", "0",
+          "--ld-set", "overlap_weight=10", "--ld-set", "shifts_per_latent=2", "--out", str(tmp_path)])
+    run_config = json.loads((tmp_path / "ld-unit" / "seed0" / "discovery" / "config.json").read_text())["discovery"]
+    assert (run_config["overlap_weight"], run_config["shifts_per_latent"]) == (10.0, 2)
+    assert json.loads((tmp_path / "config.json").read_text())["compare"]["ld_options"] == {
+        "overlap_weight": 10.0, "shifts_per_latent": 2}
+    with pytest.raises(ValueError, match="set by compare itself"):
+        CompareConfig(ld_options={"steps": 5}).validate()
+    with pytest.raises(ValueError, match="unknown LD option"):
+        CompareConfig(ld_options={"overlap": 5}).validate()
+    # A folder measured with other LD options is not resumed with these.
+    with pytest.raises(ValueError, match="ld_options"):
+        compare(planted, k=3, seeds=(0,), methods=("ld-unit",), out_dir=tmp_path, **{**TINY, "rca_steps": 0,
+                                                                                   "gt_train": 0})

@@ -55,3 +55,16 @@ def test_overlap_penalty_pushes_directions_to_move_different_pixels(planted):
     assert "overlap" in history[-1]
     # measured (seeds 0/1/2): 0.146 -> 0.071, 0.103 -> 0.075, 0.097 -> 0.070
     assert with_penalty < 0.8 * without, (with_penalty, without)
+
+
+def test_recognizability_ranks_near_copies_last(planted):
+    truth = planted.factor_directions()
+    x, y, hue = truth[:, 0], truth[:, 1], truth[:, 3]
+    found = latentdirs.discover(planted, num_directions=4, steps=100, batch_size=32, lr=3e-3, seed=0, progress=False,
+                                fixed_matrix=torch.stack([x, hue, x, y], 1), rank_by="recognizability",
+                                importance_latents=32)
+    scores = found.directions.scores  # measured, seeds 0/1/2: copies of x 0.41-0.49, hue and y 0.77-0.90
+    assert min(scores[1], scores[3]) > 0.65 and max(scores[0], scores[2]) < 0.55  # R can at best split the copies
+    top = found.directions.top(2).matrix
+    assert {int(torch.argmax(top[:, i] @ truth)) for i in range(2)} == {1, 3}  # y and hue come first
+    assert "recognizability" in found.directions.meta["scores"]

@@ -41,6 +41,7 @@ PARAMETRIZATIONS = ("unit", "ortho", "cayley", "linear")
 """Trained parametrizations of A; ``identity`` and ``random`` are frozen baselines (RCA)."""
 RECONSTRUCTORS = ("lenet", "resnet18")
 SHIFT_WEIGHT_SCHEDULES = ("constant", "linear", "cosine")
+RANKINGS = ("image_change", "recognizability")
 
 
 @dataclass
@@ -103,13 +104,19 @@ class DiscoveryConfig:
     snapshot_every: int = 0
     """Keep a copy of A every this many steps (0 = at 0, 25%, 50%, 75%, 100% of the run)."""
     importance_latents: int = 32
-    """Latents used to score directions by image change at the end (0 = no scores)."""
+    """Latents per direction used to score the directions at the end (0 = no scores)."""
+    rank_by: str = "image_change"
+    """What the final scores (and so ``DirectionSet.top(k)``) rank by, both label-free: image_change
+    (pixels moved per unit shift) or recognizability (the trained R's mean probability of the true
+    direction on held-out pairs: low for directions the image barely shows and for near-copies of
+    another direction, which R confuses)."""
 
     POSITIVE: ClassVar[tuple[str, ...]] = ("num_directions", "steps", "batch_size", "shifts_per_latent",
                                            "micro_batches", "log_every", "checkpoint_every")
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"parametrization": PARAMETRIZATIONS + ("identity", "random"),
                                                      "reconstructor": RECONSTRUCTORS,
-                                                     "shift_weight_schedule": SHIFT_WEIGHT_SCHEDULES}
+                                                     "shift_weight_schedule": SHIFT_WEIGHT_SCHEDULES,
+                                                     "rank_by": RANKINGS}
     RUNTIME: ClassVar[frozenset[str]] = frozenset({"device", "log_every", "checkpoint_every", "compile",
                                                    "channels_last", "micro_batches"})
     """Options that change how fast a run goes, not what it computes: a resume may change them."""
@@ -413,7 +420,7 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
             _checkpoint(run_dir, trainable, optimizer, done, history, snapshots)
     _snapshot(snapshots, cfg.steps, snapshot_steps, matrix)
     trainable.eval()
-    directions = _export(generator, matrix, cfg, history, score=rank == 0)
+    directions = _export(generator, matrix, trainable.reconstructor, cfg, history, score=rank == 0)
     if run_dir is not None:
         directions.save(run_dir / "directions")
         _save_snapshots(run_dir, snapshots)
@@ -494,13 +501,18 @@ def _checkpoint(run_dir: Path, trainable: "_Trainable", optimizer, step: int, hi
                        "history": json.dumps(history), "snapshots": snapshots}, run_dir / CHECKPOINT)
 
 
-def _export(generator: Generator, matrix: DirectionMatrix, cfg: DiscoveryConfig, history: list,
-            score: bool) -> DirectionSet:
+def _export(generator: Generator, matrix: DirectionMatrix, reconstructor: nn.Module, cfg: DiscoveryConfig,
+            history: list, score: bool) -> DirectionSet:
     directions = matrix.to_direction_set(
         method=f"ld-{cfg.parametrization}", generator=generator.describe(), num_directions=cfg.num_directions,
         seed=cfg.seed, steps=cfg.steps, reconstructor=cfg.reconstructor, shift_weight=cfg.shift_weight,
         final_accuracy=history[-1]["accuracy"] if history else None)
-    if cfg.importance_latents and score:
+    if not (cfg.importance_latents and score):
+        return directions
+    if cfg.rank_by == "recognizability":
+        directions.scores = recognizability(generator, matrix, reconstructor, cfg, cfg.importance_latents)
+        directions.meta["scores"] = "recognizability: R's mean probability of the true direction, held-out pairs"
+    else:
         directions.scores = image_change_scores(generator, directions.matrix, num_latents=cfg.importance_latents,
                                                 seed=cfg.seed)
         directions.meta["scores"] = "image change per unit shift (latentdirs.importance)"
@@ -551,3 +563,24 @@ def reconstructor_accuracy(generator: Generator, direction_matrix: DirectionMatr
         correct += (logits.argmax(1) == index).sum().item()
         total += index.numel()
     return correct / total
+
+
+@torch.no_grad()
+def recognizability(generator: Generator, direction_matrix: DirectionMatrix, reconstructor: nn.Module,
+                    cfg: DiscoveryConfig, num_latents: int = 32, seed: int = 20_000) -> torch.Tensor:
+    """(K,) mean probability R gives the true direction, over ``num_latents`` held-out pairs per direction."""
+    was_training = reconstructor.training
+    reconstructor.eval()
+    dev = generator.device
+    rng = torch.Generator().manual_seed(seed)
+    scores = torch.zeros(cfg.num_directions)
+    for k in range(cfg.num_directions):
+        z, _, shift = sample_pairs(generator, dataclasses.replace(cfg, shifts_per_latent=1), num_latents, rng, dev)
+        index = torch.full_like(shift, k, dtype=torch.long)
+        pair = torch.cat([generator(z), generator.shifted(z, direction_matrix(index, shift))], 1)
+        if cfg.channels_last:
+            pair = pair.contiguous(memory_format=torch.channels_last)
+        logits, _ = reconstructor(pair)
+        scores[k] = logits.float().softmax(1)[:, k].mean().cpu()
+    reconstructor.train(was_training)
+    return scores

@@ -15,9 +15,10 @@ EXAMPLES = """examples:
   latentdirs compare                                            # shipped shapes3d GAN, k=10, 3 seeds
   latentdirs compare --generator planted -k 5 --seeds 0 --ld-steps 800 --gt-steps 500
   latentdirs compare --methods sefa,ganspace,random --rca-steps 0     # closed-form only, ground truth only
+  latentdirs compare --methods ld-unit --ld-set overlap_weight=10 --ld-set shifts_per_latent=2   # an LD lever
   latentdirs compare --out runs/00012-compare-shapes3d-k10            # resume an interrupted comparison
 """
-OPTIONS = tuple(f.name for f in dataclasses.fields(CompareConfig) if f.name != "device")
+OPTIONS = tuple(f.name for f in dataclasses.fields(CompareConfig) if f.name not in ("device", "ld_options"))
 
 
 def add_parser(sub) -> None:
@@ -25,8 +26,11 @@ def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="LD vs SeFa vs GANSpace vs baselines: RCA, MIG, DCI, modularity, time",
                        description=compare.__doc__ + "\n" + EXAMPLES, formatter_class=Formatter)
     add_generator_options(p)
-    add_config_options(p.add_argument_group("comparison (CompareConfig fields)"), CompareConfig, CompareConfig(),
-                       names=OPTIONS, short={"num_directions": "-k"})
+    group = p.add_argument_group("comparison (CompareConfig fields)")
+    add_config_options(group, CompareConfig, CompareConfig(), names=OPTIONS, short={"num_directions": "-k"})
+    group.add_argument("--ld-set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a DiscoveryConfig field for every LD method (repeatable), e.g. --ld-set overlap_weight=10 "
+                            "--ld-set shifts_per_latent=2")
     o = p.add_argument_group("output")
     o.add_argument("--out", default=None, help="comparison folder; unset = a new numbered folder in --runs-dir")
     o.add_argument("--runs-dir", default="runs", help="where numbered run folders go")
@@ -37,7 +41,14 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.compare import compare
     set_threads(args.threads)
-    config = config_from_args(args, CompareConfig, CompareConfig(), device=args.device)
+    from ..sweep import parse_assignment
+    ld_options = {}
+    for item in args.ld_set:
+        key, values = parse_assignment(item)
+        if len(values) != 1:
+            raise ValueError(f"--ld-set {key} takes one value, got {values}")
+        ld_options[key] = values[0]
+    config = config_from_args(args, CompareConfig, CompareConfig(), device=args.device, ld_options=ld_options)
     settings = dataclasses.asdict(config)
     k, seeds, methods = settings.pop("num_directions"), settings.pop("seeds"), settings.pop("methods")
     comparison = compare(generator_from_args(args), k=k, seeds=seeds, methods=methods, out_dir=args.out,

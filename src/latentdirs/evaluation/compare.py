@@ -16,7 +16,7 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
@@ -35,6 +35,9 @@ METRICS = ("rca", "mig", "dci_disentanglement", "dci_completeness", "dci_informa
 METRIC_LABELS = {"rca": "RCA", "mig": "MIG", "dci_disentanglement": "DCI-D", "dci_completeness": "DCI-C",
                  "dci_informativeness": "DCI-I", "modularity": "Modularity", "factor_cosine": "factor cos",
                  "encoder_r2": "encoder R²", "find_seconds": "time to find (s)"}
+_SET_BY_COMPARE = {"num_directions": "-k, ld_num_directions or the method's -K<n>",
+                   "parametrization": "the method name", "steps": "ld_steps", "batch_size": "batch_size",
+                   "lr": "lr", "seed": "seeds", "device": "device"}
 LD_PRESET = PRESETS["demo"]
 """LD's options in a comparison where CompareConfig does not set them."""
 
@@ -55,6 +58,9 @@ class CompareConfig:
     """K that LD trains before its top k are kept (None = k)."""
     ld_steps: int = LD_PRESET.steps
     """LD and LatentCLR training steps."""
+    ld_options: dict = field(default_factory=dict)
+    """Other DiscoveryConfig fields for every LD method, over the demo preset (``--ld-set KEY=VALUE``,
+    e.g. ``overlap_weight=10``): one comparison folder per LD variant measures a lever."""
     batch_size: int = LD_PRESET.batch_size
     """Batch of LD, RCA and the ground-truth encoder; LatentCLR: latents per step, each moved along all k
     directions."""
@@ -72,11 +78,15 @@ class CompareConfig:
     """Real points scored (the paper: 10k)."""
     gt_image_size: int | None = 32
     """Encoder input size (None = the generator's resolution)."""
+    dci_predictor: str = "gbt"
+    """DCI's per-factor predictor: gbt (disentanglement_lib's gradient boosting, comparable with published
+    DCI) or forest (about 20x faster on CPU; its D and C run lower on mixed codes)."""
     device: str = "auto"
     """cpu, cuda, cuda:1 or auto (cuda when available)."""
 
     POSITIVE: ClassVar[tuple[str, ...]] = ("num_directions", "ld_steps", "batch_size", "ganspace_samples", "gt_steps",
                                            "gt_eval")
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"dci_predictor": ("gbt", "forest")}
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in KNOWN_METHODS and not _LD_VARIANT.fullmatch(m)]
@@ -87,6 +97,15 @@ class CompareConfig:
             trained = _ld_trained(method, self)
             if trained is not None and trained < self.num_directions:
                 raise ValueError(f"{method} trains {trained} directions, fewer than k = {self.num_directions}")
+        from ..discovery import DiscoveryConfig
+        known = {f.name for f in fields(DiscoveryConfig)}
+        for key in self.ld_options:
+            if key in _SET_BY_COMPARE:
+                raise ValueError(f"LD's {key} is set by compare itself ({_SET_BY_COMPARE[key]}), not by ld_options")
+            if key not in known:
+                raise ValueError(f"unknown LD option {key!r} in ld_options; options: {', '.join(sorted(known))}")
+        if self.dci_predictor not in ("gbt", "forest"):
+            raise ValueError(f"dci_predictor must be gbt or forest, got {self.dci_predictor!r}")
         if not self.methods or not self.seeds:
             raise ValueError("need at least one method and one seed")
         if self.num_directions < 1:
@@ -111,7 +130,7 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
         found = discover(generator, LD_PRESET, num_directions=_ld_trained(method, cfg),
                          parametrization=variant.group(1), steps=cfg.ld_steps, batch_size=cfg.batch_size, seed=seed,
                          lr=cfg.lr, device=cfg.device, out_dir=None if folder is None else folder / "discovery",
-                         progress=progress)
+                         progress=progress, **cfg.ld_options)
         directions = found.directions
         return directions.top(k)  # by importance score; in trained order when unscored
     if method in ("sefa", "sefa-raw"):
@@ -155,7 +174,7 @@ def evaluate(generator: Generator, directions: DirectionSet, cfg: CompareConfig,
         from ..discovery import resolve_device
         gt = ground_truth_scores(generator, directions, images, factors, num_train=cfg.gt_train,
                                  steps=cfg.gt_steps, batch_size=cfg.batch_size, image_size=cfg.gt_image_size or None,
-                                 seed=seed, device=str(resolve_device(cfg.device)))
+                                 seed=seed, device=str(resolve_device(cfg.device)), dci_predictor=cfg.dci_predictor)
         scores.update({key: gt[key] for key in ("mig", "dci_disentanglement", "dci_completeness",
                                                 "dci_informativeness", "modularity", "encoder_r2")})
         scores["ground_truth_seconds"] = gt["seconds"]
