@@ -62,8 +62,8 @@ class CompareConfig:
     """Other DiscoveryConfig fields for every LD method, over the demo preset (``--ld-set KEY=VALUE``,
     e.g. ``overlap_weight=10``): one comparison folder per LD variant measures a lever."""
     batch_size: int = LD_PRESET.batch_size
-    """Batch of LD, RCA and the ground-truth encoder; LatentCLR: latents per step, each moved along all k
-    directions."""
+    """Batch of LD, RCA and the ground-truth encoder; LatentCLR moves batch / k latents along all k
+    directions per step, about LD's number of images."""
     lr: float = LD_PRESET.lr
     """Adam learning rate of LD, LatentCLR and the RCA reconstructor (the paper's 1e-4 needs ~10x the steps)."""
     rca_steps: int = 600
@@ -141,8 +141,9 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
         return ganspace(generator, k, num_samples=cfg.ganspace_samples, seed=seed)
     if method == "latentclr":
         from ..contrastive import latentclr
-        return latentclr(generator, k, steps=cfg.ld_steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed,
-                         device=cfg.device, progress=progress)
+        # N latents each moved along all k directions: N = batch / k renders about LD's images per step.
+        return latentclr(generator, k, steps=cfg.ld_steps, batch_size=max(2, cfg.batch_size // k), lr=cfg.lr,
+                         seed=seed, device=cfg.device, progress=progress)
     if method == "random":
         return DirectionSet.random(d, k, seed=seed)
     if method == "identity":
