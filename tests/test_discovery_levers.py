@@ -68,3 +68,12 @@ def test_recognizability_ranks_near_copies_last(planted):
     top = found.directions.top(2).matrix
     assert {int(torch.argmax(top[:, i] @ truth)) for i in range(2)} == {1, 3}  # y and hue come first
     assert "recognizability" in found.directions.meta["scores"]
+
+
+def test_levers_run_on_the_shipped_convolutional_gan():
+    # Its images are channels-last on CPU, where flattening needs reshape, not view.
+    generator = latentdirs.load_generator("shapes3d")
+    result = latentdirs.discover(generator, num_directions=4, steps=2, batch_size=8, shifts_per_latent=2,
+                                 overlap_weight=1.0, shift_weight_schedule="cosine", rank_by="recognizability",
+                                 importance_latents=2, progress=False)
+    assert result.directions.scores.shape == (4,) and 0 <= result.history[-1]["overlap"] <= 1

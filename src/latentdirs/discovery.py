@@ -211,12 +211,14 @@ class _Trainable(nn.Module):
         if self.channels_last:
             pair = pair.contiguous(memory_format=torch.channels_last)
         logits, shift_pred = self.reconstructor(pair)
-        return logits, shift_pred, self._overlap(shifted.view(b, m, -1), base_images.view(b, 1, -1), index.view(b, m))
+        if not self.overlap_penalty or m < 2:
+            return logits, shift_pred, logits.new_zeros((), dtype=torch.float32)
+        return logits, shift_pred, self._overlap(shifted.reshape(b, m, -1), base_images.reshape(b, 1, -1),
+                                                 index.view(b, m))
 
-    def _overlap(self, shifted: torch.Tensor, base: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _overlap(shifted: torch.Tensor, base: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Mean squared cosine between the image changes of different directions at one latent."""
-        if not self.overlap_penalty or shifted.shape[1] < 2:
-            return shifted.new_zeros((), dtype=torch.float32)
         change = F.normalize((shifted - base).float(), dim=-1)  # (latents, M, pixels)
         cosines = change @ change.transpose(1, 2)
         different = index.unsqueeze(2) != index.unsqueeze(1)  # also drops the diagonal
