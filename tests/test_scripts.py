@@ -49,6 +49,8 @@ SMALLEST = [
     ("fast_path_quality.py", ["--options", "plain,channels_last", "--steps", "4", "--seeds", "0", "--num-directions", "3",
                               "--batch-size", "16", "--rca-steps", "4", "--out", "{tmp}/fp.json"]),
     ("web_latency.py", ["--generator", "planted", "--requests", "3", "--out", "{tmp}/web.json"]),
+    ("gan_step_speed.py", ["--architecture", "dcgan-up", "--steps", "21", "--batch-size", "2", "--repeats", "1",
+                           "--out", "{tmp}/gss.json"]),
 ]
 SMALLEST_SLOW = [
     ("shared_pairs.py", ["--shifts", "1,2", "--budget", "1", "--num-directions", "3", "--batch-size", "16",
@@ -93,3 +95,17 @@ def test_gan_candidates_measures_runs_side_by_side(tmp_path, monkeypatch, capsys
     assert row["frechet_distance_real_vs_generated"] > row["frechet_distance_real_vs_real"]  # an untrained GAN
     assert "| cand_tiny | dcgan-w | 2 |" in capsys.readouterr().out
     assert (tmp_path / "grids" / "cand_tiny.png").exists()
+
+
+def test_levers_table_puts_compare_folders_side_by_side(planted, tmp_path, monkeypatch, capsys):
+    from latentdirs.evaluation.compare import compare
+    tiny = dict(ld_steps=3, batch_size=16, rca_steps=3, gt_train=0, progress=False)
+    compare(planted, k=3, seeds=(0, 1), methods=("ld-unit",), out_dir=tmp_path / "plain", **tiny)
+    compare(planted, k=3, seeds=(0,), methods=("ld-unit",), out_dir=tmp_path / "annealed",
+            ld_options={"shift_weight_schedule": "linear"}, **tiny)
+    run_script(ROOT / "benchmarks" / "levers_table.py", str(tmp_path / "plain"), str(tmp_path / "annealed"),
+               monkeypatch=monkeypatch)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| folder | method | LD options | seeds | RCA |")
+    assert lines[2].startswith("| plain | ld-unit | — | 2 | ")
+    assert lines[3].startswith("| annealed | ld-unit | shift_weight_schedule=linear | 1 | ")
