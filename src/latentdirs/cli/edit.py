@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from .options import Formatter, add_generator_options, positive_int
+from .options import Formatter, add_generator_options, add_threads_option, positive_int
 
 DESCRIPTION = """Invert real images (encoder guess, then optimization on pixel loss) and write, per image,
 a strip: input | inverted | the inverted latent moved along one direction. See docs/editing.md."""
@@ -46,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--scale", type=positive_int, default=2, help="pixel upscaling of the strip")
     p.add_argument("--out", default="edits", help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed of the prior samples")
-    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: all)")
+    add_threads_option(p)
     add_generator_options(p, default=None)
     p.set_defaults(func=run)
     return p

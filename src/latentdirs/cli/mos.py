@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..web.ratings import DB_NAME
-from .options import Formatter, positive_int
+from .options import Formatter, add_rating_options, positive_int
 
 
 def add_parser(sub) -> None:
@@ -16,8 +15,7 @@ def add_parser(sub) -> None:
                                    "  latentdirs mos runs/00003-*/ runs/00004-*/ --csv mos.csv\n"
                                    "  latentdirs mos runs/00003-*/ --db ratings.sqlite --apply-names",
                        formatter_class=Formatter)
-    p.add_argument("sets", nargs="+", metavar="RUN_DIR", help="the run folders that were served")
-    p.add_argument("--db", default=None, help=f"answers database (default: FIRST_RUN_DIR/{DB_NAME})")
+    add_rating_options(p, help="the run folders that were served")
     p.add_argument("--csv", default=None, help="write the per-set summary (MOS, category shares) to this CSV")
     p.add_argument("--answers-csv", default=None, help="write every answer, one row each, to this CSV")
     p.add_argument("--apply-names", action="store_true",
@@ -29,7 +27,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..runs import atomic_write_text
     from ..web.images import load_sets
-    from ..web.ratings import RatingStore, answers_csv, apply_names, format_report, summary_rows, to_csv
+    from ..web.ratings import DB_NAME, RatingStore, answers_csv, apply_names, format_report, summary_rows, to_csv
     db = Path(args.db) if args.db else Path(args.sets[0]) / DB_NAME
     if not db.exists():
         raise FileNotFoundError(f"no answers database at {db} (rate with `latentdirs serve` first, or pass --db)")

@@ -1,7 +1,9 @@
-"""What every subcommand shares: argparse value types, the generator options, ``--threads``
-and ``--device`` (declared here once), and options generated from a config dataclass.
+"""What the subcommands share: argparse value types, the generator options, ``--threads``
+and ``--device``, the direction sets a command reads, the ratings database (each declared
+here once), and options generated from a config dataclass.
 
-A leaf module: it imports argparse and, only when a command runs, the generator registry.
+A leaf module: it imports argparse and, only inside functions, the generator registry and the
+ratings store's file name.
 """
 from __future__ import annotations
 
@@ -101,8 +103,12 @@ def layer_range(text: str) -> tuple[int, int]:
 
 
 # -- runtime: where and on how many threads --------------------------------------------
-def add_runtime_options(parser) -> None:
+def add_threads_option(parser) -> None:
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (None: all)")
+
+
+def add_runtime_options(parser) -> None:
+    add_threads_option(parser)
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (cuda when available)")
 
 
@@ -148,12 +154,28 @@ def generator_from_args(args: argparse.Namespace):
         raise SystemExit(f"error: generator {args.generator!r} does not take these options ({exc})") from None
 
 
+def add_set_options(parser, nargs: str | None = None, help: str = "run folder or direction-set folder",
+                    **kwargs) -> None:
+    """The direction set a command reads (``sets`` when ``nargs="+"``), then the generator options, unset:
+    :func:`generator_for_set` reloads the generator the set records unless ``--generator`` names one."""
+    parser.add_argument("sets" if nargs == "+" else "set", nargs=nargs, help=help, **kwargs)
+    add_generator_options(parser, default=None)
+
+
 def generator_for_set(args: argparse.Namespace, directions):
     """The generator named on the command line, else the one the direction set records."""
     from ..generators import generator_from_spec
     if getattr(args, "generator", None):
         return generator_from_args(args)
     return generator_from_spec(directions.meta.get("generator", {}).get("spec"))
+
+
+# -- the rating session (`latentdirs serve` writes the answers, `latentdirs mos` reads them) --
+def add_rating_options(parser, help: str) -> None:
+    """The run folders of a rating session and the database of its answers."""
+    from ..web.ratings import DB_NAME  # the SQLite store needs no extra; Flask loads only when serving
+    parser.add_argument("sets", nargs="+", metavar="RUN_DIR", help=help)
+    parser.add_argument("--db", default=None, help=f"answers database (default: FIRST_RUN_DIR/{DB_NAME})")
 
 
 # -- options generated from a config dataclass -----------------------------------------

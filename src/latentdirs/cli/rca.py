@@ -5,8 +5,8 @@ import argparse
 import json
 
 from ..discovery import PRESETS, RECONSTRUCTORS
-from .options import (Formatter, add_generator_options, add_runtime_options, generator_for_set, positive_float,
-                      positive_int, set_threads)
+from .options import (Formatter, add_runtime_options, add_set_options, generator_for_set, positive_float, positive_int,
+                      set_threads)
 
 DEFAULTS = PRESETS["cpu"]
 
@@ -18,8 +18,7 @@ def add_parser(sub) -> None:
                                    "examples:\n  latentdirs rca runs/00003-discover-shapes3d-k32-unit\n"
                                    "  latentdirs rca runs/00003-*/ runs/00004-*/ --steps 2000 --no-baselines",
                        formatter_class=Formatter)
-    p.add_argument("sets", nargs="+", help="run folders or direction-set folders")
-    add_generator_options(p, default=None)
+    add_set_options(p, nargs="+", help="run folders or direction-set folders")
     p.add_argument("--steps", type=positive_int, default=1000, help="reconstructor training steps")
     p.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
     p.add_argument("--lr", type=positive_float, default=DEFAULTS.lr)

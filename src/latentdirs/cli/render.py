@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import (Formatter, add_generator_options, add_runtime_options, generator_for_set, index_list,
-                      positive_int, set_threads, shift_list)
+from .options import (Formatter, add_runtime_options, add_set_options, generator_for_set, index_list, positive_int,
+                      set_threads, shift_list)
 
 
 def add_parser(sub) -> None:
@@ -14,8 +14,7 @@ def add_parser(sub) -> None:
                                    "examples:\n  latentdirs render runs/00003-discover-shapes3d-k32-unit\n"
                                    "  latentdirs render RUN --directions 0,4,7 --shifts=-10:10:11 --num-latents 8",
                        formatter_class=Formatter)
-    p.add_argument("set", help="run folder or direction-set folder")
-    add_generator_options(p, default=None)
+    add_set_options(p)
     p.add_argument("--directions", type=index_list, default=None, help="indices to chart (default: top 8 by score)")
     p.add_argument("--shifts", type=shift_list, default="-8:8:9", help="start:stop:count or a comma list")
     p.add_argument("--num-latents", type=positive_int, default=5)

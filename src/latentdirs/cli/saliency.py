@@ -13,8 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .options import (Formatter, add_generator_options, add_runtime_options, generator_for_set,
-                      nonnegative_float, positive_float, positive_int, set_threads, shift_list)
+from .options import (Formatter, add_runtime_options, add_set_options, generator_for_set, nonnegative_float,
+                      positive_float, positive_int, set_threads, shift_list)
 
 EXAMPLES = """examples:
   latentdirs saliency find-direction runs/00003-discover-shapes3d-fade-k32-unit --out runs/sal/find
@@ -50,8 +50,7 @@ def add_parser(subparsers) -> None:
                                    "(mean |change| of the pixels that stay non-white). Writes ranking.json, "
                                    "ranking.txt and ranking.png (G(z) | G(z + s h) | mask for the top directions).\n\n"
                                    + EXAMPLES, formatter_class=Formatter)
-    f.add_argument("set", help="run folder or direction-set folder")
-    add_generator_options(f, default=None)
+    add_set_options(f)
     f.add_argument("--shifts", type=shift_list, default="3,6,9", help="shift magnitudes to try (both signs)")
     f.add_argument("--num-latents", type=positive_int, default=16, help="latents averaged per score")
     f.add_argument("--border", type=fraction, default=0.125, help="border band width, as a fraction of the side")
@@ -68,8 +67,7 @@ def add_parser(subparsers) -> None:
                        description="Sample G(z), threshold G(z + s h) into a mask, keep masks in the area range, "
                                    "write OUT/images/NNNNN.png + OUT/masks/NNNNN.png and OUT/dataset.json.\n\n"
                                    + EXAMPLES, formatter_class=Formatter)
-    m.add_argument("set", help="run folder or direction-set folder")
-    add_generator_options(m, default=None)
+    add_set_options(m)
     m.add_argument("--num", type=positive_int, default=2000, help="pairs to write")
     m.add_argument("--out", required=True, help="output folder")
     m.add_argument("--seed", type=int, default=0, help="seed of the latents")
@@ -83,8 +81,7 @@ def add_parser(subparsers) -> None:
                                    "from SET's generator and the picked direction. Defaults are the paper's schedule "
                                    "(Adam, lr 0.005 x0.2 every 4000 steps, 15000 steps, batch 128, temperature 10); "
                                    "scale them down on a CPU.\n\n" + EXAMPLES, formatter_class=Formatter)
-    t.add_argument("set", nargs="?", default=None, help="run folder or direction-set folder (when streaming)")
-    add_generator_options(t, default=None)
+    add_set_options(t, nargs="?", default=None, help="run folder or direction-set folder (when streaming)")
     t.add_argument("--data", default=None, help="folder of image/mask pairs (instead of streaming)")
     t.add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, unet/")
     o = t.add_argument_group("schedule")
@@ -112,10 +109,7 @@ def add_parser(subparsers) -> None:
                                    "examples:\n  latentdirs saliency select-classes ECSSD/images --classifier "
                                    "my_classifiers:resnet18 --json runs/sal/classes.json", formatter_class=Formatter)
     c.add_argument("folder", help="folder of target images (no labels needed)")
-    c.add_argument("--classifier", required=True, metavar="MODULE:FUNCTION",
-                   help="a function returning a callable images[-1,1] NCHW -> logits")
-    c.add_argument("--keep-fraction", type=fraction, default=0.25, help="fraction of the seen classes to keep")
-    c.add_argument("--top-k", type=positive_int, default=5, help="predictions counted per target image")
+    _classifier_options(c, required=True)
     c.add_argument("--image-size", type=positive_int, default=224, help="classifier input side (resize + centre crop)")
     c.add_argument("--json", default=None, help="also write the kept classes and all counts here")
     _common(c)
@@ -157,10 +151,15 @@ def _class_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("classes (class-conditional generators)")
     g.add_argument("--select-classes-from", default=None, metavar="FOLDER",
                    help="unlabelled target images: keep the classes most often in a classifier's top-5")
-    g.add_argument("--classifier", default=None, metavar="MODULE:FUNCTION",
-                   help="a function returning a callable images[-1,1] NCHW -> logits")
-    g.add_argument("--keep-fraction", type=fraction, default=0.25, help="fraction of the seen classes to keep")
-    g.add_argument("--top-k", type=positive_int, default=5, help="predictions counted per target image")
+    _classifier_options(g, required=False)
+
+
+def _classifier_options(parser, required: bool) -> None:
+    """How target images pick classes: shared by select-classes and make-data / train's --select-classes-from."""
+    parser.add_argument("--classifier", required=required, default=None, metavar="MODULE:FUNCTION",
+                        help="a function returning a callable images[-1,1] NCHW -> logits")
+    parser.add_argument("--keep-fraction", type=fraction, default=0.25, help="fraction of the seen classes to keep")
+    parser.add_argument("--top-k", type=positive_int, default=5, help="predictions counted per target image")
 
 
 def _direction_from_args(args, directions) -> tuple[int, float]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..web.ratings import DB_NAME  # the SQLite store needs no extra; the app (Flask) loads when serving
-from .options import Formatter, add_generator_options, add_runtime_options, positive_int, set_threads
+from .options import (Formatter, add_generator_options, add_rating_options, add_runtime_options, positive_int,
+                      set_threads)
 
 
 def add_parser(sub) -> None:
@@ -18,11 +18,10 @@ def add_parser(sub) -> None:
                                    "  latentdirs serve runs/00003-*/ runs/00004-*/ --port 8080 --db ratings.sqlite\n"
                                    "  latentdirs serve my_dirs/ --generator stylegan2 --checkpoint g.pt --space w",
                        formatter_class=Formatter)
-    p.add_argument("sets", nargs="+", metavar="RUN_DIR", help="run folders or direction-set folders (one generator)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind; anything but loopback exposes the app to your network")
     p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
-    p.add_argument("--db", default=None, help=f"answers database (default: FIRST_RUN_DIR/{DB_NAME})")
+    add_rating_options(p, help="run folders or direction-set folders (one generator)")  # here: --help keeps --db after --port
     p.add_argument("--cache-size", type=int, default=512, help="rendered images kept in memory (0: no cache)")
     p.add_argument("--rating-latents", type=positive_int, default=10,
                    help="latents (seeds 0..N-1) every assessor rates on; fixed when the database is created")
