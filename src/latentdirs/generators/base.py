@@ -205,6 +205,61 @@ def style_space_layers(space: str, layers, num_layers: int, truncation: float = 
     return start, stop
 
 
+class StyleSpaceGenerator(Generator):
+    """What the style-based adapters share: the z, w or w+ space, truncation, and W+ shifts.
+
+    An adapter calls :meth:`set_style_space` and implements ``synthesis(ws)`` (images from per-layer
+    styles ``(batch, num_ws, latent_dim)``), ``mapping(z)`` (untruncated w) and ``mean_w()`` (the
+    centre truncation pulls toward); one whose network truncates by itself overrides ``mapped``.
+    In w+ the latent is one base w, and :meth:`shifted` moves only the styles of ``layers``.
+    """
+
+    def set_style_space(self, space: str, layers, num_ws: int, truncation: float) -> None:
+        self.layers = style_space_layers(space, layers, num_ws, truncation)
+        self.latent_space, self.num_ws, self.truncation = space, num_ws, float(truncation)
+
+    def truncate(self, w: torch.Tensor) -> torch.Tensor:
+        if self.truncation >= 1.0:
+            return w
+        centre = self.mean_w()
+        return centre + self.truncation * (w - centre)  # rosinality's formula, to match its outputs exactly
+
+    def mapped(self, z: torch.Tensor) -> torch.Tensor:
+        """z -> w, truncated."""
+        return self.truncate(self.mapping(z))
+
+    def sample_latents(self, num: int, generator: torch.Generator | None = None,
+                       device: torch.device | str | None = None) -> torch.Tensor:
+        z = super().sample_latents(num, generator=generator, device=device)
+        if self.latent_space == "z":
+            return z
+        with torch.no_grad():  # in w / w+ a latent is the w of a z from the prior
+            return self.mapped(z.to(self.device)).to(z.device)
+
+    def styles(self, latent: torch.Tensor) -> torch.Tensor:
+        """Per-layer styles (batch, num_ws, latent_dim) of an unshifted latent: its w at every layer."""
+        w = self.mapped(latent) if self.latent_space == "z" else latent
+        return w[:, None, :].expand(-1, self.num_ws, -1)
+
+    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.synthesis(self.styles(latent))
+
+    def shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """Images of ``latent`` moved by ``shift``; in w+ only the style layers in ``self.layers`` move."""
+        if self.latent_space != "w+":
+            return super().shifted(latent, shift)
+        shift = self.check_shift(latent, shift)
+        base = self.styles(latent)
+        start, stop = self.layers
+        # Layers outside the range get the base style itself (not base + 0 * shift): bit-identical
+        # whatever the shift holds, and no gradient path through them.
+        return self.synthesis(torch.cat([base[:, :start], base[:, start:stop] + shift[:, None, :], base[:, stop:]], 1))
+
+    def early_features(self, latent: torch.Tensor) -> torch.Tensor:
+        # GANSpace works on W for style-based generators: the mapping output (the latent itself in w / w+)
+        return self.mapped(latent) if self.latent_space == "z" else latent
+
+
 class WrappedGenerator(Generator):
     """Any ``nn.Module`` or callable ``latent -> image`` behind the protocol."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .base import Generator, GeneratorError, style_space_layers
+from .base import GeneratorError, StyleSpaceGenerator
 from .checkpoints import CheckpointError
 
 REFUSAL = ("{path} is an NVlabs network pickle: loading it runs code stored in the file. latentdirs does not "
@@ -63,19 +63,16 @@ def load_nvlabs_pickle(path: str | Path, trust_pickle: bool = False, nvlabs_repo
     return data
 
 
-class NVlabsGenerator(Generator):
+class NVlabsGenerator(StyleSpaceGenerator):
     """An NVlabs ``G`` (``z_dim``, ``c_dim``, ``mapping``, ``synthesis``) behind the protocol."""
 
     def __init__(self, network: nn.Module, space: str = "z", layers=None, truncation: float = 1.0,
                  classes: int | None = None, noise_mode: str = "const") -> None:
         super().__init__()
-        self.num_ws = int(network.mapping.num_ws)
-        self.layers = style_space_layers(space, layers, self.num_ws, truncation)
+        self.set_style_space(space, layers, int(network.mapping.num_ws), truncation)
         self.network = network
-        self.latent_space = space
         self.name = "nvlabs"
         self.latent_dim = int(network.z_dim if space == "z" else network.w_dim)
-        self.truncation = float(truncation)
         self.noise_mode = noise_mode
         c_dim = int(getattr(network, "c_dim", 0))
         if isinstance(classes, (list, tuple)):
@@ -92,34 +89,21 @@ class NVlabsGenerator(Generator):
     def _labels(self, batch: int, like: torch.Tensor) -> torch.Tensor:
         return self.label.expand(batch, -1).to(like)
 
-    def mapping(self, z: torch.Tensor) -> torch.Tensor:
-        """w (B, w_dim) with truncation applied (all num_ws copies are equal)."""
+    def mapped(self, z: torch.Tensor) -> torch.Tensor:
+        """w (B, w_dim), truncated by the network itself (all num_ws copies are equal)."""
         return self.network.mapping(z, self._labels(z.shape[0], z), truncation_psi=self.truncation)[:, 0]
 
     def sample_latents(self, num, generator=None, device=None):
+        # z has z_dim values, which need not be latent_dim (w_dim) in w / w+
         z = torch.randn(num, int(self.network.z_dim), generator=generator,
                         device=generator.device if generator is not None else self.device)
         if self.latent_space == "z":
             return z.to(device or self.device)
         with torch.no_grad():
-            return self.mapping(z.to(self.device)).to(device or self.device)
+            return self.mapped(z.to(self.device)).to(device or self.device)
 
-    def _synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
         return self.network.synthesis(ws, noise_mode=self.noise_mode)
-
-    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
-        w = self.mapping(latent) if self.latent_space == "z" else latent
-        return self._synthesis(w[:, None, :].expand(-1, self.num_ws, -1))
-
-    def shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        """Images of ``latent`` moved by ``shift``; in w+ only the ws in ``self.layers`` move."""
-        if self.latent_space != "w+":
-            return super().shifted(latent, shift)
-        shift = self.check_shift(latent, shift)
-        ws = latent[:, None, :].expand(-1, self.num_ws, -1)
-        start, stop = self.layers
-        # ws outside the range stay the base w exactly (see StyleGAN2Generator.shifted)
-        return self._synthesis(torch.cat([ws[:, :start], ws[:, start:stop] + shift[:, None, :], ws[:, stop:]], dim=1))
 
     def with_classes(self, classes: list[int]) -> "NVlabsGenerator":
         if not self.label.shape[1]:  # unconditional network (c_dim = 0)
@@ -138,9 +122,6 @@ class NVlabsGenerator(Generator):
         weights = [m.weight * getattr(m, "weight_gain", 1.0) for name, m in self.network.synthesis.named_modules()
                    if name.endswith("affine") and "torgb" not in name]
         return torch.cat(weights).detach() if weights else None
-
-    def early_features(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.mapping(latent) if self.latent_space == "z" else latent
 
     def describe(self) -> dict:
         info = {**super().describe(), "kind": "nvlabs-pickle", "truncation": self.truncation,

@@ -22,7 +22,7 @@ import torch
 
 from ..gan.networks import DCGANGenerator, NetworkConfig, UpsampleGenerator
 from ..gan.stylegan import MappedDCGANGenerator, StyleGenerator, StyleNetworkConfig
-from .base import Generator, GroundTruth, style_space_layers
+from .base import Generator, GroundTruth, StyleSpaceGenerator
 from .checkpoints import CheckpointError, load_strict
 
 WEIGHTS_FILE = "generator.safetensors"
@@ -73,59 +73,32 @@ class Shapes3DGenerator(Generator):
                 "training_steps": training.get("steps")}
 
 
-class StyleShapes3DGenerator(Generator):
+class StyleShapes3DGenerator(StyleSpaceGenerator):
     name = "shapes3d"
 
     def __init__(self, network: StyleGenerator, config: dict | None = None, space: str = "z", layers=None,
                  truncation: float = 1.0) -> None:
         super().__init__()
-        self.layers = style_space_layers(space, layers, network.num_ws, truncation)
+        self.set_style_space(space, layers, network.num_ws, truncation)
         self.network = network.eval()
         self.latent_dim = network.config.latent_dim
-        self.latent_space = space
-        self.truncation = float(truncation)
         self.config = config or {}
         self.freeze()
 
-    def mapped(self, z: torch.Tensor) -> torch.Tensor:
-        w = self.network.mapping(z)
-        if self.truncation < 1.0:
-            w = torch.lerp(self.network.w_avg, w, self.truncation)
-        return w
+    def mapping(self, z: torch.Tensor) -> torch.Tensor:
+        return self.network.mapping(z)
 
-    def sample_latents(self, num: int, generator: torch.Generator | None = None,
-                       device: torch.device | str | None = None) -> torch.Tensor:
-        z = super().sample_latents(num, generator=generator, device=device)
-        if self.latent_space == "z":
-            return z
-        with torch.no_grad():
-            return self.mapped(z.to(self.device)).to(z.device)
+    def mean_w(self) -> torch.Tensor:
+        return self.network.w_avg  # tracked during training
 
-    def styles(self, latent: torch.Tensor) -> torch.Tensor:
-        w = self.mapped(latent) if self.latent_space == "z" else latent
-        return self.network.broadcast(w)
-
-    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.network.synthesis(self.styles(latent)).clamp(-1, 1)
-
-    def shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        if self.latent_space != "w+":
-            return super().shifted(latent, shift)
-        shift = self.check_shift(latent, shift)
-        start, stop = self.layers
-        styles = self.styles(latent)
-        # layers outside the range keep the base style itself: bit-identical, and no gradient
-        moved = styles[:, start:stop] + shift[:, None, :]
-        return self.network.synthesis(torch.cat([styles[:, :start], moved, styles[:, stop:]], 1)).clamp(-1, 1)
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        return self.network.synthesis(ws).clamp(-1, 1)
 
     def first_layer_weight(self) -> torch.Tensor:
         if self.latent_space == "z":
             first = self.network.mapping.layers[0]
             return (first.weight * first.weight_gain).detach()
         return self.network.style_weights(range(*self.layers)).detach()
-
-    def early_features(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.mapped(latent) if self.latent_space == "z" else latent
 
     def ground_truth(self) -> GroundTruth:
         return scenes_ground_truth(self.config)

@@ -15,8 +15,9 @@ Latent spaces (``space=``):
 - ``"w+"``: the latent is still one w of shape (B, style_dim) -- the *base* code -- and
   a shift moves only the style layers in ``layers`` (a half-open range, ``(0, 4)`` = layers
   0..3). A shift is not a property of one latent, so it goes through the protocol's
-  :meth:`~latentdirs.generators.base.Generator.shifted` ``(latent, shift)``, which this adapter
-  overrides: layers in the range get ``latent + shift``, the others get ``latent`` itself.
+  :meth:`~latentdirs.generators.base.Generator.shifted` ``(latent, shift)``, which style-based
+  adapters override (:class:`~latentdirs.generators.base.StyleSpaceGenerator`): layers in the range
+  get ``latent + shift``, the others get ``latent`` itself.
   ``G(w)`` is the unshifted image; ``G(w + s)`` would move every layer (plain W), which is why
   every stage calls ``G.shifted(w, s)`` (equal to ``G(w + s)`` in the z and w spaces).
 
@@ -38,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Generator, GeneratorError, style_space_layers
+from .base import GeneratorError, StyleSpaceGenerator
 from .checkpoints import load_strict, read_checkpoint, wrong_kind_error
 
 SQRT2 = math.sqrt(2.0)
@@ -279,18 +280,16 @@ def infer_config(state: dict) -> dict:
             "channel_multiplier": multiplier}
 
 
-class StyleGAN2Generator(Generator):
+class StyleGAN2Generator(StyleSpaceGenerator):
     """A StyleGAN2 g_ema behind the protocol, in the z, w or w+ space (see the module docstring)."""
 
     def __init__(self, network: StyleGAN2Network, space: str = "z", layers=None, truncation: float = 1.0,
                  latent_avg: torch.Tensor | None = None, randomize_noise: bool = False, config: dict | None = None) -> None:
         super().__init__()
-        self.layers = style_space_layers(space, layers, network.n_latent, truncation)
+        self.set_style_space(space, layers, network.n_latent, truncation)
         self.network = network
         self.latent_dim = network.style_dim
-        self.latent_space = space
         self.name = "stylegan2"
-        self.truncation = float(truncation)
         self.randomize_noise = randomize_noise
         self.config = config or {}
         if latent_avg is not None:
@@ -313,41 +312,10 @@ class StyleGAN2Generator(Generator):
             self.latent_avg_source = "estimated from 4096 mapped z (seed 0)"
         return self.latent_avg
 
-    def truncate(self, w: torch.Tensor) -> torch.Tensor:
-        if self.truncation >= 1.0:
-            return w
-        centre = self.mean_w()
-        return centre + self.truncation * (w - centre)
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        return self.network.synthesis(ws, randomize_noise=self.randomize_noise)
 
-    def sample_latents(self, num: int, generator: torch.Generator | None = None,
-                       device: torch.device | str | None = None) -> torch.Tensor:
-        z = super().sample_latents(num, generator=generator, device=device)
-        if self.latent_space == "z":
-            return z
-        with torch.no_grad():
-            return self.truncate(self.mapping(z.to(self.device))).to(z.device)
-
-    def styles(self, latent: torch.Tensor) -> torch.Tensor:
-        """Per-layer styles (B, n_latent, style_dim) for an unshifted latent."""
-        w = self.truncate(self.mapping(latent)) if self.latent_space == "z" else latent
-        return w[:, None, :].expand(-1, self.network.n_latent, -1)
-
-    # -- protocol -----------------------------------------------------------------------
-    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.network.synthesis(self.styles(latent), randomize_noise=self.randomize_noise)
-
-    def shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        """Images of ``latent`` moved by ``shift``; in w+ only the style layers in ``self.layers`` move."""
-        if self.latent_space != "w+":
-            return super().shifted(latent, shift)
-        shift = self.check_shift(latent, shift)
-        base = self.styles(latent)
-        start, stop = self.layers
-        # Layers outside the range get the base style itself (not base + 0 * shift): bit-identical
-        # whatever the shift holds, and no gradient path through them.
-        styles = torch.cat([base[:, :start], base[:, start:stop] + shift[:, None, :], base[:, stop:]], dim=1)
-        return self.network.synthesis(styles, randomize_noise=self.randomize_noise)
-
+    # -- protocol (sampling, synthesize, shifted and early_features are StyleSpaceGenerator's) --
     def first_layer_weight(self) -> torch.Tensor:
         if self.latent_space == "z":
             return self.network.style[1].effective_weight().detach()
@@ -357,10 +325,6 @@ class StyleGAN2Generator(Generator):
         main = [m for m in convs if m.demodulate] or convs
         unique = list(dict.fromkeys(main))
         return torch.cat([m.modulation.effective_weight() for m in unique]).detach()
-
-    def early_features(self, latent: torch.Tensor) -> torch.Tensor:
-        # GANSpace works on W for StyleGAN: the mapping output (the latent itself in w / w+)
-        return self.truncate(self.mapping(latent)) if self.latent_space == "z" else latent
 
     def describe(self) -> dict:
         info = {**super().describe(), "kind": "stylegan2", **{k: v for k, v in self.config.items() if k != "channels"},
