@@ -19,12 +19,17 @@ import pytest
 FIXTURE = Path(__file__).parent / "fixtures" / "results_before_house.json"
 TIMES = ("seconds", "sec_per_step", "time")
 REDEFINED = ("dci_", "modularity")
+# Options added after the fixture was written: at these defaults they change nothing, so they are
+# left out of the comparison (any other value would show as a difference).
+ADDED_AT_DEFAULT = {"shift_weight_schedule": "constant", "overlap_weight": 0.0, "rank_by": "image_change",
+                    "ld_options": {}, "dci_predictor": "gbt"}
 
 
 def _without_times(value):
     if isinstance(value, dict):
         return {k: _without_times(v) for k, v in value.items()
-                if not any(t in k for t in TIMES) and not k.startswith(REDEFINED)}
+                if not any(t in k for t in TIMES) and not k.startswith(REDEFINED)
+                and not (k in ADDED_AT_DEFAULT and v == ADDED_AT_DEFAULT[k])}
     if isinstance(value, list):
         return [_without_times(v) for v in value]
     return value
