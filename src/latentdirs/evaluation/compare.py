@@ -58,6 +58,9 @@ class CompareConfig:
     """K that LD trains before its top k are kept (None = k)."""
     ld_steps: int = LD_PRESET.steps
     """LD and LatentCLR training steps."""
+    ld_init: str = "axes"
+    """Where every LD method's A starts: axes (the coordinate axes, the paper's) or sefa (SeFa's top
+    directions; label-free, makes LD a refinement of the closed form)."""
     ld_options: dict = field(default_factory=dict)
     """Other DiscoveryConfig fields for every LD method, over the demo preset (``--ld-set KEY=VALUE``,
     e.g. ``overlap_weight=10``): one comparison folder per LD variant measures a lever."""
@@ -86,7 +89,7 @@ class CompareConfig:
 
     POSITIVE: ClassVar[tuple[str, ...]] = ("num_directions", "ld_steps", "batch_size", "ganspace_samples", "gt_steps",
                                            "gt_eval")
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"dci_predictor": ("gbt", "forest")}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"dci_predictor": ("gbt", "forest"), "ld_init": ("axes", "sefa")}
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in KNOWN_METHODS and not _LD_VARIANT.fullmatch(m)]
@@ -104,8 +107,9 @@ class CompareConfig:
                 raise ValueError(f"LD's {key} is set by compare itself ({_SET_BY_COMPARE[key]}), not by ld_options")
             if key not in known:
                 raise ValueError(f"unknown LD option {key!r} in ld_options; options: {', '.join(sorted(known))}")
-        if self.dci_predictor not in ("gbt", "forest"):
-            raise ValueError(f"dci_predictor must be gbt or forest, got {self.dci_predictor!r}")
+        for name, allowed in self.CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not self.methods or not self.seeds:
             raise ValueError("need at least one method and one seed")
         if self.num_directions < 1:
@@ -127,7 +131,12 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
     variant = _LD_VARIANT.fullmatch(method)
     if variant:
         from ..discovery import discover
-        found = discover(generator, LD_PRESET, num_directions=_ld_trained(method, cfg),
+        trained = _ld_trained(method, cfg)
+        init = None
+        if cfg.ld_init == "sefa":
+            from ..closed_form import sefa
+            init = sefa(generator, trained)
+        found = discover(generator, LD_PRESET, num_directions=trained, init=init,
                          parametrization=variant.group(1), steps=cfg.ld_steps, batch_size=cfg.batch_size, seed=seed,
                          lr=cfg.lr, device=cfg.device, out_dir=None if folder is None else folder / "discovery",
                          progress=progress, **cfg.ld_options)
