@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .directions import DirectionMatrix, DirectionSet
 from .generators.base import Generator, GeneratorError, check_finite, check_generator
-from .importance import image_change_scores
+from .importance import image_change_scores, squared_cosines
 from .reconstructors import make_reconstructor
 from .runs import MetricsLog, atomic_path, atomic_torch_save, check_same_config, safe_torch_load, save_config
 
@@ -219,10 +219,8 @@ class _Trainable(nn.Module):
     @staticmethod
     def _overlap(shifted: torch.Tensor, base: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Mean squared cosine between the image changes of different directions at one latent."""
-        change = F.normalize((shifted - base).float(), dim=-1)  # (latents, M, pixels)
-        cosines = change @ change.transpose(1, 2)
         different = index.unsqueeze(2) != index.unsqueeze(1)  # also drops the diagonal
-        return (cosines.square() * different).sum() / different.sum().clamp_min(1)
+        return (squared_cosines(shifted - base) * different).sum() / different.sum().clamp_min(1)
 
 
 def _autocast(cfg: DiscoveryConfig, device: torch.device):
@@ -576,8 +574,9 @@ def recognizability(generator: Generator, direction_matrix: DirectionMatrix, rec
     dev = generator.device
     rng = torch.Generator().manual_seed(seed)
     scores = torch.zeros(cfg.num_directions)
+    one_shift = dataclasses.replace(cfg, shifts_per_latent=1)
     for k in range(cfg.num_directions):
-        z, _, shift = sample_pairs(generator, dataclasses.replace(cfg, shifts_per_latent=1), num_latents, rng, dev)
+        z, _, shift = sample_pairs(generator, one_shift, num_latents, rng, dev)
         index = torch.full_like(shift, k, dtype=torch.long)
         pair = torch.cat([generator(z), generator.shifted(z, direction_matrix(index, shift))], 1)
         if cfg.channels_last:

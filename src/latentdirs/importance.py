@@ -43,6 +43,11 @@ def image_change_overlap(generator: Generator, matrix: torch.Tensor, num_latents
     device = generator.device
     z = generator.sample_latents(num_latents, generator=torch.Generator().manual_seed(seed), device=device)
     changes = torch.stack([(generator.shifted(z, shift * h) - generator.shifted(z, -shift * h)).flatten(1)
-                           for h in matrix.to(device).t()], dim=1).float()  # (latents, K, pixels)
-    unit = torch.nn.functional.normalize(changes, dim=-1)
-    return (unit @ unit.transpose(1, 2)).square().mean(0).cpu()
+                           for h in matrix.to(device).t()], dim=1)  # (latents, K, pixels)
+    return squared_cosines(changes).mean(0).cpu()
+
+
+def squared_cosines(changes: torch.Tensor) -> torch.Tensor:
+    """(..., M, pixels) image changes -> (..., M, M) squared cosines between them, in fp32."""
+    unit = torch.nn.functional.normalize(changes.float(), dim=-1)
+    return (unit @ unit.transpose(-1, -2)).square()

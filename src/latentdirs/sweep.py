@@ -137,6 +137,17 @@ def parse_assignment(text: str) -> tuple[str, list]:
     return key, parsed
 
 
+def parse_settings(items: list[str], flag: str, hint: str = "") -> dict:
+    """``--set``-style arguments, one value each -> {option: value}; ``hint`` ends the error for several."""
+    settings = {}
+    for item in items:
+        key, values = parse_assignment(item)
+        if len(values) != 1:
+            raise ValueError(f"{flag} {key} takes one value, got {values}{hint}")
+        settings[key] = values[0]
+    return settings
+
+
 def parse_grid(items: list[str]) -> dict[str, list]:
     """``--grid`` arguments -> {option: [values]}; a key given twice keeps the union, in order."""
     grid: dict[str, list] = {}

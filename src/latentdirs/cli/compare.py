@@ -41,14 +41,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.compare import compare
     set_threads(args.threads)
-    from ..sweep import parse_assignment
-    ld_options = {}
-    for item in args.ld_set:
-        key, values = parse_assignment(item)
-        if len(values) != 1:
-            raise ValueError(f"--ld-set {key} takes one value, got {values}")
-        ld_options[key] = values[0]
-    config = config_from_args(args, CompareConfig, CompareConfig(), device=args.device, ld_options=ld_options)
+    from ..sweep import parse_settings
+    config = config_from_args(args, CompareConfig, CompareConfig(), device=args.device,
+                              ld_options=parse_settings(args.ld_set, "--ld-set"))
     settings = dataclasses.asdict(config)
     k, seeds, methods = settings.pop("num_directions"), settings.pop("seeds"), settings.pop("methods")
     comparison = compare(generator_from_args(args), k=k, seeds=seeds, methods=methods, out_dir=args.out,

@@ -49,17 +49,13 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..sweep import parse_assignment, parse_grid, sweep, write_report
+    from ..sweep import parse_grid, parse_settings, sweep, write_report
     out = Path(args.out)
     if args.report_only:
         print(f"report: {write_report(out)}")
         return 0
     grid = parse_grid(args.grid)
-    base = dict(parse_assignment(item) for item in args.set)
-    for key, values in base.items():
-        if len(values) != 1:
-            raise ValueError(f"--set {key} takes one value; use --grid for several")
-    base = {k: v[0] for k, v in base.items()}
+    base = parse_settings(args.set, "--set", "; use --grid for several")
     if args.device != "auto":
         base["device"] = args.device
     config = config_from_args(args, SweepConfig, SweepConfig(), threads=args.threads)
