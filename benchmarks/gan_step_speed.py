@@ -56,6 +56,9 @@ def main(argv=None) -> None:
                                  amp=name == "amp", threads=1)
             times[name].append(cpu_seconds_per_step(config))
     fp32, amp = statistics.median(times["fp32"]), statistics.median(times["amp"])
+    if min(fp32, amp) <= 0:
+        raise SystemExit(f"the measured window was too short to time (fp32 {fp32} s, amp {amp} s per step): "
+                         "raise --steps or --batch-size")
     result = {"architecture": args.architecture, "batch_size": args.batch_size, "steps": args.steps,
               "channels_last": not args.no_channels_last, "threads": 1, "machine": cpu_model(),
               "torch": torch.__version__, "cpu_seconds_per_step": times,
