@@ -108,8 +108,11 @@ def test_channels_last_flag_defaults_to_the_cpu_fast_path(tmp_path, flag, expect
 def test_discover_can_start_at_sefa_or_a_saved_set(tmp_path, capsys):
     base = ["discover", "--generator", "planted", "-k", "3", "--steps", "2", "--batch-size", "8", "--no-render",
             "--threads", "1", "--parametrization", "ortho"]
-    assert main(base + ["--init", "sefa", "--out", str(tmp_path / "a")]) == 0
-    assert json.loads((tmp_path / "a" / "config.json").read_text())["init"] == "sefa"
+    assert main(base + ["--start", "sefa", "--out", str(tmp_path / "a")]) == 0
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert (config["discovery"]["start"], config["init"]) == ("sefa", "sefa start")
+    assert main(base + ["--init", "sefa", "--out", str(tmp_path / "old")]) == 0  # the older spelling
+    assert json.loads((tmp_path / "old" / "config.json").read_text())["discovery"]["start"] == "sefa"
     assert main(base + ["--init", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 0
     with pytest.raises(SystemExit, match="fewer than -k 5"):
         main(base[:3] + ["-k", "5"] + base[5:] + ["--init", str(tmp_path / "a"), "--out", str(tmp_path / "c")])

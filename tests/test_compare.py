@@ -114,3 +114,17 @@ def test_ld_can_start_at_sefa(planted, tmp_path):
     assert (found * start).sum(0).abs().min() > 0.999  # 4 steps at lr 1e-7: still SeFa's directions
     with pytest.raises(ValueError, match="ld_init must be one of"):
         CompareConfig(ld_init="pca").validate()
+    with pytest.raises(ValueError, match="ld_preset must be one of"):
+        CompareConfig(ld_preset="best").validate()
+
+
+def test_ld_in_a_comparison_is_the_named_preset(planted, tmp_path):
+    compare(planted, k=3, seeds=(0,), methods=("ld-unit",), out_dir=tmp_path / "recipe",
+            **{**TINY, "rca_steps": 0, "gt_train": 0})
+    recipe = json.loads((tmp_path / "recipe" / "ld-unit" / "seed0" / "discovery" / "config.json").read_text())
+    assert (recipe["discovery"]["start"], recipe["discovery"]["overlap_weight"]) == ("sefa", 10.0)
+    assert recipe["discovery"]["parametrization"] == "unit"  # the method name still picks A's constraint
+    main(["compare", "--generator", "planted", "-k", "3", "--seeds", "0", "--methods", "ld-unit", "--ld-preset", "demo",
+          "--ld-steps", "4", "--batch-size", "16", "--rca-steps", "0", "--gt-train", "0", "--out", str(tmp_path / "demo")])
+    paper = json.loads((tmp_path / "demo" / "ld-unit" / "seed0" / "discovery" / "config.json").read_text())
+    assert (paper["discovery"]["start"], paper["discovery"]["shift_weight"]) == ("axes", 0.25)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import latentdirs
+from latentdirs.directions import orthonormality_error
 from latentdirs.discovery import DiscoveryConfig, shift_weight_at
 from latentdirs.importance import image_change_overlap
 
@@ -74,6 +75,37 @@ def test_levers_run_on_the_shipped_convolutional_gan():
     # Its images are channels-last on CPU, where flattening needs reshape, not view.
     generator = latentdirs.load_generator("shapes3d")
     result = latentdirs.discover(generator, num_directions=4, steps=2, batch_size=8, shifts_per_latent=2,
-                                 overlap_weight=1.0, shift_weight_schedule="cosine", rank_by="recognizability",
+                                 overlap_weight=1.0, start="sefa", shift_weight_schedule="cosine", rank_by="recognizability",
                                  importance_latents=2, progress=False)
     assert result.directions.scores.shape == (4,) and 0 <= result.history[-1]["overlap"] <= 1
+
+
+def test_a_run_starts_at_sefa_or_ganspace_directions(planted):
+    sefa = latentdirs.sefa(planted, 4).matrix
+    found = latentdirs.discover(planted, num_directions=4, steps=2, batch_size=16, lr=1e-7, start="sefa",
+                                parametrization="ortho", importance_latents=0, progress=False)
+    assert (found.direction_matrix.matrix().detach() * sefa).sum(0).abs().min() > 0.999  # lr 1e-7: still SeFa's
+    # GANSpace's Z directions are not orthogonal: ortho A starts at them orthonormalized in order.
+    ganspace = latentdirs.ganspace(planted, 4).matrix  # the same samples as the start: seed 0
+    start = latentdirs.discovery.starting_directions(planted, DiscoveryConfig(num_directions=4, start="ganspace",
+                                                                              parametrization="ortho"))
+    assert torch.allclose(start.matrix.T @ start.matrix, torch.eye(4), atol=1e-5)
+    assert torch.dot(start.matrix[:, 0], ganspace[:, 0]) > 0.999  # the first direction is kept as it is
+    for k in range(4):  # and each leading set spans what GANSpace's does
+        q = torch.linalg.qr(ganspace[:, :k + 1])[0]
+        assert torch.allclose(q @ (q.T @ start.matrix[:, k]), start.matrix[:, k], atol=1e-4)
+
+
+def test_a_start_that_cannot_apply_is_refused(planted):
+    with pytest.raises(ValueError, match="not trained: use start=axes"):
+        DiscoveryConfig(parametrization="random", start="sefa").validate()
+    with pytest.raises(ValueError, match="at most latent_dim"):
+        latentdirs.discover(planted, num_directions=planted.latent_dim + 1, steps=2, start="sefa", progress=False)
+
+
+def test_the_disentangle_preset_runs_on_the_shipped_gan():
+    generator = latentdirs.load_generator("shapes3d")
+    config = latentdirs.discovery.preset("disentangle", steps=2, batch_size=8, importance_latents=2)
+    result = latentdirs.discover(generator, config, progress=False)
+    assert result.directions.num_directions == 10 and result.history[-1]["overlap"] >= 0
+    assert orthonormality_error(result.directions.matrix) < 1e-4

@@ -1,5 +1,6 @@
 import argparse
 import json
+import os
 
 import torch
 
@@ -32,6 +33,11 @@ def test_train_resume_export_and_load(tmp_path):
 
     exported = export_from_checkpoint(out, tmp_path / "from_ckpt")
     assert load(exported).latent_dim == 8
+    # Written through a temporary file, but readable like any file the user writes (not mkstemp's 0600):
+    # exported weights get copied into packages.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {(p.stat().st_mode & 0o777) for p in exported.iterdir()} == {0o666 & ~umask}
 
 
 def test_recalibrated_batchnorm_is_per_sample():

@@ -100,7 +100,7 @@ def test_gan_candidates_measures_runs_side_by_side(tmp_path, monkeypatch, capsys
 def test_levers_table_puts_compare_folders_side_by_side(planted, tmp_path, monkeypatch, capsys):
     from latentdirs.evaluation.compare import compare
     tiny = dict(ld_steps=3, batch_size=16, rca_steps=3, gt_train=0, progress=False)
-    compare(planted, k=3, seeds=(0, 1), methods=("ld-unit",), out_dir=tmp_path / "plain", **tiny)
+    compare(planted, k=3, seeds=(0, 1), methods=("ld-unit",), out_dir=tmp_path / "plain", ld_preset="demo", **tiny)
     compare(planted, k=3, seeds=(0,), methods=("ld-unit",), out_dir=tmp_path / "annealed",
             ld_options={"shift_weight_schedule": "linear"}, **tiny)
     run_script(ROOT / "benchmarks" / "levers_table.py", str(tmp_path / "plain"), str(tmp_path / "annealed"),
@@ -108,4 +108,4 @@ def test_levers_table_puts_compare_folders_side_by_side(planted, tmp_path, monke
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("| folder | method | LD options | seeds | RCA |")
     assert lines[2].startswith("| plain | ld-unit | — | 2 | ")
-    assert lines[3].startswith("| annealed | ld-unit | shift_weight_schedule=linear | 1 | ")
+    assert lines[3].startswith("| annealed | ld-unit | preset=disentangle, shift_weight_schedule=linear | 1 | ")

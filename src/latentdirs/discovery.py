@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .directions import DirectionMatrix, DirectionSet
+from .directions import TRAINABLE, DirectionMatrix, DirectionSet
 from .generators.base import Generator, GeneratorError, check_finite, check_generator
 from .importance import image_change_scores, squared_cosines
 from .reconstructors import make_reconstructor
@@ -42,6 +42,7 @@ PARAMETRIZATIONS = ("unit", "ortho", "cayley", "linear")
 RECONSTRUCTORS = ("lenet", "resnet18")
 SHIFT_WEIGHT_SCHEDULES = ("constant", "linear", "cosine")
 RANKINGS = ("image_change", "recognizability")
+STARTS = ("axes", "sefa", "ganspace")
 
 
 @dataclass
@@ -75,6 +76,10 @@ class DiscoveryConfig:
     """Weight of a penalty on the squared cosine between the image changes that two different
     directions make at the same latent (a finite-difference Jacobian orthogonality, as in OroJaR,
     Wei et al. 2021): directions that move the same pixels are pushed apart. Needs shifts_per_latent >= 2."""
+    start: str = "axes"
+    """Where A starts: axes (the coordinate axes, the paper's), sefa (SeFa's top K directions) or
+    ganspace (GANSpace's top K, orthonormalized in order for ortho/cayley). Both are label-free and
+    closed-form: LD then refines them. An explicit ``init`` given to discover() wins over this."""
     shift_range: float = 6.0
     """eps ~ U[-shift_range, shift_range] ..."""
     min_shift: float = 0.5
@@ -116,7 +121,7 @@ class DiscoveryConfig:
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"parametrization": PARAMETRIZATIONS + ("identity", "random"),
                                                      "reconstructor": RECONSTRUCTORS,
                                                      "shift_weight_schedule": SHIFT_WEIGHT_SCHEDULES,
-                                                     "rank_by": RANKINGS}
+                                                     "rank_by": RANKINGS, "start": STARTS}
     RUNTIME: ClassVar[frozenset[str]] = frozenset({"device", "log_every", "checkpoint_every", "compile",
                                                    "channels_last", "micro_batches"})
     """Options that change how fast a run goes, not what it computes: a resume may change them."""
@@ -138,6 +143,9 @@ class DiscoveryConfig:
         if self.overlap_weight > 0 and self.shifts_per_latent < 2:
             raise ValueError("overlap_weight compares two directions at the same latent: it needs "
                              f"shifts_per_latent >= 2, got {self.shifts_per_latent}")
+        if self.start != "axes" and self.parametrization not in TRAINABLE:
+            raise ValueError(f"start={self.start} sets where a trained A starts; {self.parametrization} directions "
+                             "are not trained: use start=axes")
         if not 0 <= self.min_shift < self.shift_range:
             raise ValueError(f"need 0 <= min_shift < shift_range, got {self.min_shift} and {self.shift_range}")
         if self.batch_size % (self.shifts_per_latent * self.micro_batches):
@@ -154,6 +162,11 @@ PRESETS: dict[str, DiscoveryConfig] = {
     "demo": DiscoveryConfig(num_directions=16, steps=1_500, lr=1e-3, batch_size=64),
     # Every cell of `latentdirs sweep` unless the grid or --set says otherwise.
     "sweep": DiscoveryConfig(num_directions=10, steps=2_000, lr=1e-3, batch_size=64),
+    # LD that disentangles (docs/compare.md, "Second round"): start at SeFa, drop the shift
+    # regression that pulls directions together, and push apart directions that move the same
+    # pixels. The demo's budget; on the shipped GAN it beat SeFa and GANSpace on MIG and DCI-D.
+    "disentangle": DiscoveryConfig(num_directions=10, steps=1_500, lr=1e-3, batch_size=64, parametrization="ortho",
+                                   start="sefa", shift_weight=0.0, overlap_weight=10.0, shifts_per_latent=2),
 }
 
 
@@ -375,6 +388,8 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     state = _restore(out_dir, cfg, generator, dev) if resume else None
     if state is not None and "direction_matrix.basis" in state["trainable"]:
         init = state["trainable"]["direction_matrix.basis"][:, :cfg.num_directions].cpu()  # the run's own start
+    elif init is None and fixed_matrix is None:
+        init = starting_directions(generator, cfg)
     trainable, optimizer = _build(generator, cfg, image_shape, dev, init, fixed_matrix)
     matrix = trainable.direction_matrix
     log = MetricsLog(run_dir)
@@ -453,6 +468,27 @@ def _restore(out_dir, cfg: DiscoveryConfig, generator: Generator, dev: torch.dev
                       generator=generator.describe())
     checkpoint = Path(out_dir) / CHECKPOINT
     return safe_torch_load(checkpoint, map_location=dev) if checkpoint.exists() else None
+
+
+def starting_directions(generator: Generator, cfg: DiscoveryConfig) -> DirectionSet | None:
+    """A's start by ``cfg.start`` (None: the coordinate axes), fit for ``cfg.parametrization``."""
+    if cfg.start == "axes" or cfg.parametrization not in TRAINABLE:
+        return None
+    if cfg.num_directions > generator.latent_dim:
+        raise ValueError(f"start={cfg.start} gives at most latent_dim = {generator.latent_dim} directions, "
+                         f"but num_directions is {cfg.num_directions}; lower it or use start=axes")
+    from .closed_form import ganspace, sefa
+    if cfg.start == "sefa":
+        found = sefa(generator, cfg.num_directions)
+    else:
+        found = ganspace(generator, cfg.num_directions, seed=cfg.seed)
+    matrix = found.matrix
+    if cfg.parametrization in ("ortho", "cayley"):
+        # GANSpace's Z directions are unit-norm but not orthogonal. QR keeps the span of each leading
+        # set of columns, so direction 1 stays exactly GANSpace's first; signs follow the originals.
+        q, r = torch.linalg.qr(matrix.double())
+        matrix = (q * torch.sign(torch.diagonal(r)).unsqueeze(0)).float()
+    return DirectionSet(matrix, meta={**found.meta, "method": f"{found.meta.get('method', cfg.start)} start"})
 
 
 def _build(generator: Generator, cfg: DiscoveryConfig, image_shape: tuple, dev: torch.device, init,

@@ -6,17 +6,19 @@ picks the defaults (``cpu`` unless given), options given on the command line ove
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from pathlib import Path
 
-from ..discovery import PRESETS, DiscoveryConfig
+from ..discovery import PRESETS, STARTS, DiscoveryConfig
 from .options import (Formatter, add_config_options, add_generator_options, add_runtime_options, config_from_args,
                       generator_from_args, set_threads)
 
 DEFAULT_PRESET = "cpu"
 EXAMPLES = """examples:
   latentdirs discover                                   # shipped shapes3d GAN, the cpu preset
+  latentdirs discover --preset disentangle                 # SeFa start, overlap penalty: the disentangling recipe
   latentdirs discover --generator planted --num-directions 10 --steps 2000 --lr 1e-3
   latentdirs discover --generator sngan-mnist --checkpoint SN_MNIST/ --preset paper --num-directions 64
   latentdirs discover --generator stylegan2 --checkpoint g.pt --space w+ --layers 0-4 --parametrization ortho
@@ -35,9 +37,9 @@ def add_parser(sub) -> None:
                    help="named defaults: " + "; ".join(f"{name}: K {c.num_directions}, {c.steps} steps, lr {c.lr:g}, "
                                                        f"batch {c.batch_size}" for name, c in PRESETS.items()))
     add_config_options(t, DiscoveryConfig, PRESETS[DEFAULT_PRESET], names=training_options(), short=SHORT_FLAGS)
-    t.add_argument("--init", default=None, metavar="sefa|SET",
-                   help="where A starts: 'sefa' (SeFa's top K directions, then refined by LD) or a saved direction "
-                        "set / run folder with K directions; default: the coordinate axes")
+    t.add_argument("--init", default=None, metavar="SET",
+                   help="start A at a saved direction set / run folder with K directions (its top K); overrides "
+                        "--start, which picks a closed-form start (sefa, ganspace)")
     o = p.add_argument_group("output")
     o.add_argument("--runs-dir", default="runs", help="parent folder of numbered run folders")
     o.add_argument("--out", default=None, help="exact run folder (instead of a new numbered one)")
@@ -68,13 +70,15 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
         stored = _read_run_config(run_dir)
         from ..generators import generator_from_spec
-        gen = generator_from_spec(stored["generator"].get("spec"))
+        gen = generator_from_spec(stored["generator"].get("spec"), stored["generator"])
         known = set(training_options())
         config = DiscoveryConfig(**{k: v for k, v in stored["discovery"].items() if k in known})
         config = config_from_args(args, DiscoveryConfig, config, device=args.device)  # e.g. a longer --steps
         result = discover(gen, config, out_dir=run_dir, resume=True)
     else:
         config = resolved_config(args)
+        if args.init in STARTS:  # `--init sefa`, the older spelling of `--start sefa`
+            config, args.init = dataclasses.replace(config, start=args.init), None
         gen = generator_from_args(args)
         if args.out:
             run_dir = Path(args.out)
@@ -100,9 +104,6 @@ def _starting_directions(source: str | None, gen, num_directions: int):
     if source is None:
         return None
     from ..directions import DirectionSet
-    if source == "sefa":
-        from ..closed_form import sefa
-        return sefa(gen, num_directions)
     found = DirectionSet.load(source)
     if found.num_directions < num_directions:
         raise SystemExit(f"error: --init {source} holds {found.num_directions} directions, fewer than -k {num_directions}")

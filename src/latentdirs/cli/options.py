@@ -167,7 +167,8 @@ def generator_for_set(args: argparse.Namespace, directions):
     from ..generators import generator_from_spec
     if getattr(args, "generator", None):
         return generator_from_args(args)
-    return generator_from_spec(directions.meta.get("generator", {}).get("spec"))
+    described = directions.meta.get("generator") or {}
+    return generator_from_spec(described.get("spec"), described)
 
 
 # -- the rating session (`latentdirs serve` writes the answers, `latentdirs mos` reads them) --

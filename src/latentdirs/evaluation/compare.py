@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from ..cells import read_result, run_cells, write_result
 from ..directions import DirectionError, DirectionSet, best_cosines
-from ..discovery import PRESETS
+from ..discovery import PRESETS, STARTS
 from ..generators.base import Generator, GeneratorError
 from ..runs import MetricsLog, check_same_config, new_run_dir, save_config
 
@@ -37,9 +37,9 @@ METRIC_LABELS = {"rca": "RCA", "mig": "MIG", "dci_disentanglement": "DCI-D", "dc
                  "encoder_r2": "encoder R²", "find_seconds": "time to find (s)"}
 _SET_BY_COMPARE = {"num_directions": "-k, ld_num_directions or the method's -K<n>",
                    "parametrization": "the method name", "steps": "ld_steps", "batch_size": "batch_size",
-                   "lr": "lr", "seed": "seeds", "device": "device"}
-LD_PRESET = PRESETS["demo"]
-"""LD's options in a comparison where CompareConfig does not set them."""
+                   "lr": "lr", "seed": "seeds", "device": "device", "start": "ld_init"}
+LD_PRESET = PRESETS["disentangle"]
+"""LD's options in a comparison where CompareConfig does not set them (``ld_preset``'s default)."""
 
 
 @dataclass
@@ -56,13 +56,16 @@ class CompareConfig:
     identity; or ld-<parametrization>-K<n>: LD trains n directions and keeps its top k."""
     ld_num_directions: int | None = None
     """K that LD trains before its top k are kept (None = k)."""
-    ld_steps: int = LD_PRESET.steps
-    """LD and LatentCLR training steps."""
-    ld_init: str = "axes"
-    """Where every LD method's A starts: axes (the coordinate axes, the paper's) or sefa (SeFa's top
-    directions; label-free, makes LD a refinement of the closed form)."""
+    ld_preset: str = "disentangle"
+    """The discover preset LD's other options come from: disentangle (SeFa start, no shift regression,
+    overlap penalty; beat SeFa and GANSpace on MIG and DCI-D) or demo (the paper's loss), ..."""
+    ld_steps: int | None = None
+    """LD and LatentCLR training steps (None = ld_preset's)."""
+    ld_init: str | None = None
+    """Where every LD method's A starts (None = ld_preset's): axes (the paper's), sefa or ganspace
+    (their top directions; label-free, LD then refines the closed form)."""
     ld_options: dict = field(default_factory=dict)
-    """Other DiscoveryConfig fields for every LD method, over the demo preset (``--ld-set KEY=VALUE``,
+    """Other DiscoveryConfig fields for every LD method, over ld_preset (``--ld-set KEY=VALUE``,
     e.g. ``overlap_weight=10``): one comparison folder per LD variant measures a lever."""
     batch_size: int = LD_PRESET.batch_size
     """Batch of LD, RCA and the ground-truth encoder; LatentCLR moves batch / k latents along all k
@@ -89,7 +92,8 @@ class CompareConfig:
 
     POSITIVE: ClassVar[tuple[str, ...]] = ("num_directions", "ld_steps", "batch_size", "ganspace_samples", "gt_steps",
                                            "gt_eval")
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"dci_predictor": ("gbt", "forest"), "ld_init": ("axes", "sefa")}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"dci_predictor": ("gbt", "forest"), "ld_preset": tuple(PRESETS),
+                                                     "ld_init": STARTS}
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in KNOWN_METHODS and not _LD_VARIANT.fullmatch(m)]
@@ -108,8 +112,9 @@ class CompareConfig:
             if key not in known:
                 raise ValueError(f"unknown LD option {key!r} in ld_options; options: {', '.join(sorted(known))}")
         for name, allowed in self.CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if value not in allowed and not (value is None and name == "ld_init"):
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if not self.methods or not self.seeds:
             raise ValueError("need at least one method and one seed")
         if self.num_directions < 1:
@@ -132,14 +137,11 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
     if variant:
         from ..discovery import discover
         trained = _ld_trained(method, cfg)
-        init = None
-        if cfg.ld_init == "sefa":
-            from ..closed_form import sefa
-            init = sefa(generator, trained)
-        found = discover(generator, LD_PRESET, num_directions=trained, init=init,
-                         parametrization=variant.group(1), steps=cfg.ld_steps, batch_size=cfg.batch_size, seed=seed,
-                         lr=cfg.lr, device=cfg.device, out_dir=None if folder is None else folder / "discovery",
-                         progress=progress, **cfg.ld_options)
+        start = {} if cfg.ld_init is None else {"start": cfg.ld_init}
+        found = discover(generator, PRESETS[cfg.ld_preset], num_directions=trained, parametrization=variant.group(1),
+                         steps=ld_steps(cfg), batch_size=cfg.batch_size, seed=seed, lr=cfg.lr, device=cfg.device,
+                         out_dir=None if folder is None else folder / "discovery", progress=progress,
+                         **start, **cfg.ld_options)
         directions = found.directions
         return directions.top(k)  # by importance score; in trained order when unscored
     if method in ("sefa", "sefa-raw"):
@@ -151,13 +153,18 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
     if method == "latentclr":
         from ..contrastive import latentclr
         # N latents each moved along all k directions: N = batch / k renders about LD's images per step.
-        return latentclr(generator, k, steps=cfg.ld_steps, batch_size=max(2, cfg.batch_size // k), lr=cfg.lr,
+        return latentclr(generator, k, steps=ld_steps(cfg), batch_size=max(2, cfg.batch_size // k), lr=cfg.lr,
                          seed=seed, device=cfg.device, progress=progress)
     if method == "random":
         return DirectionSet.random(d, k, seed=seed)
     if method == "identity":
         return DirectionSet.identity(d, k)
     raise ValueError(f"unknown method {method!r}; choose from {', '.join(KNOWN_METHODS)}")
+
+
+def ld_steps(cfg: CompareConfig) -> int:
+    """Training steps of LD and LatentCLR: ``ld_steps``, else the LD preset's."""
+    return cfg.ld_steps or PRESETS[cfg.ld_preset].steps
 
 
 def _ld_trained(method: str, cfg: CompareConfig) -> int | None:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Generator
+from .base import Generator, GeneratorError
 
 # kind -> (loader "module:function", one-line description)
 _KINDS: dict[str, tuple[str, str]] = {
     "planted": ("latentdirs.generators.planted:load", "procedural renderer with known (planted) factor directions; no file"),
-    "shapes3d": ("latentdirs.generators.shapes3d:load", "DCGAN trained on procedural 3D-Shapes scenes (known factors); weights ship with the package"),
-    "shapes3d-fade": ("latentdirs.generators.shapes3d_fade:load", "the shapes3d DCGAN trained with the background_fade factor (a background-removal direction exists); weights ship with the package"),
+    "shapes3d": ("latentdirs.generators.shapes3d:load", "DCGAN with a mapping network (Z, W, W+ spaces) trained on procedural 3D-Shapes scenes (known factors); weights ship with the package"),
+    "shapes3d-dcgan": ("latentdirs.generators.shapes3d:load_dcgan", "the first shipped shapes3d GAN, a plain DCGAN (Z only; blob objects); weights ship with the package"),
+    "shapes3d-fade": ("latentdirs.generators.shapes3d_fade:load", "the shapes3d-dcgan trained with the background_fade factor (a background-removal direction exists); weights ship with the package"),
     # public checkpoint formats (docs/generators.md)
     "sngan-mnist": ("latentdirs.generators.sngan:load_mnist",
                     "GanLatentDiscovery SN-GAN ResNet MNIST 32x32 (folder with args.json + generator.pt)"),
@@ -53,9 +54,30 @@ def load_generator(kind: str, path: str | None = None, **options) -> Generator:
     return gen.freeze()
 
 
-def generator_from_spec(spec: dict) -> Generator:
-    """Reload a generator from the ``spec`` stored in a direction set's metadata."""
+# (kind, architecture) of packaged weights that a kind no longer loads -> the kind that does
+_MOVED_WEIGHTS = {("shapes3d", "dcgan"): "shapes3d-dcgan"}
+
+
+def generator_from_spec(spec: dict, described: dict | None = None) -> Generator:
+    """Reload a generator from the ``spec`` stored in a direction set's metadata.
+
+    ``described`` is the rest of that record (``Generator.describe()``): a set found on packaged
+    weights that have since moved to another kind reloads them from there, and a generator that
+    no longer matches the record (other architecture or training steps) is refused, not used.
+    """
     if not spec or "kind" not in spec:
         raise ValueError("this direction set does not record how its generator was loaded; "
                          "pass the generator explicitly (--generator KIND [--checkpoint PATH])")
-    return load_generator(spec["kind"], spec.get("path"), **spec.get("options", {}))
+    described = described or {}
+    kind = spec["kind"]
+    if spec.get("path") is None:
+        kind = _MOVED_WEIGHTS.get((kind, described.get("architecture")), kind)
+    generator = load_generator(kind, spec.get("path"), **spec.get("options", {}))
+    now = generator.describe()
+    for key in ("architecture", "training_steps", "latent_dim"):
+        if key in described and key in now and described[key] != now[key]:
+            raise GeneratorError(
+                f"these directions were found on a {spec['kind']} generator with {key}={described[key]!r}, but "
+                f"{kind}{' from ' + str(spec['path']) if spec.get('path') else ''} now loads one with "
+                f"{key}={now[key]!r}; pass the generator they belong to (--generator KIND --checkpoint PATH)")
+    return generator

@@ -29,8 +29,9 @@ WEIGHTS_FILE = "generator.safetensors"
 CONFIG_FILE = "config.json"
 
 
-def packaged_weights_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "weights" / "shapes3d"
+def packaged_weights_dir(kind: str = "shapes3d") -> Path:
+    """``weights/shapes3d`` (the default, dcgan-w) or ``weights/shapes3d_dcgan`` (the first shipped GAN)."""
+    return Path(__file__).resolve().parent.parent / "weights" / kind.replace("-", "_")
 
 
 def scenes_ground_truth(config: dict) -> GroundTruth:
@@ -170,3 +171,10 @@ def load(path: str | Path | None = None, map_location: str = "cpu", **options) -
     if architecture in ("style", "dcgan-w"):
         return StyleShapes3DGenerator(network, config, **options)
     return Shapes3DGenerator(network, config)
+
+
+def load_dcgan(path: str | Path | None = None, **options) -> Generator:
+    """The first shipped shapes3d GAN (a plain DCGAN, Z only), kept loadable as kind ``shapes3d-dcgan``."""
+    generator = load(packaged_weights_dir("shapes3d-dcgan") if path is None else path, **options)
+    generator.name = "shapes3d-dcgan"
+    return generator

@@ -55,7 +55,8 @@ def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cach
     first = next(iter(sets.values()))
     if generator is None:
         from ..generators import generator_from_spec
-        generator = generator_from_spec((first.directions.meta.get("generator") or {}).get("spec"))
+        described = first.directions.meta.get("generator") or {}
+        generator = generator_from_spec(described.get("spec"), described)
     generator = generator.to(device)
     if generator.latent_dim != first.directions.latent_dim:
         raise ValueError(f"the generator has latent size {generator.latent_dim} but the direction sets "
