@@ -5,7 +5,7 @@ the same way (fp32, fresh reconstructor, held-out pairs), so only the training p
 The step time is the process's CPU time per step over a short interleaved run (1 thread).
 
     python benchmarks/amp_quality.py                                   # shapes3d, 3 seeds, 400 steps
-    python benchmarks/amp_quality.py --steps 1500 --rca-steps 600      # the demo's budget
+    python benchmarks/amp_quality.py --steps 1500 --rca-steps 600      # the short preset's budget
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     import latentdirs
     from latentdirs.runs import cpu_model
     generator = latentdirs.load_generator(args.generator)
-    preset = latentdirs.PRESETS["demo"]
+    preset = latentdirs.PRESETS["short"]
     seconds = {False: [], True: []}
     for round_ in range(3):  # interleaved, median reported: the machine is shared
         for amp in (False, True):

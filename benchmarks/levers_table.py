@@ -24,8 +24,8 @@ COLUMNS = (("rca", "RCA"), ("mig", "MIG"), ("dci_disentanglement", "DCI-D"), ("e
 def rows_of(folder: Path) -> list[list[str]]:
     config = json.loads((folder / "config.json").read_text())["compare"]
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("*/seed*/result.json"))]
-    preset = config.get("ld_preset", "demo")  # folders from before ld_preset ran over the demo preset
-    given = {**({"preset": preset} if preset != "demo" else {}),
+    preset = config.get("ld_preset", "short")  # folders from before ld_preset ran over the short preset
+    given = {**({"preset": preset} if preset != "short" else {}),
              **({"start": config["ld_init"]} if config.get("ld_init") not in (None, "axes") else {}),
              **config.get("ld_options", {})}
     options = ", ".join(f"{k}={v}" for k, v in given.items()) or "—"

@@ -77,13 +77,13 @@ def test_demo_compare_and_sweep_resolve_to_their_presets():
     parser = build_parser()
     assert given_options(parser.parse_args(["demo"])) == {"device": "auto"}  # run_demo starts from PRESETS["demo"]
     assert given_options(parser.parse_args(["demo", "--steps", "20"]))["steps"] == 20
-    # compare's LD is the disentangle preset (the demo's budget); a sweep cell is the sweep preset unless
-    # --grid/--set say otherwise
+    # compare's LD is the disentangle preset (the short preset's budget); a sweep cell is the sweep preset
+    # unless --grid/--set say otherwise
     from latentdirs.evaluation.compare import ld_steps
-    recipe, demo = PRESETS["disentangle"], PRESETS["demo"]
+    recipe, short = PRESETS["disentangle"], PRESETS["short"]
     assert CompareConfig().ld_preset == "disentangle" and ld_steps(CompareConfig()) == recipe.steps
     assert (CompareConfig.batch_size, CompareConfig.lr) == (recipe.batch_size, recipe.lr)
-    assert (recipe.steps, recipe.batch_size, recipe.lr) == (demo.steps, demo.batch_size, demo.lr)
+    assert (recipe.steps, recipe.batch_size, recipe.lr) == (short.steps, short.batch_size, short.lr)
     ((_, options),) = expand({"seed": [0]})
     assert options == dataclasses.asdict(PRESETS["sweep"])
 
@@ -91,15 +91,18 @@ def test_demo_compare_and_sweep_resolve_to_their_presets():
 def test_the_presets_keep_the_settings_each_command_had():
     # The values each command used before the presets existed: results stay comparable.
     assert preset("cpu") == DiscoveryConfig(num_directions=32, steps=3000, lr=1e-3, batch_size=128)
-    assert preset("demo") == DiscoveryConfig(num_directions=16, steps=1500, lr=1e-3, batch_size=64)
+    # `short` is what the first demo and compare's LD ran: the tables measured on the first shipped GAN
+    assert preset("short") == DiscoveryConfig(num_directions=16, steps=1500, lr=1e-3, batch_size=64)
+    # the demo's budget since the dcgan-w generator (2.6x the CPU per LD step) became the default
+    assert preset("demo") == DiscoveryConfig(num_directions=16, steps=1000, lr=1e-3, batch_size=32)
     # the recipe measured in docs/compare.md, "Second round"
     assert preset("disentangle") == DiscoveryConfig(num_directions=10, steps=1500, lr=1e-3, batch_size=64,
                                                     parametrization="ortho", start="sefa", shift_weight=0.0,
                                                     overlap_weight=10.0, shifts_per_latent=2)
     assert preset("sweep") == DiscoveryConfig(num_directions=10, steps=2000, lr=1e-3, batch_size=64)
     assert preset("paper").lr == 1e-4 and preset("paper").steps == 100_000
-    assert preset("demo", steps=20).steps == 20 and PRESETS["demo"].steps == 1500  # a copy, not the preset
-    with pytest.raises(ValueError, match="unknown preset 'fast'; presets: paper, cpu, demo, sweep"):
+    assert preset("demo", steps=20).steps == 20 and PRESETS["demo"].steps == 1000  # a copy, not the preset
+    with pytest.raises(ValueError, match="unknown preset 'fast'; presets: paper, cpu, demo, short, sweep, disentangle"):
         preset("fast")
     with pytest.raises(TypeError, match="unknown discovery options \\['stepz'\\]"):
         preset("cpu", stepz=3)

@@ -22,7 +22,7 @@ REDEFINED = ("dci_", "modularity")
 # Options added after the fixture was written: at these defaults they change nothing, so they are
 # left out of the comparison (any other value would show as a difference).
 ADDED_AT_DEFAULT = {"shift_weight_schedule": "constant", "overlap_weight": 0.0, "rank_by": "image_change",
-                    "ld_options": {}, "dci_predictor": "gbt", "start": "axes", "ld_preset": "demo", "ld_init": None}
+                    "ld_options": {}, "dci_predictor": "gbt", "start": "axes", "ld_preset": "short", "ld_init": None}
 
 
 def _without_times(value):
@@ -59,7 +59,7 @@ def collect(tmp: Path) -> dict:
     sweep(planted, {"k": [2, 3]}, tiny, tmp / "sweep", rca_steps=4, eval_latents=4, progress=False, render=False)
     compare(planted, k=3, seeds=(0,), methods=("ld-unit", "sefa", "random"), out_dir=tmp / "compare", ld_steps=4,
             batch_size=16, rca_steps=4, gt_train=64, gt_steps=4, gt_eval=200, gt_image_size=16, ganspace_samples=200,
-            ld_preset="demo", progress=False)  # compare's LD before the disentangle recipe became its default
+            ld_preset="short", progress=False)  # compare's LD before the disentangle recipe became its default
     load = latentdirs.demo.load_generator
     latentdirs.demo.load_generator = lambda kind: load(kind, **pinned)
     try:

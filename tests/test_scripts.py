@@ -100,7 +100,7 @@ def test_gan_candidates_measures_runs_side_by_side(tmp_path, monkeypatch, capsys
 def test_levers_table_puts_compare_folders_side_by_side(planted, tmp_path, monkeypatch, capsys):
     from latentdirs.evaluation.compare import compare
     tiny = dict(ld_steps=3, batch_size=16, rca_steps=3, gt_train=0, progress=False)
-    compare(planted, k=3, seeds=(0, 1), methods=("ld-unit",), out_dir=tmp_path / "plain", ld_preset="demo", **tiny)
+    compare(planted, k=3, seeds=(0, 1), methods=("ld-unit",), out_dir=tmp_path / "plain", ld_preset="short", **tiny)
     compare(planted, k=3, seeds=(0,), methods=("ld-unit",), out_dir=tmp_path / "annealed",
             ld_options={"shift_weight_schedule": "linear"}, **tiny)
     run_script(ROOT / "benchmarks" / "levers_table.py", str(tmp_path / "plain"), str(tmp_path / "annealed"),

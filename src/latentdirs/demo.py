@@ -17,7 +17,7 @@ from .render import render_run
 from .runs import new_run_dir, save_config
 
 
-RCA_STEPS = 600
+RCA_STEPS = 300
 """Reconstructor steps per RCA measurement in the demo."""
 
 

@@ -16,8 +16,8 @@ EXAMPLES = """examples:
   latentdirs compare                                            # shipped shapes3d GAN, k=10, 3 seeds
   latentdirs compare --generator planted -k 5 --seeds 0 --ld-steps 800 --gt-steps 500
   latentdirs compare --methods sefa,ganspace,random --rca-steps 0     # closed-form only, ground truth only
-  latentdirs compare --methods ld-unit --ld-preset demo --ld-set overlap_weight=10 --ld-set shifts_per_latent=2
-  latentdirs compare --methods ld-ortho --ld-preset demo                # LD with the paper's loss
+  latentdirs compare --methods ld-unit --ld-preset short --ld-set overlap_weight=10 --ld-set shifts_per_latent=2
+  latentdirs compare --methods ld-ortho --ld-preset short                # LD with the paper's loss
   latentdirs compare --out runs/00012-compare-shapes3d-k10            # resume an interrupted comparison
 """
 OPTIONS = tuple(f.name for f in dataclasses.fields(CompareConfig) if f.name not in ("device", "ld_options"))

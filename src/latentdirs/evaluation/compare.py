@@ -58,7 +58,7 @@ class CompareConfig:
     """K that LD trains before its top k are kept (None = k)."""
     ld_preset: str = "disentangle"
     """The discover preset LD's other options come from: disentangle (SeFa start, no shift regression,
-    overlap penalty; beat SeFa and GANSpace on MIG and DCI-D) or demo (the paper's loss), ..."""
+    overlap penalty; beat SeFa and GANSpace on MIG and DCI-D) or short (the paper's loss, as the tables on the first shipped GAN ran it), ..."""
     ld_steps: int | None = None
     """LD and LatentCLR training steps (None = ld_preset's)."""
     ld_init: str | None = None
