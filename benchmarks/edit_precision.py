@@ -45,7 +45,8 @@ def load_generator_arg(text: str | None, sets: dict):
     from latentdirs.generators import available_generators, generator_from_spec, load_generator
     if text is None:  # the generator the first direction set was found with
         first = next(s for s in sets.values() if s is not None)
-        return generator_from_spec((first.meta.get("generator") or {}).get("spec"))
+        described = first.meta.get("generator") or {}
+        return generator_from_spec(described.get("spec"), described)  # a set from the first GAN gets it back
     if text in available_generators():
         return load_generator(text)
     kind, sep, path = text.partition(":")

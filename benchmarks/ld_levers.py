@@ -96,11 +96,13 @@ def main() -> None:
     parser.add_argument("--gt-steps", type=int, default=1000)
     parser.add_argument("--gt-eval", type=int, default=4000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--generator", default="shapes3d",
+                        help="generator kind (the published rows: shapes3d-dcgan, the first shipped GAN)")
     parser.add_argument("--out", type=Path, default=RESULTS / "ld_levers_shapes3d.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    generator = latentdirs.load_generator("shapes3d")
+    generator = latentdirs.load_generator(args.generator)
     images, factors, _ = ground_truth_dataset(generator, args.gt_eval, seed=10_000)  # as `compare` draws them
     rows = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
     done = {(r["lever"], r["seed"]) for r in rows}

@@ -55,7 +55,8 @@ def build_generator(name: str):
             "SN-GAN ResNet (3 up-blocks, 256 ch), d=128, 32x32x1, random weights"
     if name == "shapes3d":
         try:
-            return latentdirs.load_generator("shapes3d"), "shipped shapes3d DCGAN"
+            # the first shipped GAN: the published step times were measured on it
+            return latentdirs.load_generator("shapes3d-dcgan"), "first shipped shapes3d DCGAN (shapes3d-dcgan)"
         except ValueError as exc:  # not registered, or no weights shipped yet
             try:
                 from latentdirs.gan.networks import DCGANGenerator, NetworkConfig
