@@ -193,7 +193,7 @@ def draw_examples(generator, classifier, images, latents, sets, report, path: Pa
         set_name = best_set(report, f)
         row = report["edits"][set_name][f]
         s = row["shift"]
-        n = f  # a different scene per row
+        n = f % len(latents)  # a different scene per row (while there are enough)
         strip = edit_strip(generator, latents[n:n + 1], sets[set_name], row["direction"], [-s, -s / 2, 0, s / 2, s])[0]
         rows.append(to_pil(torch.cat([images[n:n + 1], generator(latents[n:n + 1]).clamp(-1, 1), strip])))
         labels.append(name.replace("_hue", " hue")[:10])
