@@ -136,7 +136,9 @@ def markdown(report: dict) -> str:
              "|---" * (len(FACTOR_NAMES) + 3) + "|"]
     start = "encoder" if inv["settings"]["encoder"] else "best of 256 prior samples"
     for label, key, mse in (("encoder guess only", "first_guess_factors_kept", inv["first_guess_pixel_mse"]),
-                            (f"{start} + {inv['settings']['steps']} steps", "factors_kept", inv["pixel_mse"]["mean"])):
+                            (f"{start} + {inv['settings']['steps']} steps"
+                             + (" (per-layer W+)" if inv["settings"].get("per_layer") else ""),
+                             "factors_kept", inv["pixel_mse"]["mean"])):
         if key in inv:
             kept = inv[key]
             lines.append(f"| {label} | **{kept['all_six']:.1%}** | "
@@ -218,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="encoder folder; trained and saved there if missing (default: scratch/edit/encoder-NAME)")
     parser.add_argument("--no-encoder", action="store_true", help="invert by optimization from prior samples only")
     parser.add_argument("--encoder-steps", type=int, default=1500, help="steps if it must be trained (default: 1500)")
+    parser.add_argument("--per-layer", action="store_true",
+                        help="invert to per-layer styles (W+) instead of one w (style-based generators in W / W+)")
     parser.add_argument("--steps", type=int, default=300, help="optimization steps per image (default: 300)")
     parser.add_argument("--num-calibration", type=int, default=200, help="scenes to choose edits on (default: 200)")
     parser.add_argument("--num-test", type=int, default=200, help="scenes to report on (default: 200)")
@@ -258,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
 
     calibration, _ = scenes(args.num_calibration, args.data_seed)
     test, test_factors = scenes(args.num_test, args.data_seed + 1)
-    inverted_calibration = invert(generator, calibration, encoder=encoder, steps=args.steps)
-    inverted_test = invert(generator, test, encoder=encoder, steps=args.steps)
+    inverted_calibration = invert(generator, calibration, encoder=encoder, steps=args.steps, per_layer=args.per_layer)
+    inverted_test = invert(generator, test, encoder=encoder, steps=args.steps, per_layer=args.per_layer)
     report = {"inversion": inversion_report(generator, classifier, test, test_factors, inverted_test, encoder),
               "edits": {}, "choices_made_on": "calibration scenes", "reported_on": "test scenes"}
     print(f"inversion: all 6 factors kept for {report['inversion']['factors_kept']['all_six']:.1%} of test scenes, "

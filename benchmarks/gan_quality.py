@@ -7,6 +7,7 @@ with confidence > 0.9, on generated and on real scenes. Optionally writes 8x8 PN
     python benchmarks/gan_quality.py                                   # packaged weights
     python benchmarks/gan_quality.py --generator scratch/gan_run/final --num-images 2000
     python benchmarks/gan_quality.py --grids docs/images               # also shapes3d_{real,generated}.png
+    python benchmarks/gan_quality.py --truncation 0.7 --out benchmarks/results/gan_quality_psi0.7.json
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to save the trained factor CNN (default: scratch/factor_classifier.pt)")
     parser.add_argument("--out", default="benchmarks/results/gan_quality.json", help="JSON report (default: %(default)s)")
     parser.add_argument("--grids", default=None, help="folder for shapes3d_real.png / shapes3d_generated.png (8x8)")
+    parser.add_argument("--truncation", type=float, default=1.0,
+                        help="style-based weights only: sample w = mean_w + psi (w - mean_w) (default: 1, none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation sets (default: 0)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     args = parser.parse_args(argv)
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     from latentdirs.generators import load_generator
 
     start = time.time()
-    generator = load_generator("shapes3d", args.generator)
+    options = {"truncation": args.truncation} if args.truncation != 1.0 else {}
+    generator = load_generator("shapes3d", args.generator, **options)
     if args.classifier:
         classifier = FactorClassifier()
         classifier.load_state_dict(torch.load(args.classifier, map_location="cpu", weights_only=True))
@@ -58,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.save(classifier.state_dict(), args.save_classifier)
     report = evaluate_generator_quality(generator, args.num_images, classifier=classifier, seed=args.seed)
     report.update({"generator": args.generator or "packaged", "generator_config": generator.config,
+                   "truncation": args.truncation,
                    "classifier": args.classifier or f"trained here, {args.classifier_steps} steps",
                    "seconds": round(time.time() - start, 1)})
 

@@ -141,3 +141,8 @@ def test_shapes3d_encoder_start_beats_prior_samples():
     assert guess.pixel_error.mean() < 0.5 * random.mean()
     refined = invert(G, images, encoder=encoder, steps=100, progress=False)
     assert refined.pixel_error.mean() < guess.pixel_error.mean()
+
+
+def test_per_layer_inversion_needs_a_style_based_generator(planted, known):
+    with pytest.raises(InversionError, match="style-based generator"):
+        invert(planted, known[1], steps=1, per_layer=True, progress=False)

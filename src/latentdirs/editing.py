@@ -6,7 +6,8 @@
     >>> strip_image(result).save("strip.png")   # input | reconstruction | edits
 
 Every move goes through ``G.shifted(latent, shift)``, so W+ directions that act on a layer
-range edit only those layers.
+range edit only those layers, whether the image was inverted to one w or to per-layer styles
+(``per_layer=True``).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def edit_strip(generator: Generator, latents: torch.Tensor, directions: Directio
         raise InversionError(f"the direction set has latent size {directions.latent_dim}, "
                              f"{generator.name} has {generator.latent_dim}: they come from different generators")
     direction = directions[index].to(latents)
-    columns = [generator.shifted(latents, float(s) * direction.expand_as(latents)).clamp(-1, 1) for s in shifts]
+    columns = [generator.shifted(latents, float(s) * direction.expand(len(latents), -1)).clamp(-1, 1) for s in shifts]
     return torch.stack(columns, dim=1)
 
 

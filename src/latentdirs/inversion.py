@@ -8,6 +8,11 @@ latent is whatever space the adapter moves in (Z, W, or W+ with a layer range):
 2. a few hundred Adam steps on the pixel loss ``|G(w) - x|^2`` plus a weak prior term that
    keeps ``w`` where the generator was trained (mean and spread of sampled latents).
 
+``per_layer=True`` (style-based generators in W or W+) optimizes one w per style layer
+instead of a single w (Image2StyleGAN's W+): more freedom to match the image; the result's
+latents are per-layer styles ``(N, num_ws, latent_dim)`` that ``G`` and ``G.shifted`` take,
+so directions found in W or W+ edit them as they edit a single w.
+
 No perceptual network: the only image model we could use is the factor classifier, which
 was trained with labels and is what the editing benchmark measures with.
 
@@ -235,7 +240,7 @@ def train_encoder(generator: Generator, steps: int = 2000, batch_size: int = 64,
 # -- inversion -----------------------------------------------------------------------------
 @dataclass
 class InversionResult:
-    latents: torch.Tensor          # (N, latent_dim), in the generator's latent space
+    latents: torch.Tensor          # (N, latent_dim) in the generator's latent space; (N, num_ws, latent_dim) per layer
     images: torch.Tensor           # (N, C, H, W) = G(latents), in [-1, 1]
     pixel_error: torch.Tensor      # (N,) mean squared error vs the input, on the [-1, 1] scale
     initial_pixel_error: torch.Tensor  # (N,) the same for the first guess, before optimization
@@ -268,15 +273,19 @@ def _best_prior_samples(generator: Generator, images: torch.Tensor, num_starts: 
 def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None = None, steps: int = 300,
            lr: float = 0.05, prior_weight: float = 1e-3, num_starts: int = 256, batch_size: int = 64,
            seed: int = 0, prior: tuple[torch.Tensor, torch.Tensor] | None = None,
-           progress: bool = True) -> InversionResult:
+           per_layer: bool = False, progress: bool = True) -> InversionResult:
     """Latents of ``generator`` whose images reproduce ``images`` ((N, C, H, W) in [-1, 1]).
 
     First guess: ``encoder(images)`` if given, else the closest of ``num_starts`` prior samples.
     Then ``steps`` Adam steps (cosine-decayed ``lr``) on per-image pixel MSE +
     ``prior_weight`` * mean((w - mean) / spread)^2. ``steps=0`` returns the first guess.
     ``prior`` is ``latent_prior(generator)``, computed here when not given (a server reuses it).
+    ``per_layer``: optimize one w per style layer (W+ inversion; style-based generators in W or W+);
+    the prior term then holds every layer's w near the mapped cloud.
     """
     images = check_images(generator, images).to(generator.device)
+    if per_layer:
+        check_per_layer(generator)
     if encoder is not None:
         encoder.check_compatible(generator)
         encoder = encoder.to(generator.device).eval()
@@ -293,12 +302,14 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
         with torch.no_grad():
             guess = encoder(target) if encoder is not None else _best_prior_samples(generator, target, num_starts, seed)
             initial_errors.append(_per_image_mse(generator(guess), target))
+        if per_layer:
+            guess = generator.styles(guess)
         latent = guess.detach().clone().requires_grad_(True)
         optimizer = torch.optim.Adam([latent], lr)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
         for _ in range(steps):
             pixel = _per_image_mse(generator(latent), target)
-            prior = ((latent - mean) / spread).pow(2).mean(1)
+            prior = ((latent - mean) / spread).pow(2).flatten(1).mean(1)
             # Summed over images: each image's latent gets its own gradient, unscaled by the batch size.
             loss = (pixel + prior_weight * prior).sum()
             optimizer.zero_grad(set_to_none=True)
@@ -318,4 +329,17 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
                            torch.cat(initial_errors), (time.time() - start) / len(images),
                            (time.process_time() - cpu_start) / len(images),
                            {"encoder": encoder is not None, "steps": steps, "lr": lr, "prior_weight": prior_weight,
-                            "num_starts": None if encoder is not None else num_starts, "seed": seed})
+                            "num_starts": None if encoder is not None else num_starts, "seed": seed,
+                            "per_layer": per_layer})
+
+
+def check_per_layer(generator: Generator) -> None:
+    """Per-layer (W+) inversion needs a style-based generator in its W or W+ space; a clear error otherwise."""
+    from .generators.base import StyleSpaceGenerator
+    if not isinstance(generator, StyleSpaceGenerator):
+        raise InversionError(f"per-layer inversion needs a style-based generator (StyleGAN2, the shapes3d "
+                             f"dcgan-w); {generator.name} has one latent per image: drop per_layer / --per-layer")
+    if generator.latent_space == "z":
+        raise InversionError(f"per-layer inversion optimizes styles, so {generator.name} must be in its w or w+ "
+                             "space (directions found in Z cannot move per-layer styles): use directions found "
+                             "with --space w or w+, or drop per_layer / --per-layer")

@@ -15,6 +15,7 @@ EXAMPLES = """examples:
   latentdirs edit scene.png --directions runs/00003-discover-shapes3d-k32-unit --direction 3 --shift -4..4
   latentdirs edit a.png b.png --directions RUN_DIR --direction 0 --shift -6..6 --num-shifts 7 --out edits/
   latentdirs edit a.png --directions RUN_DIR --direction 1 --train-encoder 1500 --encoder scratch/my_encoder
+  latentdirs edit a.png --directions W_RUN_DIR --direction 4 --per-layer      # W+ inversion, W directions
   latentdirs edit photo.jpg --directions RUN_DIR --direction 2 --shift -4,-2,0,2,4 --resize --encoder scratch/edit/encoder-shapes3d
 writes, per image, NAME_d3.png (input | inverted | edits), NAME_inverted.png and NAME_latent.safetensors
 """
@@ -41,6 +42,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=300, help="optimization steps of the inversion (0: first guess only)")
     p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate of the inversion")
     p.add_argument("--prior-weight", type=float, default=1e-3, help="weight of the latent prior term")
+    p.add_argument("--per-layer", action="store_true",
+                   help="invert to one style per layer (W+, Image2StyleGAN): closer reconstructions; style-based "
+                        "generators with directions found in W or W+")
     p.add_argument("--num-starts", type=positive_int, default=256, help="prior samples tried when there is no encoder")
     p.add_argument("--resize", action="store_true", help="centre-crop and resize images of another size")
     p.add_argument("--scale", type=positive_int, default=2, help="pixel upscaling of the strip")
@@ -79,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.encoder:
         encoder = Encoder.from_pretrained(args.encoder)
     result = edit_image(generator, images, directions, args.direction, shifts, encoder=encoder, steps=args.steps,
-                        lr=args.lr, prior_weight=args.prior_weight, num_starts=args.num_starts, seed=args.seed)
+                        lr=args.lr, prior_weight=args.prior_weight, num_starts=args.num_starts, seed=args.seed,
+                         per_layer=args.per_layer)
     out = Path(args.out)
     names = _unique_stems(args.images)
     for row, stem in enumerate(names):

@@ -43,7 +43,7 @@ def factor_changes(generator: Generator, classifier, latents: torch.Tensor, dire
         for j, s in enumerate(shifts):
             for i in range(0, len(latents), batch_size):
                 chunk = latents[i:i + batch_size]
-                edited = generator.shifted(chunk, float(s) * h.expand_as(chunk))
+                edited = generator.shifted(chunk, float(s) * h.expand(len(chunk), -1))
                 changed[k, j, i:i + batch_size] = (read_factors(classifier, edited) != reference[i:i + batch_size]).numpy()
     return changed
 

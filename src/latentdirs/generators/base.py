@@ -212,7 +212,27 @@ class StyleSpaceGenerator(Generator):
     styles ``(batch, num_ws, latent_dim)``), ``mapping(z)`` (untruncated w) and ``mean_w()`` (the
     centre truncation pulls toward); one whose network truncates by itself overrides ``mapped``.
     In w+ the latent is one base w, and :meth:`shifted` moves only the styles of ``layers``.
+
+    In w and w+ a latent may also be per-layer styles ``(batch, num_ws, latent_dim)``, one w per
+    layer: what inversion into W+ (``invert(..., per_layer=True)``) returns, as in Image2StyleGAN.
+    Shifts stay ``latent_dim`` vectors and move the same layers as for a single w.
     """
+
+    def check_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        if latent.dim() != 3:
+            return super().check_latent(latent)
+        if self.latent_space == "z":
+            raise GeneratorError(f"{self.name}: per-layer styles {tuple(latent.shape)} are latents of the w or w+ "
+                                 "space only; load the generator with space='w' or 'w+'.")
+        if latent.shape[1:] != (self.num_ws, self.latent_dim):
+            raise GeneratorError(f"{self.name}: per-layer styles must be (batch, {self.num_ws}, {self.latent_dim}), "
+                                 f"got {tuple(latent.shape)}.")
+        return latent
+
+    def check_shift(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        if latent.dim() != 3:
+            return super().check_shift(latent, shift)
+        return super().check_shift(self.check_latent(latent)[:, 0], shift)  # one latent_dim shift per image
 
     def set_style_space(self, space: str, layers, num_ws: int, truncation: float) -> None:
         self.layers = style_space_layers(space, layers, num_ws, truncation)
@@ -238,6 +258,8 @@ class StyleSpaceGenerator(Generator):
 
     def styles(self, latent: torch.Tensor) -> torch.Tensor:
         """Per-layer styles (batch, num_ws, latent_dim) of an unshifted latent: its w at every layer."""
+        if latent.dim() == 3:  # already per-layer (W+ inversion)
+            return latent
         w = self.mapped(latent) if self.latent_space == "z" else latent
         return w[:, None, :].expand(-1, self.num_ws, -1)
 
@@ -246,11 +268,11 @@ class StyleSpaceGenerator(Generator):
 
     def shifted(self, latent: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         """Images of ``latent`` moved by ``shift``; in w+ only the style layers in ``self.layers`` move."""
-        if self.latent_space != "w+":
+        if self.latent_space != "w+" and latent.dim() == 2:
             return super().shifted(latent, shift)
         shift = self.check_shift(latent, shift)
         base = self.styles(latent)
-        start, stop = self.layers
+        start, stop = self.layers  # all layers in w
         # Layers outside the range get the base style itself (not base + 0 * shift): bit-identical
         # whatever the shift holds, and no gradient path through them.
         return self.synthesis(torch.cat([base[:, :start], base[:, start:stop] + shift[:, None, :], base[:, stop:]], 1))
