@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEFAULT_SETS = [f"{name}=docs/compare/shapes3d/{name}/seed0"
-                for name in ("ld-unit", "ld-ortho", "ld-unit-K32", "sefa", "ganspace")] + ["random"]
+# The seed-0 sets of the W comparison on the shipped generator, and the two reserved names.
+DEFAULT_SETS = ["ld-disentangle=docs/compare/dcgan-w-w/ld-ortho/seed0", "sefa=docs/compare/dcgan-w-w/sefa/seed0",
+                "ganspace=docs/compare/dcgan-w-w/ganspace/seed0", "random", "labelled"]
 
 
 def cpu_model() -> str:
@@ -60,8 +61,8 @@ def load_sets(items: list[str]) -> dict:
     sets = {}
     for item in items:
         name, _, path = item.partition("=")
-        if name == "random" and not path:
-            sets["random"] = None  # made once the latent size is known
+        if name in ("random", "labelled") and not path:
+            sets[name] = None  # made once the generator (and for "labelled" the classifier) is loaded
         else:
             sets[name if path else Path(name).name] = DirectionSet.load(path or name)
     return sets
@@ -125,8 +126,10 @@ def generated_readability(generator, classifier, num: int = 2000, threshold: flo
 
 
 def best_set(report: dict, factor: int) -> str:
-    """The set whose chosen edit of ``factor`` did best on calibration scenes (never picked on test)."""
-    return max(report["edits"], key=lambda name: report["edits"][name][factor]["calibration_precision"])
+    """The label-free set whose chosen edit of ``factor`` did best on calibration scenes (never picked on test)."""
+    references = set(report.get("reference_sets", []))
+    return max((name for name in report["edits"] if name not in references),
+               key=lambda name: report["edits"][name][factor]["calibration_precision"])
 
 
 def markdown(report: dict) -> str:
@@ -145,11 +148,13 @@ def markdown(report: dict) -> str:
                          + " | ".join(f"{kept['per_factor'][n]:.0%}" for n in FACTOR_NAMES) + f" | {mse:.4f} |")
     lines += ["", "| edit precision (test) | " + " | ".join(FACTOR_NAMES) + " |",
               "|---" * (len(FACTOR_NAMES) + 1) + "|"]
+    references = set(report.get("reference_sets", []))
     for name, rows in report["edits"].items():
         cells = [f"{r['test_precision']:.2f} (#{r['direction']}, {r['shift']:+g})" for r in rows]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        label = f"{name} (uses labels: reference)" if name in references else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     best = [report["edits"][best_set(report, f)][f] for f in range(len(FACTOR_NAMES))]
-    lines.append("| **best set (chosen on calibration)** | "
+    lines.append("| **best label-free set (chosen on calibration)** | "
                  + " | ".join(f"**{r['test_precision']:.2f}** ({best_set(report, f)})" for f, r in enumerate(best)) + " |")
     reach = report["factor_reach"]
     lines.append("| changed at all (best edit, calibration) | " + " | ".join(f"{reach[n]:.2f}" for n in FACTOR_NAMES) + " |")
@@ -210,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator", default=None, metavar="PATH_OR_KIND",
                         help="a generator kind, KIND:PATH, or a shapes3d folder (default: the one the first set records)")
     parser.add_argument("--sets", nargs="+", default=DEFAULT_SETS, metavar="NAME=DIR",
-                        help="direction sets (run or set folders); the word 'random' adds 10 random directions "
-                             "(default: the docs/compare/shapes3d seed-0 sets + random)")
+                        help="direction sets (run or set folders); the word 'random' adds 10 random directions, "
+                             "'labelled' a reference that uses factor labels (one Fisher-discriminant direction "
+                             "per factor, kept out of the 'best set' choice) "
+                             "(default: the docs/compare/dcgan-w-w seed-0 sets + random + labelled)")
     parser.add_argument("--classifier", default="scratch/factor_classifier.pt",
                         help="factor CNN state dict; trained and saved there if missing (default: %(default)s)")
     parser.add_argument("--classifier-steps", type=int, default=1500, help="steps if it must be trained (default: 1500)")
@@ -226,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-calibration", type=int, default=200, help="scenes to choose edits on (default: 200)")
     parser.add_argument("--num-test", type=int, default=200, help="scenes to report on (default: 200)")
     parser.add_argument("--data-seed", type=int, default=17000, help="calibration seed; test uses +1 (default: 17000)")
+    parser.add_argument("--labelled-samples", type=int, default=20000,
+                        help="generated samples behind the 'labelled' reference set (default: 20000)")
     parser.add_argument("--shifts", default="2,4,6,8", help="shift magnitudes, both signs (default: %(default)s)")
     parser.add_argument("--out-prefix", default="benchmarks/results/edit_precision", help="(default: %(default)s)")
     parser.add_argument("--images", default="docs/images", help="folder for the chart and examples (default: %(default)s)")
@@ -255,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     shifts = [-s for s in reversed(magnitudes)] + magnitudes
     classifier, classifier_note = load_or_train_classifier(Path(args.classifier), args.classifier_steps,
                                                          args.classifier_images)
+    if "labelled" in sets and sets["labelled"] is None:
+        from latentdirs.evaluation.edit_precision import labelled_directions
+        sets["labelled"] = labelled_directions(generator, classifier, num_samples=args.labelled_samples,
+                                               factor_names=FACTOR_NAMES)
     encoder, encoder_note = None, "none (optimization from the best of 256 prior samples)"
     if not args.no_encoder:
         encoder, encoder_note = load_or_train_encoder(Path(args.encoder or f"scratch/edit/encoder-{generator.name}"),
@@ -265,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     inverted_calibration = invert(generator, calibration, encoder=encoder, steps=args.steps, per_layer=args.per_layer)
     inverted_test = invert(generator, test, encoder=encoder, steps=args.steps, per_layer=args.per_layer)
     report = {"inversion": inversion_report(generator, classifier, test, test_factors, inverted_test, encoder),
-              "edits": {}, "choices_made_on": "calibration scenes", "reported_on": "test scenes"}
+              "edits": {}, "reference_sets": [name for name, s in sets.items() if s.meta.get("uses_labels")], "choices_made_on": "calibration scenes", "reported_on": "test scenes"}
     print(f"inversion: all 6 factors kept for {report['inversion']['factors_kept']['all_six']:.1%} of test scenes, "
           f"pixel MSE {report['inversion']['pixel_mse']['mean']:.4f}, "
           f"{report['inversion']['seconds_per_image']:.2f} s/image", flush=True)

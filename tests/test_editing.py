@@ -147,12 +147,50 @@ def test_edit_precision_benchmark_smoke(tmp_path):
     spec = importlib.util.spec_from_file_location("edit_precision", root / "benchmarks" / "edit_precision.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    sets = [f"sefa={root}/docs/compare/shapes3d/sefa/seed0", "random"]
+    sets = [f"sefa={root}/docs/compare/shapes3d/sefa/seed0", "random", "labelled"]
     assert bench.main(["--no-encoder", "--num-calibration", "12", "--num-test", "12", "--steps", "5", "--sets", *sets,
                        "--classifier", str(tmp_path / "clf.pt"), "--classifier-steps", "50",
-                       "--classifier-images", "500", "--shifts", "4",
+                       "--classifier-images", "500", "--shifts", "4", "--labelled-samples", "400",
                        "--out-prefix", str(tmp_path / "ep"), "--images", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "ep.json").read_text())
-    assert set(report["edits"]) == {"sefa", "random"} and len(report["edits"]["sefa"]) == 6
+    assert set(report["edits"]) == {"sefa", "random", "labelled"} and len(report["edits"]["sefa"]) == 6
+    assert report["reference_sets"] == ["labelled"]  # uses labels: never the "best set"
+    assert "labelled (uses labels: reference)" in (tmp_path / "ep.md").read_text()
     assert 0 <= report["inversion"]["factors_kept"]["all_six"] <= 1
     assert (tmp_path / "ep.png").stat().st_size > 1000 and (tmp_path / "ep_examples.png").exists()
+
+
+class _CoordinateReader(torch.nn.Module):
+    """A stand-in factor classifier: factor 0 is the sign of x0, factor 1 the sign of x1 + x2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = torch.nn.ModuleList([torch.nn.Linear(3, 2, bias=False), torch.nn.Linear(3, 2, bias=False)])
+        with torch.no_grad():
+            self.heads[0].weight.copy_(torch.tensor([[-20.0, 0, 0], [20.0, 0, 0]]))
+            self.heads[1].weight.copy_(torch.tensor([[0, -20.0, -20.0], [0, 20.0, 20.0]]))
+
+    def features(self, images):
+        return images.flatten(1)
+
+    def forward(self, images):
+        return [head(self.features(images)) for head in self.heads]
+
+
+def test_labelled_directions_find_the_line_each_factor_varies_along():
+    from latentdirs.evaluation.edit_precision import labelled_directions
+    from latentdirs.generators.base import WrappedGenerator
+    gen = WrappedGenerator(lambda z: 0.2 * z.reshape(len(z), 3, 1, 1), latent_dim=3, name="coords")
+    found = labelled_directions(gen, _CoordinateReader(), num_samples=3000, factor_names=("x0", "x1+x2"))
+    assert found.names == ["x0", "x1+x2"] and found.meta["uses_labels"] is True
+    truth = torch.tensor([[1.0, 0, 0], [0, 2 ** -0.5, 2 ** -0.5]]).T
+    cosines = (found.matrix * truth).sum(0).abs()
+    assert cosines.min() > 0.97, cosines
+    with pytest.raises(ValueError, match="fewer than two values of every factor"):
+        labelled_directions(gen, _CoordinateReader(), num_samples=50, threshold=1.0)
+    # x0 kept near 0 by the generator: that factor is never read confidently, so it gets no direction
+    squeezed = WrappedGenerator(lambda z: 0.2 * (z * torch.tensor([1e-4, 1, 1])).reshape(len(z), 3, 1, 1),
+                                latent_dim=3, name="squeezed")
+    with pytest.warns(UserWarning, match="no direction for x0"):
+        partial = labelled_directions(squeezed, _CoordinateReader(), num_samples=1000, factor_names=("x0", "x1+x2"))
+    assert partial.names == ["x1+x2"] and partial.meta["skipped_factors"] == ["x0"]

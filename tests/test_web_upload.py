@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import io
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -93,3 +94,36 @@ def test_upload_image_needs_a_known_id_and_set(client):
 def test_explorer_page_offers_the_upload(client):
     page = client.get("/").get_data(as_text=True)
     assert 'id="upload"' in page and "image/png,image/jpeg" in page
+
+
+def test_per_layer_upload_inverts_in_w_plus_and_moves_every_layer(tmp_path):
+    gen = load_generator("shapes3d", space="w")
+    ds = DirectionSet.random(gen.latent_dim, 2, seed=0)
+    ds.meta["generator"] = gen.describe()
+    ds.save(tmp_path / "setW" / "directions")
+    app = create_app([str(tmp_path / "setW")], db_path=tmp_path / "w.sqlite", invert_steps=3, per_layer=True)
+    client = app.test_client()
+    with torch.no_grad():
+        scene = to_pil(gen(gen.sample_latents(1, generator=torch.Generator().manual_seed(3))))[0]
+    info = client.post("/api/upload", json={"image": _data_url(scene)}).get_json()
+    assert info["per_layer"] is True
+    plain = client.get(f"/api/upload/image?id={info['id']}&set=setW&scale=1")
+    moved = client.get(f"/api/upload/image?id={info['id']}&set=setW&shifts=1:3&scale=1")
+    assert plain.status_code == moved.status_code == 200, moved.get_data(as_text=True)
+    assert plain.data != moved.data
+    latent = app.extensions["latentdirs_uploads"].latent(info["id"])
+    assert latent.shape == (1, gen.num_ws, gen.latent_dim)
+    # the slider moves every layer's w by the same vector: the served image is G.shifted(w+, 3 h_1)
+    with torch.no_grad():
+        expected = to_pil(gen.shifted(latent, 3 * ds[1][None]))[0]
+    served = np.asarray(Image.open(io.BytesIO(moved.data)).convert("RGB"))
+    assert np.array_equal(served, np.asarray(expected.convert("RGB")))
+
+
+def test_per_layer_upload_is_refused_where_there_are_no_layers(tmp_path):
+    gen = load_generator("planted")
+    ds = DirectionSet.random(gen.latent_dim, 2, seed=0)
+    ds.meta["generator"] = gen.describe()
+    ds.save(tmp_path / "setP" / "directions")
+    with pytest.raises(ValueError, match="--per-layer: per-layer inversion needs a style-based generator"):
+        create_app([str(tmp_path / "setP")], db_path=tmp_path / "p.sqlite", per_layer=True)

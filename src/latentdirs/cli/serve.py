@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--encoder", default=None, metavar="DIR", help="encoder folder for inverting uploaded images "
                    "(default: none, the best of 256 prior samples starts the optimization)")
     p.add_argument("--invert-steps", type=positive_int, default=200, help="optimization steps per uploaded image")
+    p.add_argument("--per-layer", action="store_true",
+                   help="invert uploads with one w per synthesis layer (W+; style-based generators in w only): "
+                        "closer reconstructions, the same sliders")
     add_runtime_options(p)
     add_generator_options(p, default=None)
     p.set_defaults(func=run)
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     encoder = Encoder.from_pretrained(args.encoder) if args.encoder else None
     app = create_app(args.sets, generator, args.db, args.cache_size, args.rating_latents,
                      str(resolve_device(args.device)), allowed_hosts=LOOPBACK_HOSTS if loopback else None,
-                     encoder=encoder, invert_steps=args.invert_steps)
+                     encoder=encoder, invert_steps=args.invert_steps, per_layer=args.per_layer)
     state = app.extensions["latentdirs"]
     if not loopback:
         print(f"warning: binding {args.host}: anyone who can reach this machine can use the app", file=sys.stderr)

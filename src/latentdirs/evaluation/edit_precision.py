@@ -77,3 +77,75 @@ def edit_precision_table(changed: np.ndarray, shifts: list[float], choices: list
                      "test_others_kept": float((~np.delete(changed[k, j], f, axis=-1).any(-1)).mean()),
                      "test_precision_by_magnitude": sorted(same_sign)})
     return rows
+
+
+@torch.no_grad()
+def labelled_directions(generator: Generator, classifier, num_samples: int = 20000, threshold: float = 0.9,
+                        ridge: float = 1e-3, batch_size: int = 250, seed: int = 0,
+                        factor_names: tuple[str, ...] | None = None) -> DirectionSet:
+    """A reference that USES LABELS: per factor, the straight line that best separates its values.
+
+    Samples latents from the prior, reads ``G(latent)`` with the classifier and keeps, per factor,
+    the samples it reads with confidence > ``threshold``. The direction for that factor is the
+    leading axis of Fisher's discriminant: it maximizes the spread between the factor's class
+    means relative to the spread within a class, which is where the other factors vary. So it
+    moves the factor and as little else as any straight line can, by this measure.
+
+    Not a discovery method (it needs the factor labels): it estimates what the latent space
+    allows, so a label-free set can be read against it. One unit-norm direction per factor, in
+    factor order; a factor with fewer than two confidently read values gets none (with a warning).
+    """
+    from .quality import classify
+    rng = torch.Generator().manual_seed(seed)
+    latents, readings, confidence = [], [], []
+    for start in range(0, num_samples, batch_size):
+        latent = generator.sample_latents(min(batch_size, num_samples - start), generator=rng)
+        _, probs = classify(classifier, generator(latent).clamp(-1, 1))
+        latents.append(latent.cpu())
+        readings.append(torch.stack([p.argmax(1) for p in probs], 1))
+        confidence.append(torch.stack([p.max(1).values for p in probs], 1))
+    latents = torch.cat(latents).double()
+    if latents.dim() != 2:
+        raise ValueError(f"labelled_directions needs flat latents (N, d); the generator gives {tuple(latents.shape)}")
+    readings, confidence = torch.cat(readings), torch.cat(confidence)
+    dim = latents.shape[1]
+    columns, scores, kept, skipped = [], [], [], []
+    for f in range(readings.shape[1]):
+        sure = confidence[:, f] > threshold
+        x, y = latents[sure], readings[sure, f]
+        classes = [c for c in y.unique().tolist() if (y == c).sum() >= 2]
+        if len(classes) < 2:  # the generator never draws this factor readably: no line to estimate
+            skipped.append(f)
+            continue
+        mean = x.mean(0)
+        between = torch.zeros(dim, dim, dtype=torch.float64)
+        within = torch.zeros(dim, dim, dtype=torch.float64)
+        for c in classes:
+            xc = x[y == c]
+            offset = (xc.mean(0) - mean)[:, None]
+            between += len(xc) * offset @ offset.T
+            centred = xc - xc.mean(0)
+            within += centred.T @ centred
+        within += ridge * within.diagonal().mean() * torch.eye(dim, dtype=torch.float64)
+        # generalized eigenproblem between v = lambda within v, through within's Cholesky factor
+        chol = torch.linalg.cholesky(within)
+        inv = torch.linalg.solve_triangular(chol, torch.eye(dim, dtype=torch.float64), upper=False)
+        values, vectors = torch.linalg.eigh(inv @ between @ inv.T)
+        direction = inv.T @ vectors[:, -1]
+        columns.append(direction / direction.norm())
+        scores.append(values[-1].item())
+        kept.append(int(sure.sum()))
+    names = list(factor_names) if factor_names is not None else [f"factor {f}" for f in range(readings.shape[1])]
+    if not columns:
+        raise ValueError(f"the classifier reads fewer than two values of every factor with confidence > {threshold} "
+                         f"on {num_samples} samples: raise num_samples or lower threshold")
+    if skipped:
+        import warnings
+        warnings.warn(f"labelled_directions: no direction for {', '.join(names[f] for f in skipped)}: fewer than two "
+                      f"of its values are read with confidence > {threshold} on {num_samples} samples", stacklevel=2)
+    return DirectionSet(torch.stack(columns, 1).float(), scores=torch.tensor(scores),
+                        names=[n for f, n in enumerate(names) if f not in skipped],
+                        meta={"method": "labelled-lda", "uses_labels": True, "num_samples": num_samples,
+                              "threshold": threshold, "confident_samples_per_factor": kept,
+                              "skipped_factors": [names[f] for f in skipped],
+                              "generator": generator.describe()})

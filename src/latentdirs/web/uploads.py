@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 import torch
 
-from ..inversion import Encoder, InversionError, image_to_tensor, invert, latent_prior
+from ..inversion import Encoder, InversionError, check_per_layer, image_to_tensor, invert, latent_prior
 from .images import RequestError, parse_amounts, parse_int, png_bytes
 
 MAX_UPLOADS = 32              # inverted images kept; the oldest is forgotten first
@@ -57,8 +57,10 @@ def decode_upload(body, generator) -> tuple[torch.Tensor, str, bytes]:
 class UploadStore:
     """Inverted uploads by id, and their edited images as PNG bytes."""
 
-    def __init__(self, generator, encoder: Encoder | None = None, steps: int = 200) -> None:
-        self.generator, self.encoder, self.steps = generator, encoder, steps
+    def __init__(self, generator, encoder: Encoder | None = None, steps: int = 200, per_layer: bool = False) -> None:
+        if per_layer:
+            check_per_layer(generator)
+        self.generator, self.encoder, self.steps, self.per_layer = generator, encoder, steps, per_layer
         self._latents: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._errors: dict[str, float] = {}
         self._prior = None
@@ -72,7 +74,7 @@ class UploadStore:
             if upload_id not in self._latents:
                 self._prior = self._prior or latent_prior(self.generator)
                 result = invert(self.generator, images.to(self.generator.device), encoder=self.encoder,
-                                steps=self.steps, prior=self._prior, progress=False)
+                                steps=self.steps, prior=self._prior, per_layer=self.per_layer, progress=False)
                 self._latents[upload_id] = result.latents
                 self._errors[upload_id] = result.pixel_error.item()
                 while len(self._latents) > MAX_UPLOADS:
@@ -80,7 +82,7 @@ class UploadStore:
                     self._errors.pop(old, None)
             self._latents.move_to_end(upload_id)
         return {"id": upload_id, "format": kind, "pixel_mse": round(self._errors.get(upload_id, float("nan")), 5),
-                "seconds": round(time.time() - start, 2), "steps": self.steps}
+                "seconds": round(time.time() - start, 2), "steps": self.steps, "per_layer": self.per_layer}
 
     def latent(self, upload_id: str | None) -> torch.Tensor:
         if not upload_id or upload_id not in self._latents:
@@ -91,7 +93,8 @@ class UploadStore:
         """PNG of G.shifted(w_upload, sum_k s_k h_k); no shift is the reconstruction."""
         from ..render import to_pil
         latent = self.latent(upload_id)
-        shift = served.directions.combine(torch.zeros_like(latent), amounts).to(latent)
+        # one shift per image: a per-layer (1, layers, d) latent moves every layer by it
+        shift = served.directions.combine(torch.zeros(len(latent), self.generator.latent_dim), amounts).to(latent)
         with self._lock, torch.no_grad():
             picture = to_pil(self.generator.shifted(latent, shift))[0]
         if scale > 1:
@@ -99,10 +102,14 @@ class UploadStore:
         return png_bytes(picture)
 
 
-def add_upload_api(app, state, encoder: Encoder | None = None, steps: int = 200) -> UploadStore:
+def add_upload_api(app, state, encoder: Encoder | None = None, steps: int = 200,
+                   per_layer: bool = False) -> UploadStore:
     """POST /api/upload and GET /api/upload/image on ``app`` (``state`` is the app's AppState)."""
     from flask import Response, jsonify, request
-    store = UploadStore(state.renderer.generator, encoder, steps)
+    try:
+        store = UploadStore(state.renderer.generator, encoder, steps, per_layer)
+    except InversionError as exc:
+        raise ValueError(f"--per-layer: {exc}") from None
     if encoder is not None:
         try:
             encoder.check_compatible(store.generator)
