@@ -1,12 +1,14 @@
 """Take the README's screenshots of the web app (docs/images/explorer.png, rating.png).
 
 Serves the given direction sets with ``latentdirs serve`` and drives Debian's Chromium with
-Playwright (``pip install -e ".[browser]"``, ``apt-get install chromium``)::
+Playwright (``pip install -e ".[browser]"``, ``apt-get install chromium``). The README's shots
+(2026-12-06) are the W comparison's seed-0 LD and SeFa sets of the shipped ``shapes3d``, copied
+to folders named after the methods (the served sets are named after their folders)::
 
-    latentdirs demo                                   # runs/00000-demo-shapes3d-k16/
-    python -c "import latentdirs; G = latentdirs.load_generator('shapes3d'); \
-latentdirs.sefa(G, 10).save('runs/sefa-shapes3d/directions')"
-    python docs/screenshots.py runs/00000-demo-shapes3d-k16/discovery runs/sefa-shapes3d --out docs/images
+    mkdir -p scratch/shots
+    cp -r docs/compare/dcgan-w-w/ld-ortho/seed0/directions scratch/shots/ld-disentangle
+    cp -r docs/compare/dcgan-w-w/sefa/seed0/directions scratch/shots/sefa
+    python docs/screenshots.py scratch/shots/ld-disentangle scratch/shots/sefa --shifts 2,-1.5 --out docs/images
 """
 from __future__ import annotations
 
