@@ -107,6 +107,24 @@ def test_bad_images_are_refused_with_a_reason(planted, images, message):
 def test_bad_settings_are_refused(planted):
     with pytest.raises(InversionError, match="steps >= 0"):
         invert(planted, torch.zeros(1, 3, 32, 32), steps=-1, progress=False)
+    for scales in (0, 5):  # 32 pixels halved four times leaves 2
+        with pytest.raises(InversionError, match="scales must be >= 1"):
+            invert(planted, torch.zeros(1, 3, 32, 32), scales=scales, progress=False)
+
+
+def test_pixel_pyramid_averages_the_mse_of_each_resolution(planted, known):
+    from latentdirs.inversion import _pyramid_mse
+    a, b = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    half = torch.nn.functional.avg_pool2d
+    assert torch.allclose(_pyramid_mse(a, b, 1), _mse(a, b))
+    expected = (_mse(a, b) + _mse(half(a, 2), half(b, 2)) + _mse(half(a, 4), half(b, 4))) / 3
+    assert torch.allclose(_pyramid_mse(a, b, 3), expected)
+    # With the pyramid, the optimization still reproduces a generated image (full-resolution error reported).
+    latents, images = known
+    result = invert(planted, images, steps=60, num_starts=64, scales=3, progress=False)
+    assert (result.pixel_error <= result.initial_pixel_error + 1e-6).all()
+    assert torch.allclose(result.pixel_error, _mse(result.images, images), atol=1e-6)
+    assert result.settings["scales"] == 3
 
 
 def test_load_image_checks_files(planted, tmp_path):

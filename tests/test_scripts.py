@@ -44,6 +44,9 @@ def test_the_scripts_without_options_are_the_ones_named():
 
 
 SMALLEST = [
+    ("inversion.py", ["--num-test", "6", "--settings", "w=steps:2", "w+ pyramid=steps:2,per_layer:1,scales:2",
+                      "--classifier-steps", "3", "--classifier-images", "32", "--classifier", "{tmp}/c.pt",
+                      "--encoder-steps", "3", "--encoder", "{tmp}/enc", "--out-prefix", "{tmp}/inv"]),
     ("closed_form.py", ["--generator", "planted", "-k", "3", "--samples", "200", "--rounds", "1", "--out", "{tmp}/cf.json"]),
     ("planted_study.py", ["--list"]),
     ("fast_path_quality.py", ["--options", "plain,channels_last", "--steps", "4", "--seeds", "0", "--num-directions", "3",

@@ -261,6 +261,15 @@ def _per_image_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).pow(2).flatten(1).mean(1)
 
 
+def _pyramid_mse(a: torch.Tensor, b: torch.Tensor, scales: int) -> torch.Tensor:
+    """Per-image MSE averaged over ``scales`` resolutions, each half the last (average pooling)."""
+    total = _per_image_mse(a, b)
+    for _ in range(scales - 1):
+        a, b = nn.functional.avg_pool2d(a, 2), nn.functional.avg_pool2d(b, 2)
+        total = total + _per_image_mse(a, b)
+    return total / scales
+
+
 @torch.no_grad()
 def _best_prior_samples(generator: Generator, images: torch.Tensor, num_starts: int, seed: int) -> torch.Tensor:
     rng = torch.Generator(device="cpu").manual_seed(seed)
@@ -273,7 +282,7 @@ def _best_prior_samples(generator: Generator, images: torch.Tensor, num_starts: 
 def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None = None, steps: int = 300,
            lr: float = 0.05, prior_weight: float = 1e-3, num_starts: int = 256, batch_size: int = 64,
            seed: int = 0, prior: tuple[torch.Tensor, torch.Tensor] | None = None,
-           per_layer: bool = False, progress: bool = True) -> InversionResult:
+           per_layer: bool = False, scales: int = 1, progress: bool = True) -> InversionResult:
     """Latents of ``generator`` whose images reproduce ``images`` ((N, C, H, W) in [-1, 1]).
 
     First guess: ``encoder(images)`` if given, else the closest of ``num_starts`` prior samples.
@@ -282,6 +291,8 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
     ``prior`` is ``latent_prior(generator)``, computed here when not given (a server reuses it).
     ``per_layer``: optimize one w per style layer (W+ inversion; style-based generators in W or W+);
     the prior term then holds every layer's w near the mapped cloud.
+    ``scales`` > 1: the pixel term is averaged over that many resolutions (full, 1/2, 1/4, ...);
+    coarse images give an object's size and place a wider basin than full-resolution pixels.
     """
     images = check_images(generator, images).to(generator.device)
     if per_layer:
@@ -291,6 +302,9 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
         encoder = encoder.to(generator.device).eval()
     if steps < 0 or lr <= 0 or prior_weight < 0:
         raise InversionError(f"need steps >= 0, lr > 0 and prior_weight >= 0; got {steps}, {lr}, {prior_weight}")
+    if not 1 <= scales or images.shape[-1] >> (scales - 1) < 4:
+        raise InversionError(f"scales must be >= 1 and leave images of at least 4 pixels; got {scales} for "
+                             f"{images.shape[-1]}-pixel images")
     from tqdm.auto import tqdm
     mean, spread = (t.to(generator.device) for t in (prior or latent_prior(generator, seed=seed)))
     start, cpu_start = time.time(), time.process_time()
@@ -308,7 +322,7 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
         optimizer = torch.optim.Adam([latent], lr)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
         for _ in range(steps):
-            pixel = _per_image_mse(generator(latent), target)
+            pixel = _pyramid_mse(generator(latent), target, scales)
             prior = ((latent - mean) / spread).pow(2).flatten(1).mean(1)
             # Summed over images: each image's latent gets its own gradient, unscaled by the batch size.
             loss = (pixel + prior_weight * prior).sum()
@@ -330,7 +344,7 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
                            (time.process_time() - cpu_start) / len(images),
                            {"encoder": encoder is not None, "steps": steps, "lr": lr, "prior_weight": prior_weight,
                             "num_starts": None if encoder is not None else num_starts, "seed": seed,
-                            "per_layer": per_layer})
+                            "per_layer": per_layer, "scales": scales})
 
 
 def check_per_layer(generator: Generator) -> None:
