@@ -6,8 +6,8 @@ test split) with the same encoder, and is read by the same factor classifier:
 - all six factors kept (the classifier reads the reconstruction as it reads the input), per factor;
 - pixel MSE; CPU seconds per image (1 thread unless --threads).
 
-A setting is ``NAME=KEY:VALUE,...`` with keys ``steps``, ``per_layer`` (0/1), ``scales``, ``lr``,
-``prior_weight``; the default compares one w, W+ and W+ with a 3-level pixel pyramid.
+A setting is ``NAME=KEY:VALUE,...`` with keys ``steps``, ``per_layer`` (0/1), ``scales``, ``restarts``,
+``lr``, ``prior_weight`` (the arguments of ``latentdirs.invert``); the default compares one w, W+ and W+ with a 3-level pixel pyramid.
 
     python benchmarks/inversion.py --encoder scratch/edit/encoder-dcgan-w-w
     python benchmarks/inversion.py --num-test 8 --settings w=steps:2 --classifier-steps 5 --classifier-images 64 \
@@ -31,7 +31,8 @@ from edit_precision import (cpu_model, inversion_report, load_generator_arg, loa
 
 DEFAULT_SETTINGS = ["w=steps:150", "w+=steps:150,per_layer:1", "w+ pyramid=steps:150,per_layer:1,scales:3",
                     "w+ pyramid 300=steps:300,per_layer:1,scales:3"]
-KEYS = {"steps": int, "per_layer": lambda v: bool(int(v)), "scales": int, "lr": float, "prior_weight": float}
+KEYS = {"steps": int, "per_layer": lambda v: bool(int(v)), "scales": int, "restarts": int, "lr": float,
+        "prior_weight": float}
 
 
 def parse_setting(text: str) -> tuple[str, dict]:

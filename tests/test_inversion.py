@@ -127,6 +127,23 @@ def test_pixel_pyramid_averages_the_mse_of_each_resolution(planted, known):
     assert result.settings["scales"] == 3
 
 
+def test_restarts_keep_each_images_best_start(planted, known):
+    latents, images = known
+    one = invert(planted, images, steps=0, num_starts=64, progress=False)
+    several = invert(planted, images, steps=0, num_starts=64, restarts=4, progress=False)
+    # With no steps each image keeps the best of its 4 closest prior samples: the closest one.
+    assert torch.allclose(several.latents, one.latents)
+    optimized = invert(planted, images, steps=30, num_starts=64, restarts=3, progress=False)
+    single = invert(planted, images, steps=30, num_starts=64, progress=False)
+    assert optimized.latents.shape == latents.shape
+    assert (optimized.pixel_error <= single.pixel_error + 1e-6).all()  # the first start is among the three
+    assert optimized.settings["restarts"] == 3
+    with pytest.raises(InversionError, match="restarts must be >= 1"):
+        invert(planted, images, restarts=0, progress=False)
+    with pytest.raises(InversionError, match="at most num_starts"):
+        invert(planted, images, restarts=9, num_starts=8, progress=False)
+
+
 def test_load_image_checks_files(planted, tmp_path):
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(InversionError, match="not an image"):

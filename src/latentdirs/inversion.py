@@ -271,18 +271,20 @@ def _pyramid_mse(a: torch.Tensor, b: torch.Tensor, scales: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _best_prior_samples(generator: Generator, images: torch.Tensor, num_starts: int, seed: int) -> torch.Tensor:
+def _closest_prior_samples(generator: Generator, images: torch.Tensor, num_starts: int, count: int,
+                           seed: int) -> torch.Tensor:
+    """(N, count, latent_dim): for each image, the ``count`` of ``num_starts`` prior samples closest in pixels."""
     rng = torch.Generator(device="cpu").manual_seed(seed)
     candidates = generator.sample_latents(num_starts, generator=rng).to(generator.device)
     candidate_images = generator(candidates)
     errors = torch.cdist(images.flatten(1), candidate_images.flatten(1))  # (N, num_starts)
-    return candidates[errors.argmin(1)].clone()
+    return candidates[errors.topk(count, dim=1, largest=False).indices].clone()
 
 
 def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None = None, steps: int = 300,
            lr: float = 0.05, prior_weight: float = 1e-3, num_starts: int = 256, batch_size: int = 64,
            seed: int = 0, prior: tuple[torch.Tensor, torch.Tensor] | None = None,
-           per_layer: bool = False, scales: int = 1, progress: bool = True) -> InversionResult:
+           per_layer: bool = False, scales: int = 1, restarts: int = 1, progress: bool = True) -> InversionResult:
     """Latents of ``generator`` whose images reproduce ``images`` ((N, C, H, W) in [-1, 1]).
 
     First guess: ``encoder(images)`` if given, else the closest of ``num_starts`` prior samples.
@@ -293,6 +295,9 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
     the prior term then holds every layer's w near the mapped cloud.
     ``scales`` > 1: the pixel term is averaged over that many resolutions (full, 1/2, 1/4, ...);
     coarse images give an object's size and place a wider basin than full-resolution pixels.
+    ``restarts`` > 1: besides the first guess, the ``restarts - 1`` next-closest of ``num_starts`` prior
+    samples are optimized too, and each image keeps the latent with the lowest final pixel error
+    (``restarts`` times the cost; for images whose first guess sits in the wrong basin).
     """
     images = check_images(generator, images).to(generator.device)
     if per_layer:
@@ -302,6 +307,9 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
         encoder = encoder.to(generator.device).eval()
     if steps < 0 or lr <= 0 or prior_weight < 0:
         raise InversionError(f"need steps >= 0, lr > 0 and prior_weight >= 0; got {steps}, {lr}, {prior_weight}")
+    if restarts < 1 or (restarts > 1 and restarts - (encoder is not None) > num_starts):
+        raise InversionError(f"restarts must be >= 1 and at most num_starts ({num_starts}) prior samples; "
+                             f"got {restarts}")
     if not 1 <= scales or images.shape[-1] >> (scales - 1) < 4:
         raise InversionError(f"scales must be >= 1 and leave images of at least 4 pixels; got {scales} for "
                              f"{images.shape[-1]}-pixel images")
@@ -314,15 +322,23 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
     for first in chunks:
         target = images[first:first + batch_size]
         with torch.no_grad():
-            guess = encoder(target) if encoder is not None else _best_prior_samples(generator, target, num_starts, seed)
-            initial_errors.append(_per_image_mse(generator(guess), target))
-        if per_layer:
-            guess = generator.styles(guess)
-        latent = guess.detach().clone().requires_grad_(True)
+            if encoder is not None:
+                starts = encoder(target)[:, None]
+                if restarts > 1:
+                    starts = torch.cat([starts, _closest_prior_samples(generator, target, num_starts, restarts - 1,
+                                                                       seed)], 1)
+            else:
+                starts = _closest_prior_samples(generator, target, num_starts, restarts, seed)
+            initial_errors.append(_per_image_mse(generator(starts[:, 0]), target))
+            starts = starts.flatten(0, 1)  # image-major: image i's starts are rows i*restarts ...
+            if per_layer:
+                starts = generator.styles(starts)
+        repeated = target.repeat_interleave(restarts, 0)
+        latent = starts.detach().clone().requires_grad_(True)
         optimizer = torch.optim.Adam([latent], lr)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
         for _ in range(steps):
-            pixel = _pyramid_mse(generator(latent), target, scales)
+            pixel = _pyramid_mse(generator(latent), repeated, scales)
             prior = ((latent - mean) / spread).pow(2).flatten(1).mean(1)
             # Summed over images: each image's latent gets its own gradient, unscaled by the batch size.
             loss = (pixel + prior_weight * prior).sum()
@@ -334,7 +350,12 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
             bar.set_postfix(pixel_mse=f"{pixel.mean().item():.4f}", refresh=False)
         if steps == 0:
             bar.update(1)
-        latents.append(latent.detach())
+        latent = latent.detach()
+        if restarts > 1:
+            with torch.no_grad():
+                final = _per_image_mse(generator(latent), repeated).view(len(target), restarts)
+            latent = latent.view(len(target), restarts, *latent.shape[1:])[torch.arange(len(target)), final.argmin(1)]
+        latents.append(latent)
     bar.close()
     latents = torch.cat(latents)
     with torch.no_grad():
@@ -344,7 +365,7 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
                            (time.process_time() - cpu_start) / len(images),
                            {"encoder": encoder is not None, "steps": steps, "lr": lr, "prior_weight": prior_weight,
                             "num_starts": None if encoder is not None else num_starts, "seed": seed,
-                            "per_layer": per_layer, "scales": scales})
+                            "per_layer": per_layer, "scales": scales, "restarts": restarts})
 
 
 def check_per_layer(generator: Generator) -> None:
