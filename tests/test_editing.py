@@ -128,6 +128,12 @@ def test_edit_command_writes_strip_reconstruction_and_latent(planted, tmp_path, 
     assert main(["edit", str(tmp_path / "scene.png"), "--directions", str(tmp_path / "set"), "--direction", "9",
                  "--steps", "0", "--out", str(tmp_path / "o3")]) == 2
     assert "out of range" in capsys.readouterr().err
+    # The pyramid and restarts reach invert; more restarts than prior samples is refused with the reason.
+    assert main(["edit", str(tmp_path / "scene.png"), "--directions", str(tmp_path / "set"), "--direction", "0",
+                 "--steps", "2", "--scales", "2", "--restarts", "2", "--num-starts", "8", "--out", str(tmp_path / "o5")]) == 0
+    assert main(["edit", str(tmp_path / "scene.png"), "--directions", str(tmp_path / "set"), "--direction", "0",
+                 "--restarts", "9", "--num-starts", "8", "--out", str(tmp_path / "o6")]) == 2
+    assert "at most num_starts" in capsys.readouterr().err
     # --train-encoder trains and saves one; the next call reuses it from the folder.
     encoder_dir = tmp_path / "enc"
     args = ["edit", str(tmp_path / "scene.png"), "--directions", str(tmp_path / "set"), "--direction", "1",

@@ -45,7 +45,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--per-layer", action="store_true",
                    help="invert to one style per layer (W+, Image2StyleGAN): closer reconstructions; style-based "
                         "generators with directions found in W or W+")
-    p.add_argument("--num-starts", type=positive_int, default=256, help="prior samples tried when there is no encoder")
+    p.add_argument("--scales", type=positive_int, default=1,
+                   help="pixel loss averaged over this many resolutions (full, 1/2, 1/4, ...)")
+    p.add_argument("--restarts", type=positive_int, default=1,
+                   help="also optimize the next-closest prior samples; each image keeps its best (N times the cost)")
+    p.add_argument("--num-starts", type=positive_int, default=256,
+                   help="prior samples tried when there is no encoder, and where --restarts picks from")
     p.add_argument("--resize", action="store_true", help="centre-crop and resize images of another size")
     p.add_argument("--scale", type=positive_int, default=2, help="pixel upscaling of the strip")
     p.add_argument("--out", default="edits", help="output folder")
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         encoder = Encoder.from_pretrained(args.encoder)
     result = edit_image(generator, images, directions, args.direction, shifts, encoder=encoder, steps=args.steps,
                         lr=args.lr, prior_weight=args.prior_weight, num_starts=args.num_starts, seed=args.seed,
-                         per_layer=args.per_layer)
+                        per_layer=args.per_layer, scales=args.scales, restarts=args.restarts)
     out = Path(args.out)
     names = _unique_stems(args.images)
     for row, stem in enumerate(names):
