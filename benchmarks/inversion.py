@@ -79,6 +79,13 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | **{kept['all_six']:.1%}** | "
                      + " | ".join(f"{kept['per_factor'][n]:.0%}" for n in FACTOR_NAMES)
                      + f" | {measured['pixel_mse']['mean']:.4f} | {measured['cpu_seconds_per_image']:.2f} |")
+    lines += ["", "Wrong readings, per factor: how many, and the share read as a neighbouring value", "",
+              "| setting | " + " | ".join(FACTOR_NAMES) + " |", "|---" * (len(FACTOR_NAMES) + 1) + "|"]
+    for name, measured in report["settings_measured"].items():
+        missed = measured.get("misses_off_by_one", {})
+        lines.append(f"| {name} | " + " | ".join(
+            f"{missed[n]['misses']} ({missed[n]['off_by_one']:.0%} off by one)" if n in missed else "0"
+            for n in FACTOR_NAMES) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -332,9 +332,18 @@ def test_edit_command_inverts_per_layer(tiny_file, tmp_path, capsys):
     assert main(common + ["--per-layer", "--out", str(tmp_path / "out")]) == 0
     assert load_file(str(tmp_path / "out" / "scene_latent.safetensors"))["latent"].shape == (1, 6, STYLE_DIM)
     assert (tmp_path / "out" / "scene_d2.png").is_file()
+    # by default a generator in w is inverted per layer; --no-per-layer keeps one w
+    assert main(common + ["--out", str(tmp_path / "auto")]) == 0
+    assert "one latent per layer" in capsys.readouterr().out
+    assert load_file(str(tmp_path / "auto" / "scene_latent.safetensors"))["latent"].shape == (1, 6, STYLE_DIM)
+    assert main(common + ["--no-per-layer", "--out", str(tmp_path / "one")]) == 0
+    assert load_file(str(tmp_path / "one" / "scene_latent.safetensors"))["latent"].shape == (1, STYLE_DIM)
     # directions found in Z cannot move per-layer styles: exit 2 with the reason, nothing written
     directions.meta["generator"] = load_generator("stylegan2", tiny_file).describe()
     directions.save(tmp_path / "zset")
     common[3] = str(tmp_path / "zset")
     assert main(common + ["--per-layer", "--out", str(tmp_path / "o2")]) == 2
     assert "w or w+ space" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+    # ... and without the flag they are edited through one latent, as before
+    assert main(common + ["--out", str(tmp_path / "z")]) == 0
+    assert load_file(str(tmp_path / "z" / "scene_latent.safetensors"))["latent"].shape == (1, STYLE_DIM)

@@ -127,3 +127,15 @@ def test_per_layer_upload_is_refused_where_there_are_no_layers(tmp_path):
     ds.save(tmp_path / "setP" / "directions")
     with pytest.raises(ValueError, match="--per-layer: per-layer inversion needs a style-based generator"):
         create_app([str(tmp_path / "setP")], db_path=tmp_path / "p.sqlite", per_layer=True)
+
+
+def test_uploads_are_inverted_per_layer_by_default_wherever_the_generator_has_layers(tmp_path):
+    for kind, options, expected in [("shapes3d", {"space": "w"}, True), ("shapes3d", {}, False), ("planted", {}, False)]:
+        gen = load_generator(kind, **options)
+        ds = DirectionSet.random(gen.latent_dim, 2, seed=0)
+        ds.meta["generator"] = gen.describe()
+        ds.save(tmp_path / f"{kind}{options}" / "directions")
+        app = create_app([str(tmp_path / f"{kind}{options}")], db_path=tmp_path / "d.sqlite")
+        assert app.extensions["latentdirs_uploads"].per_layer is expected, (kind, options)
+        assert create_app([str(tmp_path / f"{kind}{options}")], db_path=tmp_path / "d.sqlite",
+                          per_layer=False).extensions["latentdirs_uploads"].per_layer is False

@@ -368,6 +368,21 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
                             "per_layer": per_layer, "scales": scales, "restarts": restarts})
 
 
+def can_invert_per_layer(generator: Generator) -> bool:
+    """True where per-layer (W+) inversion applies: a style-based generator in its w or w+ space."""
+    from .generators.base import StyleSpaceGenerator
+    return isinstance(generator, StyleSpaceGenerator) and generator.latent_space != "z"
+
+
+def resolve_per_layer(generator: Generator, per_layer: bool | None) -> bool:
+    """``None`` (auto): per-layer wherever it applies, as it keeps more factors (docs/editing.md); else checked."""
+    if per_layer is None:
+        return can_invert_per_layer(generator)
+    if per_layer:
+        check_per_layer(generator)
+    return per_layer
+
+
 def check_per_layer(generator: Generator) -> None:
     """Per-layer (W+) inversion needs a style-based generator in its W or W+ space; a clear error otherwise."""
     from .generators.base import StyleSpaceGenerator

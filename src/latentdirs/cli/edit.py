@@ -15,7 +15,7 @@ EXAMPLES = """examples:
   latentdirs edit scene.png --directions runs/00003-discover-shapes3d-k32-unit --direction 3 --shift -4..4
   latentdirs edit a.png b.png --directions RUN_DIR --direction 0 --shift -6..6 --num-shifts 7 --out edits/
   latentdirs edit a.png --directions RUN_DIR --direction 1 --train-encoder 1500 --encoder scratch/my_encoder
-  latentdirs edit a.png --directions W_RUN_DIR --direction 4 --per-layer      # W+ inversion, W directions
+  latentdirs edit a.png --directions W_RUN_DIR --direction 4 --no-per-layer   # one w, not one per layer
   latentdirs edit photo.jpg --directions RUN_DIR --direction 2 --shift -4,-2,0,2,4 --resize --encoder scratch/edit/encoder-shapes3d
 writes, per image, NAME_d3.png (input | inverted | edits), NAME_inverted.png and NAME_latent.safetensors
 """
@@ -42,9 +42,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=300, help="optimization steps of the inversion (0: first guess only)")
     p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate of the inversion")
     p.add_argument("--prior-weight", type=float, default=1e-3, help="weight of the latent prior term")
-    p.add_argument("--per-layer", action="store_true",
-                   help="invert to one style per layer (W+, Image2StyleGAN): closer reconstructions; style-based "
-                        "generators with directions found in W or W+")
+    p.add_argument("--per-layer", action=argparse.BooleanOptionalAction, default=None,
+                   help="invert to one style per layer (W+, Image2StyleGAN): keeps more factors (docs/editing.md). "
+                        "Default: on for style-based generators with directions found in w or w+, off elsewhere")
     p.add_argument("--scales", type=positive_int, default=1,
                    help="pixel loss averaged over this many resolutions (full, 1/2, 1/4, ...)")
     p.add_argument("--restarts", type=positive_int, default=1,
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from .options import generator_for_set, set_threads
     from ..directions import DirectionSet
     from ..editing import edit_image, parse_shift_range, strip_image
-    from ..inversion import Encoder, load_image
+    from ..inversion import Encoder, load_image, resolve_per_layer
     from ..render import save_image, to_pil
     from ..runs import atomic_path
 
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     directions = DirectionSet.load(args.directions)
     generator = generator_for_set(args, directions)
     images = torch.cat([load_image(path, generator, resize=args.resize) for path in args.images])
+    per_layer = resolve_per_layer(generator, args.per_layer)
     encoder = None
     if args.train_encoder and not (args.encoder and (Path(args.encoder) / "encoder.json").is_file()):
         from ..inversion import train_encoder
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         encoder = Encoder.from_pretrained(args.encoder)
     result = edit_image(generator, images, directions, args.direction, shifts, encoder=encoder, steps=args.steps,
                         lr=args.lr, prior_weight=args.prior_weight, num_starts=args.num_starts, seed=args.seed,
-                        per_layer=args.per_layer, scales=args.scales, restarts=args.restarts)
+                        per_layer=per_layer, scales=args.scales, restarts=args.restarts)
     out = Path(args.out)
     names = _unique_stems(args.images)
     for row, stem in enumerate(names):
@@ -100,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
                       metadata={"generator": str(generator.describe()), "source": str(args.images[row])})
         print(f"{stem}: pixel MSE {result.inversion.pixel_error[row].item():.4f} -> {out / f'{stem}_d{args.direction}.png'}")
     print(f"{result.inversion.seconds_per_image:.2f} s per image to invert ({args.steps} steps, "
+          f"{'one latent per layer' if per_layer else 'one latent'}, "
           f"{'encoder' if encoder else f'best of {args.num_starts} prior samples'} to start)")
     return 0
 

@@ -29,9 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--encoder", default=None, metavar="DIR", help="encoder folder for inverting uploaded images "
                    "(default: none, the best of 256 prior samples starts the optimization)")
     p.add_argument("--invert-steps", type=positive_int, default=200, help="optimization steps per uploaded image")
-    p.add_argument("--per-layer", action="store_true",
-                   help="invert uploads with one w per synthesis layer (W+; style-based generators in w only): "
-                        "closer reconstructions, the same sliders")
+    p.add_argument("--per-layer", action=argparse.BooleanOptionalAction, default=None,
+                   help="invert uploads with one w per synthesis layer (W+: closer reconstructions, the same "
+                        "sliders). Default: on for style-based generators in w or w+, off elsewhere")
     add_runtime_options(p)
     add_generator_options(p, default=None)
     p.set_defaults(func=run)

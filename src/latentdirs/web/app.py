@@ -43,14 +43,15 @@ class AppState:
 
 def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cache_size: int = 512,
                rating_latents: int = 10, device: str = "cpu", allowed_hosts: set[str] | None = None,
-               encoder=None, invert_steps: int = 200, per_layer: bool = False) -> Flask:
+               encoder=None, invert_steps: int = 200, per_layer: bool | None = None) -> Flask:
     """The Flask app over ``run_dirs`` (run folders or direction-set folders of one generator).
 
     ``generator`` defaults to the one the first set records (its loading spec); answers go
     to ``db_path``, by default ``ratings.sqlite`` in the first folder. ``allowed_hosts``
     (host names without port) refuses requests addressed to any other name, so a web page
     elsewhere cannot reach a loopback server through DNS rebinding. ``encoder``, ``invert_steps``
-    and ``per_layer`` set how uploaded images are inverted (see :func:`latentdirs.invert`).
+    and ``per_layer`` set how uploaded images are inverted (see :func:`latentdirs.invert`; ``None``:
+    one w per layer wherever the generator has them).
     """
     sets = load_sets(run_dirs)
     first = next(iter(sets.values()))

@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 import torch
 
-from ..inversion import Encoder, InversionError, check_per_layer, image_to_tensor, invert, latent_prior
+from ..inversion import Encoder, InversionError, image_to_tensor, invert, latent_prior, resolve_per_layer
 from .images import RequestError, parse_amounts, parse_int, png_bytes
 
 MAX_UPLOADS = 32              # inverted images kept; the oldest is forgotten first
@@ -57,9 +57,9 @@ def decode_upload(body, generator) -> tuple[torch.Tensor, str, bytes]:
 class UploadStore:
     """Inverted uploads by id, and their edited images as PNG bytes."""
 
-    def __init__(self, generator, encoder: Encoder | None = None, steps: int = 200, per_layer: bool = False) -> None:
-        if per_layer:
-            check_per_layer(generator)
+    def __init__(self, generator, encoder: Encoder | None = None, steps: int = 200,
+                 per_layer: bool | None = None) -> None:
+        per_layer = resolve_per_layer(generator, per_layer)  # None: W+ wherever the generator has it
         self.generator, self.encoder, self.steps, self.per_layer = generator, encoder, steps, per_layer
         self._latents: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._errors: dict[str, float] = {}
@@ -103,7 +103,7 @@ class UploadStore:
 
 
 def add_upload_api(app, state, encoder: Encoder | None = None, steps: int = 200,
-                   per_layer: bool = False) -> UploadStore:
+                   per_layer: bool | None = None) -> UploadStore:
     """POST /api/upload and GET /api/upload/image on ``app`` (``state`` is the app's AppState)."""
     from flask import Response, jsonify, request
     try:
