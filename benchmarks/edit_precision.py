@@ -68,6 +68,17 @@ def load_sets(items: list[str]) -> dict:
     return sets
 
 
+def add_instrument_options(parser) -> None:
+    """The factor classifier and encoder a benchmark measures with: trained once, then reused from disk."""
+    parser.add_argument("--classifier", default="scratch/factor_classifier.pt",
+                        help="factor CNN state dict; trained and saved there if missing (default: %(default)s)")
+    parser.add_argument("--classifier-steps", type=int, default=1500, help="steps if it must be trained (default: 1500)")
+    parser.add_argument("--classifier-images", type=int, default=20000, help="its training scenes (default: 20000)")
+    parser.add_argument("--encoder", default=None,
+                        help="encoder folder; trained and saved there if missing (default: scratch/edit/encoder-NAME)")
+    parser.add_argument("--encoder-steps", type=int, default=1500, help="steps if it must be trained (default: 1500)")
+
+
 def load_or_train_classifier(path: Path, steps: int, num_images: int = 20000):
     from latentdirs.evaluation.quality import FactorClassifier, train_factor_classifier
     if path.is_file():
@@ -219,14 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                              "'labelled' a reference that uses factor labels (one Fisher-discriminant direction "
                              "per factor, kept out of the 'best set' choice) "
                              "(default: the docs/compare/dcgan-w-w seed-0 sets + random + labelled)")
-    parser.add_argument("--classifier", default="scratch/factor_classifier.pt",
-                        help="factor CNN state dict; trained and saved there if missing (default: %(default)s)")
-    parser.add_argument("--classifier-steps", type=int, default=1500, help="steps if it must be trained (default: 1500)")
-    parser.add_argument("--classifier-images", type=int, default=20000, help="its training scenes (default: 20000)")
-    parser.add_argument("--encoder", default=None,
-                        help="encoder folder; trained and saved there if missing (default: scratch/edit/encoder-NAME)")
+    add_instrument_options(parser)
     parser.add_argument("--no-encoder", action="store_true", help="invert by optimization from prior samples only")
-    parser.add_argument("--encoder-steps", type=int, default=1500, help="steps if it must be trained (default: 1500)")
     parser.add_argument("--per-layer", action="store_true",
                         help="invert to per-layer styles (W+) instead of one w (style-based generators in W / W+)")
     parser.add_argument("--steps", type=int, default=300, help="optimization steps per image (default: 300)")

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from edit_precision import (cpu_model, inversion_report, load_generator_arg, load_or_train_classifier,  # noqa: E402
-                            load_or_train_encoder, scenes)
+from edit_precision import (add_instrument_options, cpu_model, inversion_report, load_generator_arg,  # noqa: E402
+                            load_or_train_classifier, load_or_train_encoder, scenes)
 
 DEFAULT_SETTINGS = ["w=steps:150", "w+=steps:150,per_layer:1", "w+ pyramid=steps:150,per_layer:1,scales:3",
                     "w+ pyramid 300=steps:300,per_layer:1,scales:3"]
@@ -95,13 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="generator kind, or KIND:PATH / a shapes3d folder (default: shapes3d in W)")
     parser.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, metavar="NAME=KEY:VALUE,...",
                         help="inversion settings to compare (default: %(default)s)")
-    parser.add_argument("--classifier", default="scratch/factor_classifier.pt",
-                        help="factor CNN state dict; trained and saved there if missing (default: %(default)s)")
-    parser.add_argument("--classifier-steps", type=int, default=1500, help="steps if it must be trained (default: 1500)")
-    parser.add_argument("--classifier-images", type=int, default=20000, help="its training scenes (default: 20000)")
-    parser.add_argument("--encoder", default=None,
-                        help="encoder folder; trained and saved there if missing (default: scratch/edit/encoder-NAME)")
-    parser.add_argument("--encoder-steps", type=int, default=1500, help="steps if it must be trained (default: 1500)")
+    add_instrument_options(parser)
     parser.add_argument("--num-test", type=int, default=100, help="test scenes (default: 100)")
     parser.add_argument("--data-seed", type=int, default=17001, help="scene seed (default: 17001, edit_precision's test)")
     parser.add_argument("--out-prefix", default="benchmarks/results/inversion", help="(default: %(default)s)")
