@@ -113,8 +113,13 @@ def inversion_report(generator, classifier, images, factors, result, encoder) ->
     def matches(pictures):
         read = read_factors(classifier, pictures)
         same = read == factors
+        # of the wrong readings, the share one value off (scale 3 read as 2 or 4): near misses vs wrong scenes
+        near = (read - factors).abs() == 1
         return {"all_six": same.all(1).float().mean().item(),
-                "per_factor": {n: same[:, i].float().mean().item() for i, n in enumerate(FACTOR_NAMES)}}
+                "per_factor": {n: same[:, i].float().mean().item() for i, n in enumerate(FACTOR_NAMES)},
+                "misses_off_by_one": {n: {"misses": int((~same[:, i]).sum()),
+                                          "off_by_one": near[~same[:, i], i].float().mean().item()}
+                                      for i, n in enumerate(FACTOR_NAMES) if not same[:, i].all()}}
     report = {"factors_kept": matches(result.images),
               # the instrument itself: it must read the real scenes right for "kept" to mean anything
               "classifier_reads_input": matches(images),

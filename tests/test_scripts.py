@@ -112,3 +112,27 @@ def test_levers_table_puts_compare_folders_side_by_side(planted, tmp_path, monke
     assert lines[0].startswith("| folder | method | LD options | seeds | RCA |")
     assert lines[2].startswith("| plain | ld-unit | — | 2 | ")
     assert lines[3].startswith("| annealed | ld-unit | preset=disentangle, shift_weight_schedule=linear | 1 | ")
+
+
+def test_inversion_report_counts_near_misses_per_factor(monkeypatch):
+    """A reconstruction read as scale 3 where the scene has 2 is a near miss; read as 7, a far one."""
+    from types import SimpleNamespace
+
+    import torch
+    from latentdirs.data.shapes3d import FACTOR_SIZES
+    monkeypatch.syspath_prepend(str(Path(__file__).parent.parent / "benchmarks"))
+    from edit_precision import inversion_report
+    factors = torch.tensor([[0, 0, 0, 2, 0, 0]] * 4)
+    reconstructed_scale = torch.tensor([2, 3, 1, 7])  # right, near, near, far
+
+    def classifier(images):  # reads the scale planted in the first pixel (/10: images are in [-1, 1])
+        scale = (images[:, 0, 0, 0] * 10).round().long()
+        return [torch.nn.functional.one_hot(scale if i == 3 else factors[:, i], size).float()
+                for i, size in enumerate(FACTOR_SIZES)]
+    pictures = torch.zeros(4, 3, 4, 4)
+    pictures[:, 0, 0, 0] = reconstructed_scale / 10
+    result = SimpleNamespace(images=pictures, pixel_error=torch.zeros(4), initial_pixel_error=torch.zeros(4),
+                             seconds_per_image=0.0, cpu_seconds_per_image=0.0, settings={})
+    kept = inversion_report(None, classifier, pictures, factors, result, encoder=None)["factors_kept"]
+    assert kept["per_factor"]["scale"] == 0.25 and kept["all_six"] == 0.25
+    assert kept["misses_off_by_one"] == {"scale": {"misses": 3, "off_by_one": pytest.approx(2 / 3)}}
