@@ -2,12 +2,14 @@
 StyleGAN2 W+ layer range is honoured end to end; capabilities are protocol hooks, not name sniffing."""
 from __future__ import annotations
 
+import io
 import json
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import latentdirs
 from latentdirs.closed_form import sefa, sefa_from_weight
@@ -23,6 +25,11 @@ from latentdirs.render import shifted_images
 
 STYLE_DIM = 8
 LAYERS = (0, 2)  # style layers 0 and 1 of the tiny network's 6
+UNMOVED = 1e-5  # images in [-1, 1]: float noise across batch sizes is ~1e-7, a shift of 6 moves them ~1
+
+
+def assert_unmoved(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    torch.testing.assert_close(actual, expected, atol=UNMOVED, rtol=0)
 
 
 def tiny_network(seed: int = 0) -> StyleGAN2Network:
@@ -107,7 +114,9 @@ def test_discover_in_w_plus_learns_and_its_charts_move_only_those_layers(w_plus)
             if layer < LAYERS[1]:
                 assert not torch.allclose(styles[0], styles[2]), f"direction {k}: layer {layer} should move"
             else:
-                assert torch.equal(styles[0], styles[1]) and torch.equal(styles[2], styles[1]), \
+                # rows of one batch may sit in different GEMM tiles: equal within float noise
+                assert torch.allclose(styles[0], styles[1], atol=UNMOVED, rtol=0) \
+                    and torch.allclose(styles[2], styles[1], atol=UNMOVED, rtol=0), \
                     f"direction {k}: layer {layer} moved in the chart"
 
 
@@ -162,25 +171,32 @@ def test_every_stage_moves_through_generator_shifted(blind, tmp_path):
     z = blind.sample_latents(4, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         base = blind(z)
+        moved = PlantedGenerator.shifted(blind, z, 6 * directions[0])  # what a real shift does
+    assert (moved - base).abs().max() > 100 * UNMOVED, "the tolerance must be far below a real shift"
+    # Rendered at other batch sizes, so equal within float noise, not bit for bit (AMX kernels differ).
     charts = shifted_images(blind, z, directions[0], (-6, 0, 6))
-    assert all(torch.equal(charts[:, j], base) for j in range(3))
-    assert torch.equal(image_change_scores(blind, directions.matrix, num_latents=4), torch.zeros(3))
-    assert change_fields(blind, directions.matrix, num_latents=4).abs().max() == 0
+    for j in range(3):
+        assert_unmoved(charts[:, j], base)
+    assert_unmoved(image_change_scores(blind, directions.matrix, num_latents=4), torch.zeros(3))
+    assert change_fields(blind, directions.matrix, num_latents=4).abs().max() <= UNMOVED
     assert torch.allclose(collapse_ratios(blind, directions.matrix, num_latents=4), torch.ones(3))
     _, masks, _ = synthesize(blind, directions[0], z, MaskConfig(shift=6.0))
-    assert torch.equal(masks.squeeze(1).bool(), threshold_masks(base))
+    disagree = (masks.squeeze(1).bool() != threshold_masks(base)).float().mean()
+    assert disagree <= 1e-3, f"{disagree:.4f} of mask pixels differ; only pixels at the threshold may flip"
     with pytest.warns(UserWarning, match="no direction gives masks"):  # nothing whitens: G(z) itself is the mask image
         ranking = rank_directions(blind, directions, num_latents=4, shifts=(6.0,))
-    assert all(c.object_change == 0 for c in ranking.candidates)
+    assert all(abs(c.object_change) <= UNMOVED for c in ranking.candidates)
     renderer = Renderer(blind, cache_size=0)
     served = ServedSet("set", tmp_path, directions)
-    assert renderer.image(served, 3, {0: 5.0, 2: -5.0}) == renderer.image(served, 3, {})
+    slid, still = (np.asarray(Image.open(io.BytesIO(renderer.image(served, 3, amounts))), dtype=int)
+                   for amounts in ({0: 5.0, 2: -5.0}, {}))
+    assert np.abs(slid - still).max() <= 1  # one 8-bit level: float noise may round either way
 
     calls = blind.shift_calls
     found = discover(blind, num_directions=3, steps=3, batch_size=12, seed=0, progress=False, device="cpu",
                      importance_latents=2)
     assert blind.trained_shift_calls > 0, "the trained pass of discovery must go through shifted"
-    assert torch.equal(found.directions.scores, torch.zeros(3))  # importance saw no change either
+    assert_unmoved(found.directions.scores, torch.zeros(3))  # importance saw no change either
     before = blind.shift_calls
     rca(blind, directions, steps=2, batch_size=12, device="cpu")
     assert blind.shift_calls > before > calls

@@ -116,8 +116,8 @@ def test_per_layer_upload_inverts_in_w_plus_and_moves_every_layer(tmp_path):
     # the slider moves every layer's w by the same vector: the served image is G.shifted(w+, 3 h_1)
     with torch.no_grad():
         expected = to_pil(gen.shifted(latent, 3 * ds[1][None]))[0]
-    served = np.asarray(Image.open(io.BytesIO(moved.data)).convert("RGB"))
-    assert np.array_equal(served, np.asarray(expected.convert("RGB")))
+    served = np.asarray(Image.open(io.BytesIO(moved.data)).convert("RGB"), dtype=int)
+    assert np.abs(served - np.asarray(expected.convert("RGB"), dtype=int)).max() <= 1  # float noise rounds either way
 
 
 def test_per_layer_upload_is_refused_where_there_are_no_layers(tmp_path):
