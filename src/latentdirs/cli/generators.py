@@ -9,4 +9,6 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..generators import available_generators
     print("\n".join(f"{kind:14s} {about}" for kind, about in available_generators().items()))
+    print("\nyour own: --generator package.module:factory, or register a kind in the entry-point group "
+          "latentdirs.generators (docs/generators.md, \"Your own generator on the command line\")")
     return 0

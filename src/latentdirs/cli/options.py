@@ -122,8 +122,12 @@ def set_threads(threads: int | None) -> None:
 def add_generator_options(parser: argparse.ArgumentParser, default: str | None = "shapes3d") -> None:
     g = parser.add_argument_group("generator")
     g.add_argument("--generator", default=default, metavar="KIND",
-                   help="generator kind (`latentdirs generators` lists them)")
-    g.add_argument("--checkpoint", default=None, metavar="PATH", help="checkpoint file or folder for public generators")
+                   help="generator kind (`latentdirs generators` lists them, with those installed packages register), "
+                        "or package.module:factory for your own: a function returning a latentdirs Generator or "
+                        "dict(module=net, latent_dim=...) (docs/generators.md); the set records it, so later "
+                        "commands reload it")
+    g.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help="checkpoint file or folder for public generators (passed to a factory as its first argument)")
     g.add_argument("--space", choices=("z", "w", "w+"), default=None, help="latent space to move in (StyleGAN2)")
     g.add_argument("--layers", type=layer_range, default=None, help="W+ layer range, e.g. 0-4 (StyleGAN2)")
     g.add_argument("--classes", type=index_list, default=None, help="class indices, e.g. 239 or 1,207 (BigGAN)")

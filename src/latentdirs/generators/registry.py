@@ -2,12 +2,27 @@
 
 Each kind maps to ``"module:function"`` so that importing latentdirs never imports every
 adapter (BigGAN's code is large, and a user of SN-GAN should not pay for it).
+
+A kind is one of three things, looked up in this order:
+- a kind of this package (``_KINDS`` below);
+- a kind an installed package registers in the entry-point group ``latentdirs.generators``
+  (``name = "package.module:loader"``);
+- ``"package.module:factory"``, any importable callable: your own generator, no registration.
+Loaders and factories are called ``loader(path, **options)`` (``loader(**options)`` without a
+path) and return a :class:`Generator` or a dict of :func:`wrap`'s arguments
+(``dict(module=net, latent_dim=128)``). The kind string is what a set's metadata records, so every
+command reloads the same generator from it (docs/generators.md, "Your own generator on the command line").
 """
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import inspect
+import sys
 
-from .base import Generator, GeneratorError
+from .base import Generator, GeneratorError, check_generator, wrap
+
+ENTRY_POINT_GROUP = "latentdirs.generators"
 
 # kind -> (loader "module:function", one-line description)
 _KINDS: dict[str, tuple[str, str]] = {
@@ -37,21 +52,124 @@ def register_generator(kind: str, loader: str, description: str) -> None:
 
 
 def available_generators() -> dict[str, str]:
-    """Kinds that :func:`load_generator` accepts, with a one-line description each."""
-    return {kind: desc for kind, (_, desc) in sorted(_KINDS.items())}
+    """Kinds that :func:`load_generator` accepts (this package's and installed packages'), one line each."""
+    kinds = {kind: desc for kind, (_, desc) in _KINDS.items()}
+    for name, ep in installed_generators().items():
+        kinds.setdefault(name, f"{ep.value} (entry point of the installed package {_package(ep)})")
+    return dict(sorted(kinds.items()))
+
+
+def installed_generators() -> dict[str, importlib.metadata.EntryPoint]:
+    """Kinds that installed packages register in the entry-point group ``latentdirs.generators``."""
+    found: dict[str, importlib.metadata.EntryPoint] = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)  # the first on sys.path wins, as for imports
+    return found
 
 
 def load_generator(kind: str, path: str | None = None, **options) -> Generator:
-    """Load a generator of a known ``kind`` (see :func:`available_generators`) from ``path``."""
-    if kind not in _KINDS:
-        raise ValueError(f"unknown generator kind {kind!r}; available: {', '.join(sorted(_KINDS))}. "
-                         "For your own model use latentdirs.wrap(module, latent_dim=...).")
-    module_name, func_name = _KINDS[kind][0].split(":")
-    loader = getattr(importlib.import_module(module_name), func_name)
-    gen = loader(path, **options) if path is not None else loader(**options)
+    """Load a generator of a known ``kind`` (see :func:`available_generators`) from ``path``.
+
+    ``kind`` may also be ``"package.module:factory"``: ``factory(path, **options)`` (without
+    ``path`` when it is None) returns a :class:`Generator` or a dict of :func:`wrap`'s arguments.
+    """
+    loader, where = _loader(kind)
+    result = loader(path, **options) if path is not None else loader(**options)
+    gen = result if where is None else _as_generator(result, where, default_name=kind)
     # Remember how it was loaded, so a run folder can reload the same generator later.
     gen.load_spec = {"kind": kind, "path": None if path is None else str(path), "options": options}
     return gen.freeze()
+
+
+def _loader(kind: str):
+    """The function that builds ``kind``, and how to name it in errors (None for this package's kinds)."""
+    if kind in _KINDS:
+        module_name, func_name = _KINDS[kind][0].split(":")
+        return getattr(importlib.import_module(module_name), func_name), None
+    installed = installed_generators()
+    if kind in installed:
+        ep = installed[kind]
+        where = (f"generator kind {kind!r} (entry point `{ep.name} = {ep.value}` in group {ENTRY_POINT_GROUP!r} "
+                 f"of the package {_package(ep)})")
+        try:
+            loader = ep.load()
+        except Exception as exc:
+            raise GeneratorError(f"{where} cannot be loaded: {type(exc).__name__}: {exc}. Reinstall {_package(ep)}, "
+                                 "or fix the entry point in its pyproject.toml "
+                                 f"([project.entry-points.{ENTRY_POINT_GROUP!r}]).") from exc
+        return _callable(loader, where), where
+    if ":" in kind:
+        return _factory(kind), f"generator factory {kind!r}"
+    raise ValueError(f"unknown generator kind {kind!r}; available: {', '.join(available_generators())}. "
+                     "For your own model give package.module:factory (a function returning "
+                     "latentdirs.wrap(module, latent_dim=...)); docs/generators.md, \"Your own generator on the command line\".")
+
+
+def _package(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else "that registers it"
+
+
+def _factory(ref: str):
+    """The callable that ``"package.module:factory"`` names, or an error saying what is wrong and what to do."""
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise GeneratorError(f"generator {ref!r}: expected package.module:factory (a module you can import, "
+                             "a colon, a function in it), e.g. mypkg.gens:make")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        parent = exc.name.rpartition(".")[0] if exc.name else ""
+        if parent and module_name.startswith(exc.name) and parent in sys.modules:
+            raise GeneratorError(f"generator factory {ref!r}: the package {parent!r} "
+                                 f"({sys.modules[parent].__file__}) has no module {exc.name.rpartition('.')[2]!r}; "
+                                 "check the spelling of package.module:factory.") from exc
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise GeneratorError(
+                f"generator factory {ref!r}: there is no module {exc.name!r} to import. Install the package "
+                f"that provides it (pip install -e path/to/it), or put the folder that holds "
+                f"{module_name.split('.')[0]!r} on PYTHONPATH; `python -c \"import {module_name}\"` must work.") from exc
+        raise GeneratorError(f"generator factory {ref!r}: importing {module_name!r} failed because the module "
+                             f"{exc.name!r} it imports is not installed ({exc}).") from exc
+    except Exception as exc:
+        raise GeneratorError(f"generator factory {ref!r}: importing {module_name!r} raised "
+                             f"{type(exc).__name__}: {exc}") from exc
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                             and getattr(v, "__module__", None) == module_name)
+            raise GeneratorError(f"generator factory {ref!r}: {module_name!r} ({module.__file__}) has no {part!r}; "
+                                 f"functions it defines: {', '.join(defined) or 'none'}.")
+        obj = getattr(obj, part)
+    return _callable(obj, f"generator factory {ref!r}")
+
+
+def _callable(obj, where: str):
+    if not callable(obj):
+        raise GeneratorError(f"{where} is a {type(obj).__name__}, not a function: it must name a function "
+                             "(path=None, **options) that returns a Generator.")
+    return obj
+
+
+def _as_generator(result, where: str, default_name: str) -> Generator:
+    """What a user's loader returned, as a checked :class:`Generator`."""
+    if isinstance(result, Generator):
+        check_generator(result)
+        return result
+    if isinstance(result, dict):
+        allowed = set(inspect.signature(wrap).parameters) - {"check"}
+        missing, unknown = {"module", "latent_dim"} - set(result), set(result) - allowed
+        if missing or unknown:
+            raise GeneratorError(f"{where} returned a dict of wrap's arguments "
+                                 + (f"without {', '.join(sorted(missing))}" if missing else "")
+                                 + ("; " if missing and unknown else "")
+                                 + (f"with keys wrap does not take: {', '.join(sorted(unknown))}" if unknown else "")
+                                 + f"; wrap takes {', '.join(sorted(allowed))} (module and latent_dim required).")
+        return wrap(**{"name": default_name, **result})
+    raise GeneratorError(f"{where} returned a {type(result).__name__}; it must return a latentdirs Generator "
+                         "(e.g. latentdirs.wrap(net, latent_dim=128)) or a dict of wrap's arguments "
+                         "(e.g. dict(module=net, latent_dim=128)).")
 
 
 # (kind, architecture) of packaged weights that a kind no longer loads -> the kind that does
