@@ -39,9 +39,10 @@ import torch
 import torch.nn.functional as F
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CONFIGS = ("planted", "sngan-mnist", "shapes3d")
+CONFIGS = ("planted", "sngan-mnist", "shapes3d", "shapes3d-dcgan")
 # generator, K, reconstructor: the paper's MNIST setting for the SN-GAN, the CLI defaults elsewhere
-SETTINGS = {"planted": (10, "lenet"), "sngan-mnist": (64, "lenet"), "shapes3d": (32, "lenet")}
+SETTINGS = {"planted": (10, "lenet"), "sngan-mnist": (64, "lenet"), "shapes3d": (32, "lenet"),
+            "shapes3d-dcgan": (32, "lenet")}
 
 
 def build_generator(name: str):
@@ -53,9 +54,12 @@ def build_generator(name: str):
         from latentdirs.generators.sngan import SNGANGenerator
         return SNGANGenerator("sn_resnet32", 128, 1, name="sngan-mnist").freeze(), \
             "SN-GAN ResNet (3 up-blocks, 256 ch), d=128, 32x32x1, random weights"
-    if name == "shapes3d":
+    if name == "shapes3d":  # the shipped GAN (dcgan-w: mapping network + styled synthesis), in Z
+        gen = latentdirs.load_generator("shapes3d")
+        return gen, f"shipped shapes3d ({gen.describe().get('architecture')}), Z, d={gen.latent_dim}, 64x64x3"
+    if name == "shapes3d-dcgan":
         try:
-            # the first shipped GAN: the published step times were measured on it
+            # the first shipped GAN: the step times of step_speed_cpu.json's "shapes3d" row were measured on it
             return latentdirs.load_generator("shapes3d-dcgan"), "first shipped shapes3d DCGAN (shapes3d-dcgan)"
         except ValueError as exc:  # not registered, or no weights shipped yet
             try:
@@ -267,8 +271,13 @@ def main() -> None:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     default_batch = args.batch
+    import os
+
+    from latentdirs.runs import cpu_model
     env = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
-           "threads": args.threads, "device": args.device,
+           "cpu": cpu_model(), "cpu_count": os.cpu_count(), "threads": args.threads, "device": args.device,
+           "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "note": "2-core VM, another training job on the other core: ratios within one run are what count"}
     rows = []
     batches = dict(item.split("=") for item in args.batch_for)
@@ -295,6 +304,7 @@ def main() -> None:
         print(markdown(rows))
         out = RESULTS / f"step_speed_{args.device}.json"
     out = Path(args.out) if args.out else out
+    env["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out.write_text(json.dumps({"env": env, "rows": rows}, indent=1))
     print(f"wrote {out}")
 

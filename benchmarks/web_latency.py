@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import tempfile
 import threading
@@ -62,6 +61,7 @@ def main() -> None:
 
     from werkzeug.serving import make_server
     from latentdirs import DirectionSet
+    from latentdirs.runs import cpu_model
     from latentdirs.web.app import create_app
 
     gen = load(args.generator)
@@ -93,13 +93,13 @@ def main() -> None:
     rows = {"slider update (/api/image, uncached)": summary(slider),
             "same image again (cached)": summary(cached),
             "rating chart 10x9 (/api/chart, uncached)": summary(charts)}
-    result = {"generator": gen.name, "image_shape": list(gen.image_shape), "latent_dim": gen.latent_dim,
+    result = {"generator": gen.name, "generator_meta": gen.describe(), "image_shape": list(gen.image_shape), "latent_dim": gen.latent_dim,
               "png_bytes": size, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-              "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+              "cpu": cpu_model(), "cpu_count": os.cpu_count(),
               "load_average": [round(x, 2) for x in os.getloadavg()],
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": rows}
     print(f"generator {gen.name} {tuple(gen.image_shape)}, torch {torch.__version__}, 1 thread, "
-          f"load average {result['load_average']}")
+          f"{result['cpu']}, load average {result['load_average']}")
     print(f"{'request':44s} {'n':>4s} {'median':>9s} {'p90':>9s} {'min':>9s} {'max':>9s}")
     for name, r in rows.items():
         print(f"{name:44s} {r['n']:4d} {r['median_ms']:7.1f}ms {r['p90_ms']:7.1f}ms {r['min_ms']:7.1f}ms "
