@@ -351,7 +351,3 @@ def best_cosines(found: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     f = found / found.norm(dim=0, keepdim=True).clamp_min(1e-12)
     t = truth / truth.norm(dim=0, keepdim=True).clamp_min(1e-12)
     return (t.t() @ f).abs().max(dim=1).values
-
-
-def angle_degrees(cosine: float) -> float:
-    return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))

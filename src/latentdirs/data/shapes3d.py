@@ -52,12 +52,6 @@ def sample_factors(num: int, seed: int | np.random.Generator = 0, with_fade: boo
     return np.stack([rng.integers(0, s, size=num) for s in sizes], axis=1).astype(np.int64)
 
 
-def all_factors(with_fade: bool = False) -> np.ndarray:
-    """Every factor combination (480,000 rows without fade), in row-major order."""
-    grids = np.meshgrid(*[np.arange(s) for s in factor_sizes(with_fade)], indexing="ij")
-    return np.stack([g.reshape(-1) for g in grids], axis=1).astype(np.int64)
-
-
 def _hue_to_rgb(hue: np.ndarray, saturation: float = 0.8, value: float = 1.0) -> np.ndarray:
     """HSV -> RGB for an array of hues in [0, 1); returns shape hue.shape + (3,)."""
     channels = []
@@ -223,18 +217,3 @@ def to_tensor(images: np.ndarray):
     """uint8 NHWC images -> float32 torch tensor NCHW in [-1, 1] (the generator convention)."""
     import torch
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-
-class Shapes3D:
-    """A fixed, indexable set of ``num`` random scenes; ``ds[i] -> (image uint8 HWC, factors, mask)``."""
-
-    def __init__(self, num: int, seed: int = 0, with_fade: bool = False) -> None:
-        self.images, self.factors, self.masks = make_dataset(num, seed, with_fade)
-        self.factor_names = factor_names(with_fade)
-        self.factor_sizes = factor_sizes(with_fade)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index):
-        return self.images[index], self.factors[index], self.masks[index]

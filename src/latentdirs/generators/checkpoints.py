@@ -184,14 +184,3 @@ def _preview(keys: Iterable[str], limit: int = 6) -> str:
     keys = list(keys)
     shown = ", ".join(keys[:limit])
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
-
-
-def require_keys(state_dict: Mapping[str, torch.Tensor], keys: Iterable[str], kind: str, source: str) -> None:
-    """Fail clearly when a key needed to infer the architecture is absent."""
-    missing = [k for k in keys if k not in state_dict]
-    if missing:
-        raise wrong_kind_error(state_dict, kind, source, f"a state dict with {_preview(missing)}")
-
-
-def shape_of(state_dict: Mapping[str, torch.Tensor], key: str) -> tuple[int, ...]:
-    return tuple(state_dict[key].shape)
