@@ -14,7 +14,7 @@ from .options import Formatter
 # declares options; the API behind it (Flask, the U-Net, ...) is imported when the command runs.
 COMMANDS = {"demo": "demo", "discover": "discover", "rca": "rca", "render": "render", "export": "export",
             "sweep": "sweep", "compare": "compare", "generators": "generators", "serve": "serve", "mos": "mos",
-            "saliency": "saliency", "train-gan": "train_gan", "edit": "edit"}
+            "saliency": "saliency", "train-gan": "train_gan", "edit": "edit", "zoo": "zoo"}
 # Third-party modules that only an extra installs: the missing one names the extra.
 EXTRAS = {"flask": "web", "werkzeug": "web"}
 

@@ -43,6 +43,15 @@ _KINDS: dict[str, tuple[str, str]] = {
                   "rosinality/stylegan2-pytorch .pt (g_ema); space z, w or w+ with a layer range"),
     "nvlabs-pickle": ("latentdirs.generators.nvlabs:load",
                       "NVlabs stylegan2-ada/stylegan3 .pkl; runs pickled code, needs trust_pickle=True"),
+    "dcgan-tutorial": ("latentdirs.generators.dcgan_tutorial:load",
+                       "PyTorch DCGAN-tutorial generator (`main` Sequential state dict, 32-256 px, optionally "
+                       "class-conditional: label_dim=, classes=); architecture read from the file"),
+    # the zoo: public GANs fetched from PyPI on first use (`latentdirs zoo`)
+    "digiface-dcgan": ("latentdirs.generators.zoo:load_digiface",
+                       "zoo: DCGAN of DigiFace-1M faces, 64 px (PyPI gan-face-generate 1.1.1, MIT); fetched on first use"),
+    "omniart-eyes": ("latentdirs.generators.zoo:load_omniart_eyes",
+                     "zoo: class-conditional DCGAN of painted eyes, 128 px, 8 colour classes (PyPI omniart-eye-generator "
+                     "0.1, MIT); fetched on first use"),
 }
 
 
