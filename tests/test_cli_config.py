@@ -1,7 +1,10 @@
 """DiscoveryConfig (and CompareConfig, SweepConfig) are the one source of options and defaults:
 every command's options and shown defaults must agree with them."""
+from __future__ import annotations  # field annotations as written, which is what the parsers read
+
 import dataclasses
 import re
+from typing import ClassVar
 
 import pytest
 
@@ -111,3 +114,57 @@ def test_the_presets_keep_the_settings_each_command_had():
 def test_bad_choices_are_refused_by_the_config_too():
     with pytest.raises(ValueError, match="parametrization must be one of"):
         preset("cpu", parametrization="orthogonal")
+
+
+@dataclasses.dataclass
+class EveryType:
+    count: int = 1
+    rate: float = 0.5
+    flag: bool = False
+    maybe: bool | None = None
+    limit: int | None = None
+    label: str | None = None
+    ids: tuple[int, ...] = ()
+    tags: tuple[str, ...] = ()
+    mode: str = "a"
+    POSITIVE: ClassVar[tuple[str, ...]] = ("count",)
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"mode": ("a", "b")}
+
+
+@pytest.mark.parametrize("name, text, value", [
+    ("count", "3", 3), ("count", "2e3", 2000), ("rate", "0.25", 0.25), ("rate", "1e-3", 1e-3), ("flag", "false", False), ("flag", "yes", True),
+    ("maybe", "false", False), ("maybe", "true", True), ("maybe", "none", None), ("limit", "none", None),
+    ("limit", "0", 0), ("label", "none", None), ("label", "x", "x"), ("ids", "0,1,2", (0, 1, 2)),
+    ("tags", "a, b", ("a", "b")), ("mode", "b", "b"),
+])
+def test_one_text_to_value_parser_for_every_field_type(name, text, value):
+    from latentdirs.configs import parse_field
+    parsed = parse_field(EveryType, name, text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("count", "0", "count takes int values: expected a positive integer, got 0"),
+    ("count", "2.5", "expected a positive integer"), ("rate", "-1", "expected a number >= 0"),
+    ("flag", "maybe", "expected true or false"), ("maybe", "maybe", "expected true or false"),
+    ("ids", "0,x", "expected integers like 0,1,2"), ("mode", "c", "mode must be one of a, b, got 'c'"),
+])
+def test_a_wrong_value_is_refused_naming_the_field(name, text, message):
+    from latentdirs.configs import parse_field
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_field(EveryType, name, text)
+
+
+def test_sweep_values_are_parsed_as_the_command_line_parses_them():
+    from latentdirs.sweep import parse_grid
+    # the old sweep parser read `bool | None` as str: 'false' came back as the (truthy) string 'false'
+    assert parse_grid(["channels_last=false,true,none"]) == {"channels_last": [False, True, None]}
+    parser = subparser("discover")
+    samples = {"int": "3", "float": "0.5", "str": "x"}
+    for f in dataclasses.fields(DiscoveryConfig):
+        if f.name == "device" or str(f.type).startswith("bool"):
+            continue
+        text = DiscoveryConfig.CHOICES[f.name][-1] if f.name in DiscoveryConfig.CHOICES else samples[str(f.type)]
+        from_cli = getattr(parser.parse_args([flag(f.name), text]), f.name)
+        assert parse_grid([f"{f.name}={text}"]) == {f.name: [from_cli]}, f.name
+    assert parser.parse_args(["--no-channels-last"]).channels_last is False

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from .cells import RESULT, Log, append_jsonl, read_json, run_cells, write_jsonl, write_result
+from .configs import parse_field
 from .discovery import CHECKPOINT, PRESETS, DiscoveryConfig
 from .runs import atomic_write_text, check_same_config, read_jsonl
 
@@ -92,46 +93,24 @@ class SweepResult:
 
 
 # -- the grid ------------------------------------------------------------------------
-def _option_types() -> dict[str, type]:
-    types = {"int": int, "float": float, "str": str, "bool": bool}
-    return {f.name: types.get(str(f.type), str) for f in dataclasses.fields(DiscoveryConfig)}
-
-
 def canonical_key(key: str) -> str:
     """'K', 'lambda', 'num-directions' -> the DiscoveryConfig field name."""
     key = key.strip().replace("-", "_")
     key = ALIASES.get(key.lower(), key)
-    if key not in _option_types():
-        raise ValueError(f"unknown discovery option {key!r}; options: {', '.join(sorted(_option_types()))} "
+    options = sorted(f.name for f in dataclasses.fields(DiscoveryConfig))
+    if key not in options:
+        raise ValueError(f"unknown discovery option {key!r}; options: {', '.join(options)} "
                          f"(aliases: {', '.join(f'{a}={b}' for a, b in ALIASES.items())})")
     return key
 
 
-def parse_value(key: str, text: str):
-    kind = _option_types()[key]
-    text = text.strip()
-    try:
-        if kind is bool:
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return text.lower() in ("true", "1", "yes")
-        if kind is int:
-            value = float(text)
-            if value != int(value):
-                raise ValueError
-            return int(value)
-        return kind(text)
-    except ValueError:
-        raise ValueError(f"{key} takes {kind.__name__} values, got {text!r}") from None
-
-
 def parse_assignment(text: str) -> tuple[str, list]:
-    """'num_directions=5,10,20' -> ('num_directions', [5, 10, 20])."""
+    """'num_directions=5,10,20' -> ('num_directions', [5, 10, 20]); values parsed as the command line does."""
     if "=" not in text:
         raise ValueError(f"expected KEY=VALUE[,VALUE...], got {text!r}")
     key, values = text.split("=", 1)
     key = canonical_key(key)
-    parsed = [parse_value(key, v) for v in values.split(",") if v.strip()]
+    parsed = [parse_field(DiscoveryConfig, key, v) for v in values.split(",") if v.strip()]
     if not parsed:
         raise ValueError(f"no values for {key} in {text!r}")
     return key, parsed

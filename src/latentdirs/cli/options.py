@@ -2,8 +2,9 @@
 and ``--device``, the direction sets a command reads, the ratings database (each declared
 here once), and options generated from a config dataclass.
 
-A leaf module: it imports argparse and, only inside functions, the generator registry and the
-ratings store's file name.
+It imports argparse, the text -> value parsers of config fields (``latentdirs.configs``, which
+sweep's grid uses too) and, only inside functions, the generator registry and the ratings store's
+file name.
 """
 from __future__ import annotations
 
@@ -14,52 +15,33 @@ import inspect
 import json
 import textwrap
 
+from .. import configs
+
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows each option's default and keeps the examples in descriptions as written."""
 
 
 # -- value types: a wrong value is refused with what was expected ----------------------
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def argparse_type(parse):
+    """``parse`` (text -> value, a ValueError with the reason) as an argparse type that shows the reason."""
+    def typed(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    typed.__name__ = parse.__name__
+    typed.__doc__ = parse.__doc__
+    return typed
 
 
-def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = nonnegative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
-    return value
-
-
-def optional_int(text: str) -> int | None:
-    """An integer >= 0, or 'none' for unset."""
-    return None if text.strip().lower() == "none" else nonnegative_int(text)
+positive_int = argparse_type(configs.positive_int)
+nonnegative_int = argparse_type(configs.nonnegative_int)
+nonnegative_float = argparse_type(configs.nonnegative_float)
+positive_float = argparse_type(configs.positive_float)
+optional_int = argparse_type(configs.optional_int)
+int_tuple = argparse_type(configs.int_tuple)
+str_tuple = argparse_type(configs.str_tuple)
 
 
 def shift_list(text: str) -> list[float]:
@@ -79,17 +61,6 @@ def index_list(text: str) -> list[int]:
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"direction indices must look like 0,3,5; got {text!r}") from None
-
-
-def int_tuple(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers like 0,1,2; got {text!r}") from None
-
-
-def str_tuple(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
 def layer_range(text: str) -> tuple[int, int]:
@@ -204,17 +175,6 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _value_type(cls, name: str, annotation: str):
-    if name in getattr(cls, "POSITIVE", ()):
-        return positive_int
-    types = {"int": nonnegative_int, "float": nonnegative_float, "str": str, "int | None": optional_int,
-             "str | None": str, "tuple[int, ...]": int_tuple, "tuple[str, ...]": str_tuple}
-    if annotation not in types:
-        raise TypeError(f"{cls.__name__}.{name} is a {annotation}, which has no command-line type yet: "
-                        "add one to _value_type in latentdirs/cli/options.py")
-    return types[annotation]
-
-
 _METAVARS = {"int": "N", "float": "X", "int | None": "N|none", "tuple[int, ...]": "N,N,...",
              "tuple[str, ...]": "A,B,..."}
 
@@ -245,8 +205,8 @@ def add_config_options(group, cls, defaults, names=None, short: dict[str, str] |
             group.add_argument(*flags, flag(f.name), action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_text)
         else:
-            group.add_argument(*flags, flag(f.name), type=_value_type(cls, f.name, kind), choices=choices.get(f.name),
-                               default=argparse.SUPPRESS, help=help_text,
+            group.add_argument(*flags, flag(f.name), type=argparse_type(configs.field_parser(cls, f.name)),
+                               choices=choices.get(f.name), default=argparse.SUPPRESS, help=help_text,
                                metavar=None if f.name in choices else _METAVARS.get(kind, "VALUE"))
 
 
