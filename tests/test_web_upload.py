@@ -76,12 +76,37 @@ def test_upload_size_limits(client):
     tiny = Image.new("RGB", (8, 8), "red")
     response = client.post("/api/upload", json={"image": _data_url(tiny)})
     assert response.status_code == 400 and "8x8" in response.get_json()["error"]
-    noise = Image.frombytes("RGB", (200, 200), torch.randint(0, 256, (200 * 200 * 3,), dtype=torch.uint8).numpy().tobytes())
-    assert client.post("/api/upload", json={"image": _data_url(noise)}).status_code == 413
+    huge = Image.new("1", (10_000, 6_000))  # 60 megapixels in a few KB of PNG: refused before decoding
+    response = client.post("/api/upload", json={"image": _data_url(huge)})
+    assert response.status_code == 413 and "megapixels" in response.get_json()["error"]
+    too_many_bytes = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(9 * 2**20)).decode()
+    assert client.post("/api/upload", json={"image": too_many_bytes}).status_code == 413
     raw = io.BytesIO()
     _scene().save(raw, format="PNG")
     form = client.post("/api/upload", data=raw.getvalue(), content_type="image/png")
     assert form.status_code == 415  # only JSON posts, as for every other endpoint
+
+
+def test_a_phone_photo_of_a_few_mb_is_accepted_and_downscaled(client, monkeypatch):
+    # A 12-megapixel JPEG of ~3 MB, upright only after its EXIF orientation (6: rotate 90 degrees).
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, 4000, dtype=np.float32)
+    pixels = (ramp[None, :, None] * np.ones((3000, 1, 3)) + rng.normal(0, 24, (3000, 4000, 3))).clip(0, 255)
+    photo = Image.fromarray(pixels.astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=85, exif=exif)
+    assert 1.5 * 2**20 < len(buffer.getvalue()) < 8 * 2**20
+    from latentdirs.web import uploads
+    seen = []
+    original = uploads.image_to_tensor
+    monkeypatch.setattr(uploads, "image_to_tensor", lambda image, *a, **k: seen.append(image.size) or original(image, *a, **k))
+    url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    response = client.post("/api/upload", json={"image": url})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    (width, height), = seen
+    assert width < height and min(width, height) <= 2 * 32 * 2  # upright (portrait), decoded at about 2x 32 px
 
 
 def test_upload_image_needs_a_known_id_and_set(client):

@@ -69,6 +69,17 @@ class DirectionSet:
             raise IndexError(f"direction {k} out of range: this set has {self.num_directions}")
         return self.matrix[:, k]
 
+    def check_fits(self, generator, where: str | Path | None = None) -> None:
+        """Refuse ``generator`` unless its latents are the set's size and, where the set records one,
+        in the same space (W+ layer range): the one check before moving a generator along these."""
+        from .generators.base import check_same_space
+        what = f"the direction set {where}" if where is not None else "the direction set"
+        if generator.latent_dim != self.latent_dim:
+            raise DirectionError(f"{what} holds {self.latent_dim}-d directions but the generator {generator.name} takes "
+                                 f"{generator.latent_dim}-d latents: use the generator the set was found on "
+                                 "(leave out --generator to reload the one it records)")
+        check_same_space(generator, self.meta.get("generator"), what)
+
     # -- constructors of the paper's baselines ---------------------------------------
     @classmethod
     def identity(cls, latent_dim: int, num_directions: int) -> "DirectionSet":
@@ -158,6 +169,11 @@ class DirectionSet:
 
     @classmethod
     def load(cls, directory: str | Path) -> "DirectionSet":
+        """Read a set written by :meth:`save` (or the run folder holding one).
+
+        Every way the two files can be wrong (truncated, not safetensors/JSON, no ``matrix``,
+        another shape or dtype, NaN, metadata that disagrees with the tensors) raises a
+        :class:`DirectionError` that names the file."""
         directory = Path(directory)
         if not (directory / "directions.safetensors").exists():
             # a run folder of discover (RUN/directions) or of demo (RUN/discovery/directions)
@@ -169,12 +185,15 @@ class DirectionSet:
         if not tensor_file.exists():
             raise FileNotFoundError(f"no direction set in {directory}: expected {tensor_file.name} "
                                     "(written by DirectionSet.save or `latentdirs discover`)")
-        tensors = load_file(str(tensor_file))
-        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        matrix, scores = _read_tensors(tensor_file)
+        meta = _read_meta(meta_file, matrix.shape) if meta_file.exists() else {}
         names = meta.pop("names", None)
         for key in ("format", "latent_dim", "num_directions"):
             meta.pop(key, None)
-        return cls(tensors["matrix"], tensors.get("scores"), names, meta)
+        try:
+            return cls(matrix, scores, names, meta)
+        except DirectionError as exc:
+            raise DirectionError(f"{directory}: {exc}") from None
 
     def export_npy(self, path: str | Path) -> None:
         """The matrix as a plain (K, d) ``.npy``, the layout most other tools read."""
@@ -182,6 +201,56 @@ class DirectionSet:
         with atomic_path(Path(path)) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, self.matrix.t().numpy())
+
+
+_REWRITE = "write the set again (DirectionSet.save, or rerun the command that made it)"
+
+
+def _read_tensors(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``matrix`` (d, K) and ``scores`` (K,) of a directions.safetensors, checked."""
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # SafetensorError, OSError, ...: the Rust error names no file
+        raise DirectionError(f"could not read {path}: truncated or not a safetensors file ({exc}); {_REWRITE}") from None
+    if "matrix" not in tensors:
+        raise DirectionError(f"{path} holds no 'matrix' tensor (found: {', '.join(sorted(tensors)) or 'nothing'}); "
+                             f"it is not a latentdirs direction set; {_REWRITE}")
+    matrix, scores = tensors["matrix"], tensors.get("scores")
+    if not matrix.is_floating_point() or matrix.dim() != 2 or 0 in matrix.shape:
+        raise DirectionError(f"{path}: 'matrix' must be a non-empty 2-D float tensor (latent_dim, K), got "
+                             f"{tuple(matrix.shape)} {str(matrix.dtype).replace('torch.', '')}; {_REWRITE}")
+    if not torch.isfinite(matrix).all():
+        raise DirectionError(f"{path}: 'matrix' holds NaN or inf; {_REWRITE}")
+    if scores is not None:
+        if not scores.is_floating_point() or tuple(scores.shape) != (matrix.shape[1],):
+            raise DirectionError(f"{path}: 'scores' must be {matrix.shape[1]} floats (one per direction), got "
+                                 f"{tuple(scores.shape)} {str(scores.dtype).replace('torch.', '')}; {_REWRITE}")
+        if torch.isnan(scores).any():
+            raise DirectionError(f"{path}: 'scores' holds NaN; {_REWRITE}")
+    return matrix, scores
+
+
+def _read_meta(path: Path, shape: tuple[int, int]) -> dict:
+    """directions.json, checked against the matrix it describes."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DirectionError(f"could not read {path}: truncated or not JSON ({exc}); {_REWRITE}") from None
+    if not isinstance(meta, dict):
+        raise DirectionError(f"{path} must hold a JSON object, got {type(meta).__name__}; {_REWRITE}")
+    for key, size in (("latent_dim", shape[0]), ("num_directions", shape[1])):
+        if key in meta and meta[key] != size:
+            raise DirectionError(f"{path} says {key}={meta[key]!r} but directions.safetensors holds a "
+                                 f"{shape[0]} x {shape[1]} matrix: the two files come from different sets; {_REWRITE}")
+    names = meta.get("names")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+                              or len(names) != shape[1]):
+        raise DirectionError(f"{path}: 'names' must be a list of {shape[1]} strings (one per direction); {_REWRITE}")
+    generator = meta.get("generator") or {}
+    if not isinstance(generator, dict) or not isinstance(generator.get("spec") or {}, dict):
+        raise DirectionError(f"{path}: 'generator' (and its 'spec') must be JSON objects, as Generator.describe() "
+                             f"writes them; {_REWRITE}")
+    return meta
 
 
 def _check_square_fit(kind: str, latent_dim: int, num_directions: int) -> None:

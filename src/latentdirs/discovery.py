@@ -32,7 +32,8 @@ from .directions import TRAINABLE, DirectionMatrix, DirectionSet
 from .generators.base import Generator, GeneratorError, check_finite, check_generator
 from .importance import image_change_scores, squared_cosines
 from .reconstructors import make_reconstructor
-from .runs import MetricsLog, atomic_path, atomic_torch_save, check_same_config, safe_torch_load, save_config
+from .runs import (MetricsLog, atomic_path, atomic_torch_save, check_same_config, load_error_reason,
+                   remove_stale_temporaries, save_config)
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -171,6 +172,10 @@ PRESETS: dict[str, DiscoveryConfig] = {
     # pixels. The short budget; on the first shipped GAN it beat SeFa and GANSpace on MIG and DCI-D.
     "disentangle": DiscoveryConfig(num_directions=10, steps=1_500, lr=1e-3, batch_size=64, parametrization="ortho",
                                    start="sefa", shift_weight=0.0, overlap_weight=10.0, shifts_per_latent=2),
+    # `latentdirs demo`: the disentangle recipe at the demo's budget (the whole demo, with SeFa,
+    # GANSpace, RCA, MIG / DCI and the names, within 10 minutes on 2 CPU cores; docs/demo/report.md).
+    "demo-disentangle": DiscoveryConfig(num_directions=10, steps=600, lr=1e-3, batch_size=32, parametrization="ortho",
+                                        start="sefa", shift_weight=0.0, overlap_weight=10.0, shifts_per_latent=2),
 }
 
 
@@ -390,6 +395,9 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     image_shape = tuple(check_generator(generator).shape[1:])
     run_dir = Path(out_dir) if out_dir is not None and rank == 0 else None
     state = _restore(out_dir, cfg, generator, dev) if resume else None
+    if resume and run_dir is not None:  # what a kill during a write left behind
+        for folder in (run_dir, run_dir / "directions"):
+            remove_stale_temporaries(folder)
     if state is not None and "direction_matrix.basis" in state["trainable"]:
         init = state["trainable"]["direction_matrix.basis"][:, :cfg.num_directions].cpu()  # the run's own start
     elif init is None and fixed_matrix is None:
@@ -399,10 +407,13 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     log = MetricsLog(run_dir)
     start_step, history, snapshots = 0, [], {}
     if state is not None:
-        trainable.load_state_dict(state["trainable"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_step, history = state["step"], json.loads(state["history"])
-        snapshots = {int(k): v for k, v in state["snapshots"].items()}
+        try:
+            trainable.load_state_dict(state["trainable"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{Path(out_dir) / CHECKPOINT} does not fit this run ({str(exc).splitlines()[0]}); "
+                             f"{_START_AGAIN}") from None
+        start_step, history, snapshots = state["step"], state["history"], state["snapshots"]
         if run_dir is not None:  # steps logged after the checkpoint run again: keep each step once
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
         log.log(f"resumed at step {start_step}")
@@ -471,7 +482,43 @@ def _restore(out_dir, cfg: DiscoveryConfig, generator: Generator, dev: torch.dev
     check_same_config(out_dir, "discovery", dataclasses.asdict(cfg), ignore=DiscoveryConfig.RUNTIME | {"steps"},
                       generator=generator.describe())
     checkpoint = Path(out_dir) / CHECKPOINT
-    return safe_torch_load(checkpoint, map_location=dev) if checkpoint.exists() else None
+    return _read_checkpoint(checkpoint, dev) if checkpoint.exists() else None
+
+
+_START_AGAIN = "delete it to start the run again from step 0 (config.json keeps its options), or copy back a good one"
+
+
+def _read_checkpoint(path: Path, dev: torch.device) -> dict:
+    """checkpoint.pt as :func:`_checkpoint` wrote it, checked; anything else is a ValueError naming the file.
+
+    The run's own checkpoint holds only tensors and plain values, so it is always read weights-only
+    (no --trust-pickle: a file that needs it is not one this loop wrote)."""
+    try:
+        state = torch.load(path, map_location=dev, weights_only=True) if path.stat().st_size else None
+    except Exception as exc:
+        raise ValueError(f"could not read {path}: truncated or not a checkpoint of a latentdirs run "
+                         f"({load_error_reason(exc)}); {_START_AGAIN}") from None
+    if state is None:
+        raise ValueError(f"could not read {path}: the file is empty; {_START_AGAIN}")
+    expected = {"trainable": dict, "optimizer": dict, "step": int, "history": str, "snapshots": dict}
+    wrong = [key for key, kind in expected.items() if not isinstance(state.get(key) if isinstance(state, dict) else None,
+                                                                    kind)]
+    if wrong:
+        raise ValueError(f"{path} is not a checkpoint of a latentdirs run (missing or wrong: {', '.join(wrong)}); "
+                         f"{_START_AGAIN}")
+    tensors = list(state["trainable"].values()) + list(state["snapshots"].values())
+    if not all(isinstance(t, torch.Tensor) for t in tensors) or state["step"] < 0:
+        raise ValueError(f"{path} holds values of the wrong kind; {_START_AGAIN}")
+    if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
+        raise ValueError(f"{path} holds NaN or inf weights; {_START_AGAIN}")
+    try:
+        history = json.loads(state["history"])
+        snapshots = {int(k): v for k, v in state["snapshots"].items()}
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: its metrics history or snapshots cannot be read ({exc}); {_START_AGAIN}") from None
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise ValueError(f"{path}: its metrics history is not a list of records; {_START_AGAIN}")
+    return {**state, "history": history, "snapshots": snapshots}
 
 
 def starting_directions(generator: Generator, cfg: DiscoveryConfig) -> DirectionSet | None:
@@ -585,7 +632,16 @@ def load_snapshots(run_dir: str | Path) -> dict[int, torch.Tensor]:
     path = Path(run_dir) / "snapshots.safetensors"
     if not path.exists():
         raise FileNotFoundError(f"no snapshots in {run_dir} (only trained parametrizations keep them)")
-    return {int(k.split("_")[1]): v for k, v in sorted(load_file(str(path)).items())}
+    try:
+        tensors = load_file(str(path))
+        snapshots = {int(k.split("_")[1]): v for k, v in sorted(tensors.items())}
+    except Exception as exc:  # SafetensorError, a key not "step_N", ...
+        raise ValueError(f"could not read {path}: truncated or not the snapshots of a latentdirs run ({exc}); "
+                         "delete it (the charts of A's evolution are then skipped)") from None
+    if not all(v.is_floating_point() and v.dim() == 2 and torch.isfinite(v).all() for v in snapshots.values()):
+        raise ValueError(f"{path}: each snapshot must be a finite 2-D float matrix (latent_dim, K); delete the file "
+                         "(the charts of A's evolution are then skipped)")
+    return snapshots
 
 
 @torch.no_grad()

@@ -51,15 +51,52 @@ def safe_torch_load(path: str | Path, map_location="cpu", trust_pickle: bool = F
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such checkpoint: {path}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(f"could not read {path}: the file is empty (truncated or not a PyTorch checkpoint)")
     try:
         return torch.load(path, map_location=map_location, weights_only=not trust_pickle)
     except Exception as exc:
+        first_line = load_error_reason(exc)
         if trust_pickle:
-            raise ValueError(f"could not read {path}: {type(exc).__name__}: {exc}") from exc
+            raise ValueError(f"could not read {path}: {first_line}") from exc
         hint = ("It may contain pickled Python objects; if you trust its source, pass trust_pickle=True "
-                "(CLI: --trust-pickle) to open it." if "weights_only" in str(exc) or "Unsupported" in str(exc)
+                "(CLI: --trust-pickle) to open it." if "Unsupported global" in str(exc)
                 else "The file may be truncated or not a PyTorch checkpoint.")
-        raise ValueError(f"could not read {path} safely ({type(exc).__name__}: {str(exc).splitlines()[0]}). {hint}") from exc
+        raise ValueError(f"could not read {path} safely ({first_line}). {hint}") from exc
+
+
+def load_error_reason(exc: BaseException) -> str:
+    """The informative part of a ``torch.load`` error: its own first line, or the unpickler's complaint
+    (the "Weights only load failed ... re-running with weights_only=False" preamble is advice for
+    files you trust, not a reason)."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
+
+
+def read_json_object(path: str | Path, what: str = "") -> dict:
+    """A JSON object from ``path``; a truncated, non-UTF-8 or non-object file raises a ValueError naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"could not read {path}{what}: truncated or not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}{what} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete what :func:`atomic_path` leaves behind when a process is killed mid-write
+    (``.checkpoint.pt.x8f2k.tmp``). Call it only where no other process writes into ``folder``,
+    e.g. when resuming a run."""
+    folder = Path(folder)
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file() and re.fullmatch(r"\..+\.[^.]+\.tmp", p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def new_run_dir(root: str | Path, description: str) -> Path:
@@ -119,13 +156,16 @@ def check_same_config(folder: str | Path, section: str, now: dict, ignore=(), ge
     path = Path(folder) / "config.json"
     if not path.exists():
         return
-    stored = json.loads(path.read_text())
+    stored = read_json_object(path, f" (the settings of the run in {folder})")
     if generator is not None and "generator" in stored:
         now_generator = json.loads(json.dumps(generator, default=str))
         if stored["generator"] != now_generator:  # e.g. new weights: old results would describe another model
             raise ValueError(f"{folder} was run on another generator ({stored['generator']}; now {now_generator}); "
                              "use another output folder")
     before = stored.get(section, {})
+    if not isinstance(before, dict):
+        raise ValueError(f"{path}: {section!r} must be a JSON object of settings; restore the file or use another "
+                         "output folder")
     now = json.loads(json.dumps(now, default=str))  # tuples -> lists, as stored
     changed = [k for k in now if k in before and k not in ignore and before[k] != now[k]]
     if changed:

@@ -35,13 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from ..directions import DirectionError
-    from ..generators.base import GeneratorError
     try:
         return args.func(args) or 0
-    except (GeneratorError, DirectionError, FileNotFoundError, ValueError, IndexError) as exc:
+    except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, IndexError) as exc:
+        # Bad input, one line, exit 2 (docs/promises.md). Every refusal of the package is a ValueError
+        # (DirectionError, GeneratorError, CheckpointError, RatingError, ...) whose message names the file.
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SystemExit as exc:
+        if isinstance(exc.code, str) and exc.code.startswith("error:"):  # raise SystemExit("error: ...")
+            print(exc.code, file=sys.stderr)
+            exc.code = 2  # bad input, as above, not the 1 that a message alone exits with
+        raise
     except ModuleNotFoundError as exc:
         root = (exc.name or "").split(".")[0]
         if root not in EXTRAS:

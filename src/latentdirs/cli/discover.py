@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -72,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         from ..generators import generator_from_spec
         gen = generator_from_spec(stored["generator"].get("spec"), stored["generator"])
         known = set(training_options())
-        config = DiscoveryConfig(**{k: v for k, v in stored["discovery"].items() if k in known})
+        try:
+            config = DiscoveryConfig(**{k: v for k, v in stored["discovery"].items() if k in known})
+            config.validate()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{run_dir / 'config.json'}: its discovery settings are not valid ({exc})") from None
         config = config_from_args(args, DiscoveryConfig, config, device=args.device)  # e.g. a longer --steps
         result = discover(gen, config, out_dir=run_dir, resume=True)
     else:
@@ -111,7 +114,12 @@ def _starting_directions(source: str | None, gen, num_directions: int):
 
 
 def _read_run_config(run_dir: Path) -> dict:
+    from ..runs import read_json_object
     path = run_dir / "config.json"
     if not path.exists():
         raise SystemExit(f"error: {run_dir} is not a discovery run folder (no config.json)")
-    return json.loads(path.read_text())
+    stored = read_json_object(path, " (the settings of a discovery run)")
+    if not isinstance(stored.get("discovery"), dict) or not isinstance(stored.get("generator"), dict):
+        raise ValueError(f"{path} is not the config of a discovery run (it needs 'discovery' and 'generator' objects); "
+                         "restore it, or start a new run")
+    return stored

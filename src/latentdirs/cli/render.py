@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     ds = DirectionSet.load(args.set)
     gen = generator_for_set(args, ds)
+    ds.check_fits(gen, args.set)
     try:
         snapshots = load_snapshots(args.set)
     except FileNotFoundError:  # closed-form and baseline sets have no training history

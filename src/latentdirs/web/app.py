@@ -8,6 +8,7 @@ the package's own static files is ever served from disk.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +18,12 @@ from werkzeug.exceptions import HTTPException
 from . import ratings
 from .images import (DEFAULT_SHIFTS, MAX_CHART_LATENTS, MAX_CHART_SHIFTS, MAX_SCALE, MAX_SEED, MAX_SHIFT, Renderer,
                      RequestError, ServedSet, load_sets, parse_amounts, parse_int, parse_seeds, parse_shift_list)
-from .uploads import add_upload_api
+from .uploads import MAX_UPLOAD_BODY, add_upload_api
 
 RATING_SHIFTS = list(DEFAULT_SHIFTS)  # the paper's charts: s from -8 to 8
+MAX_BODY = 64 * 1024                  # a JSON post; an upload may carry a photo of a few MB
+BODY_LIMITS = {"/api/upload": MAX_UPLOAD_BODY}
+MAX_JSON_DEPTH = 20                   # the answers are flat objects; deeper nesting is refused unparsed
 
 
 @dataclass
@@ -60,9 +64,7 @@ def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cach
         described = first.directions.meta.get("generator") or {}
         generator = generator_from_spec(described.get("spec"), described)
     generator = generator.to(device)
-    if generator.latent_dim != first.directions.latent_dim:
-        raise ValueError(f"the generator has latent size {generator.latent_dim} but the direction sets "
-                         f"{first.directions.latent_dim}")
+    first.directions.check_fits(generator, first.directory)
     store = ratings.RatingStore(db_path or Path(run_dirs[0]) / ratings.DB_NAME)
     # The rated latents are fixed once per database, so later assessors see the same ones.
     stored = store.setting("rating_seeds")
@@ -76,7 +78,7 @@ def create_app(run_dirs, generator=None, db_path: str | Path | None = None, cach
                       "image_shape": list(generator.image_shape)})
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.json.sort_keys = False
     app.extensions["latentdirs"] = state
     _add_error_handlers(app)
@@ -135,6 +137,23 @@ def _add_request_checks(app: Flask, allowed_hosts: set[str] | None) -> None:
         # Only JSON posts: a form on another site cannot send one without the browser asking first.
         if request.method == "POST" and not request.is_json:
             raise RequestError("send JSON (Content-Type: application/json)", 415)
+        if request.method == "POST":
+            request.max_content_length = BODY_LIMITS.get(request.path, MAX_BODY)
+            check_json_depth(request.get_data(cache=True))
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def check_json_depth(data: bytes, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse JSON nested deeper than ``limit`` before parsing it: Python's parser recurses once per
+    level and a 60 KB body of brackets would otherwise end in a RecursionError (an HTTP 500)."""
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', data)):
+        depth += 1 if match.group() in b"[{" else -1
+        if depth > limit:
+            raise RequestError(f"the JSON body is nested more than {limit} levels deep", 400)
 
 
 def _add_pages(app: Flask) -> None:
@@ -196,8 +215,10 @@ def _add_image_api(app: Flask, state: AppState) -> None:
 
 
 def _assessor() -> str:
-    source = request.get_json(silent=True) if request.method == "POST" else request.args
-    return ratings.clean_assessor((source or {}).get("assessor"))
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        return ratings.clean_assessor(body.get("assessor") if isinstance(body, dict) else None)
+    return ratings.clean_assessor(request.args.get("assessor"))
 
 
 def _add_rating_api(app: Flask, state: AppState) -> None:
@@ -246,6 +267,8 @@ def _add_rating_api(app: Flask, state: AppState) -> None:
             raise RequestError("send the answer as a JSON object")
         assessor = _assessor()
         order, _ = plan(assessor)
+        if not isinstance(body.get("position"), int) or isinstance(body.get("position"), bool):
+            raise RequestError(f"position must be an integer, got {body.get('position')!r}"[:200])
         position = position_arg(body.get("position"), order)
         values = {}
         for key in ("consistent", "single_factor"):
@@ -254,7 +277,7 @@ def _add_rating_api(app: Flask, state: AppState) -> None:
             values[key] = body[key]
         set_name, k = order[position]
         state.store.record(assessor, set_name, k, values["consistent"], values["single_factor"],
-                           body.get("category") or None, body.get("name") or "", position)
+                           body.get("category"), body.get("name"), position)
         return rating_state()
 
     @app.get("/api/results")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
+from concurrent.futures import Future
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +204,7 @@ class Renderer:
         self._cache: OrderedDict = OrderedDict()
         self._latents: dict[int, torch.Tensor] = {}
         self._cache_lock = threading.Lock()
+        self._rendering: dict = {}  # key -> Future of the render in progress
         self._torch_lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -216,19 +218,37 @@ class Renderer:
         return torch.stack([self._latents[s] for s in seeds])
 
     def _cached(self, key, make) -> bytes:
+        # Identical requests that arrive while one is rendering wait for it (a per-key future) instead of
+        # queueing a render each: 16 clicks on one chart cost one render, not 16.
         with self._cache_lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 self.hits += 1
                 return self._cache[key]
-        self.misses += 1
-        with self._torch_lock, torch.no_grad():
-            data = make()
-        if self.cache_size:
+            future = self._rendering.get(key)
+            owner = future is None
+            if owner:
+                future = self._rendering[key] = Future()
+                self.misses += 1
+            else:
+                self.hits += 1
+        if not owner:
+            return future.result()
+        try:
+            with self._torch_lock, torch.no_grad():
+                data = make()
+        except BaseException as exc:
             with self._cache_lock:
+                del self._rendering[key]
+            future.set_exception(exc)
+            raise
+        with self._cache_lock:
+            if self.cache_size:
                 self._cache[key] = data
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
+            del self._rendering[key]
+        future.set_result(data)
         return data
 
     def image(self, served: ServedSet, seed: int, amounts: dict[int, float], scale: int = 1) -> bytes:

@@ -52,8 +52,24 @@ class RatingError(ValueError):
     """An answer or request the rating protocol cannot accept."""
 
 
+class DatabaseFileError(ValueError):
+    """The answers database is not a readable ratings database (corrupt, truncated, another file)."""
+
+
+_COLUMNS = {"assessor", "set_name", "direction", "consistent", "single_factor", "category", "name", "position",
+            "answered_at"}
+
+
+def _text(value, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):  # a list or object would be stored as its str()
+        raise RatingError(f"{what} must be a string, got {type(value).__name__}")
+    return value
+
+
 def clean_assessor(name: str) -> str:
-    name = " ".join(str(name or "").split())
+    name = " ".join(_text(name, "the assessor name").split())
     if not name:
         raise RatingError("enter an assessor name")
     if len(name) > 64:
@@ -68,8 +84,23 @@ class RatingStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        try:
+            with closing(self._connect()) as db, db:
+                db.executescript(_SCHEMA)
+                columns = {row["name"] for row in db.execute("PRAGMA table_info(answers)")}
+                problem = db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise self._unreadable(exc) from None
+        if not _COLUMNS <= columns:
+            raise DatabaseFileError(f"{self.path} is an SQLite file but not a ratings database (its answers table "
+                                    f"lacks {', '.join(sorted(_COLUMNS - columns))}); pass another --db")
+        if problem != "ok":
+            raise DatabaseFileError(f"{self.path} is damaged (sqlite quick_check: {problem}); copy it away and "
+                                    "recover what it holds with `sqlite3 FILE .recover`, or pass another --db")
+
+    def _unreadable(self, exc: Exception) -> DatabaseFileError:
+        return DatabaseFileError(f"could not open the ratings database {self.path}: {exc} (truncated, damaged or "
+                                 "not a ratings database); pass another --db, or move the file away to start a new one")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -80,11 +111,10 @@ class RatingStore:
                category: str | None = None, name: str = "", position: int | None = None) -> None:
         """Store one answer (replacing the assessor's earlier answer for the same direction)."""
         assessor = clean_assessor(assessor)
-        if category in ("", None):
-            category = None
-        elif category not in CATEGORIES:
+        category = _text(category, "category") or None
+        if category is not None and category not in CATEGORIES:
             raise RatingError(f"category must be one of {', '.join(CATEGORIES)} (or empty), got {category!r}")
-        name = " ".join(str(name or "").split())
+        name = " ".join(_text(name, "the name").split())
         if len(name) > MAX_NAME_LENGTH:
             raise RatingError(f"names are at most {MAX_NAME_LENGTH} characters")
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

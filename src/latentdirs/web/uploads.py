@@ -12,8 +12,10 @@ import base64
 import binascii
 import hashlib
 import io
+import struct
 import threading
 import time
+import zlib
 from collections import OrderedDict
 
 import torch
@@ -22,14 +24,20 @@ from ..inversion import Encoder, InversionError, image_to_tensor, invert, latent
 from .images import RequestError, parse_amounts, parse_int, png_bytes
 
 MAX_UPLOADS = 32              # inverted images kept; the oldest is forgotten first
-MAX_UPLOAD_SIDE = 2048        # pixels: bigger images are refused before decoding them fully
+MAX_UPLOAD_BYTES = 8 * 2**20  # a phone photo: JPEGs of 12-48 megapixels are 2-8 MB
+MAX_UPLOAD_BODY = 4 * -(-MAX_UPLOAD_BYTES // 3) + 4096  # the JSON around it: base64 adds a third
+MAX_UPLOAD_PIXELS = 50_000_000  # refused before decoding: a small file can declare a huge image
 MIN_UPLOAD_SIDE = 16
 SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
 
 
 def decode_upload(body, generator) -> tuple[torch.Tensor, str, bytes]:
-    """JSON body -> ((1, C, H, W) image in [-1, 1], format, raw bytes), or a RequestError with the reason."""
-    from PIL import Image, UnidentifiedImageError
+    """JSON body -> ((1, C, H, W) image in [-1, 1], format, raw bytes), or a RequestError with the reason.
+
+    Photos of any size up to the limits are decoded at about twice the generator's side (JPEGs by
+    the decoder's own scaling, so a 12-megapixel photo is never held at full size), turned upright
+    by their EXIF orientation, then centre-cropped and resized."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
     text = body.get("image") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text:
         raise RequestError('send {"image": "data:image/png;base64,..."}')
@@ -39,19 +47,53 @@ def decode_upload(body, generator) -> tuple[torch.Tensor, str, bytes]:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise RequestError("the image is not valid base64") from None
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise RequestError(f"the image is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB", 413)
     kind = next((name for magic, name in SIGNATURES.items() if data.startswith(magic)), None)
     if kind is None:
         raise RequestError("upload a PNG or JPEG image", 415)
+    side = 2 * max(generator.image_shape[1:])
     try:
         with Image.open(io.BytesIO(data)) as opened:
-            if max(opened.size) > MAX_UPLOAD_SIDE or min(opened.size) < MIN_UPLOAD_SIDE:
-                raise RequestError(f"the image is {opened.width}x{opened.height}; sides must be "
-                                   f"{MIN_UPLOAD_SIDE} to {MAX_UPLOAD_SIDE} pixels")
+            width, height = opened.size
+            if min(opened.size) < MIN_UPLOAD_SIDE:
+                raise RequestError(f"the image is {width}x{height}; sides must be at least {MIN_UPLOAD_SIDE} pixels")
+            if width * height > MAX_UPLOAD_PIXELS:
+                raise RequestError(f"the image is {width}x{height} = {width * height / 1e6:.0f} megapixels; the limit "
+                                   f"is {MAX_UPLOAD_PIXELS / 1e6:.0f}", 413)
+            scale = side / min(width, height)
+            if kind == "JPEG" and scale < 1:
+                opened.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
             opened.load()
-            image = opened.copy()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
+            image = ImageOps.exif_transpose(opened)
+            image = _eight_bit(image)
+            if min(image.size) > side:
+                image.thumbnail((max(1, round(image.width * side / min(image.size))),
+                                 max(1, round(image.height * side / min(image.size)))), Image.LANCZOS)
+            image = image.copy()
+    except RequestError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise RequestError(f"the {kind} file declares too many pixels: {exc}", 413) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
+        # ValueError: a text or ICC chunk that inflates past PIL's limits ("Decompressed data too large")
         raise RequestError(f"the {kind} file cannot be decoded: {exc}") from None
     return image_to_tensor(image, generator, resize=True, what="the upload"), kind, data
+
+
+def _eight_bit(image):
+    """16-bit and float greyscale PNGs as 8-bit; other modes (CMYK, 1-bit, ...) as RGB."""
+    if image.mode in ("RGB", "RGBA", "L", "LA"):
+        return image
+    if image.mode in ("P", "PA"):  # palette: keep its transparency, which image_to_tensor turns white
+        return image.convert("RGBA")
+    if image.mode.startswith(("I", "F")):
+        import numpy as np
+        from PIL import Image
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
+        return Image.fromarray((array.clip(0, top) * (255.0 / top)).round().astype(np.uint8), "L")
+    return image.convert("RGB")
 
 
 class UploadStore:

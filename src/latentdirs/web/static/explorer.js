@@ -2,7 +2,7 @@
 "use strict";
 
 const state = { info: null, set: null, seed: 0, amounts: {}, selected: 0, upload: null };
-const MAX_UPLOAD_BYTES = 46 * 1024;  // the server takes 64 KB of JSON; base64 adds a third
+const MAX_UPLOAD_BYTES = 8 * 1024 * 1024;  // web/uploads.py MAX_UPLOAD_BYTES: the server downscales the photo
 const image = document.getElementById("image");
 let inFlight = false, pending = false;
 
@@ -21,7 +21,7 @@ function imageUrl() {
 // Send the file as a data URL in JSON; the server inverts it once and edits the latent it found.
 async function uploadImage(file) {
   if (!["image/png", "image/jpeg"].includes(file.type)) throw new Error("choose a PNG or JPEG image");
-  if (file.size > MAX_UPLOAD_BYTES) throw new Error(`the image is ${Math.round(file.size / 1024)} KB; the limit is 46 KB`);
+  if (file.size > MAX_UPLOAD_BYTES) throw new Error(`the image is ${(file.size / 2 ** 20).toFixed(1)} MB; the limit is 8 MB`);
   const dataUrl = await new Promise((resolve, reject) => {
     const reader = new FileReader();
     reader.onload = () => resolve(reader.result);
