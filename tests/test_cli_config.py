@@ -1,5 +1,5 @@
-"""DiscoveryConfig (and CompareConfig, SweepConfig) are the one source of options and defaults:
-every command's options and shown defaults must agree with them."""
+"""DiscoveryConfig (and CompareConfig, SweepConfig, RCAConfig) are the one source of options and defaults:
+every command's options and shown defaults must agree with them, and so must the Python API's."""
 from __future__ import annotations  # field annotations as written, which is what the parsers read
 
 import dataclasses
@@ -12,6 +12,7 @@ from latentdirs.cli import build_parser
 from latentdirs.cli.options import field_docs, flag
 from latentdirs.discovery import PRESETS, DiscoveryConfig, preset
 from latentdirs.evaluation.compare import CompareConfig
+from latentdirs.evaluation.rca import RCAConfig
 from latentdirs.sweep import SweepConfig, expand
 
 
@@ -40,6 +41,7 @@ def shown(value) -> str:
     ("demo", DiscoveryConfig, PRESETS["demo"], None),
     ("compare", CompareConfig, CompareConfig(), {"device", "ld_options"}),  # ld_options: --ld-set KEY=VALUE
     ("sweep", SweepConfig, SweepConfig(), {"threads", "progress"}),
+    ("rca", RCAConfig, RCAConfig(), set()),
 ])
 def test_cli_options_and_defaults_are_the_configs(command, config_class, defaults, left_out):
     parser = subparser(command)
@@ -60,7 +62,7 @@ def test_cli_options_and_defaults_are_the_configs(command, config_class, default
 
 
 def test_every_config_field_has_a_docstring():
-    for cls in (DiscoveryConfig, CompareConfig, SweepConfig):
+    for cls in (DiscoveryConfig, CompareConfig, SweepConfig, RCAConfig):
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in field_docs(cls)]
         assert missing == [], cls.__name__
 
@@ -168,3 +170,75 @@ def test_sweep_values_are_parsed_as_the_command_line_parses_them():
         from_cli = getattr(parser.parse_args([flag(f.name), text]), f.name)
         assert parse_grid([f"{f.name}={text}"]) == {f.name: [from_cli]}, f.name
     assert parser.parse_args(["--no-channels-last"]).channels_last is False
+
+
+# -- the Python API and the command line default to the same values, for every command with a config --
+def parsed_defaults(argv: list[str]) -> dict:
+    """What the command line holds for each option that ``argv`` leaves out (generated options are absent)."""
+    return vars(build_parser().parse_args(argv))
+
+
+def literal_defaults(func, names) -> dict:
+    """The defaults ``func``'s own signature declares for ``names`` (parameter name -> default)."""
+    import inspect
+    params = inspect.signature(func).parameters
+    return {n: params[n].default for n in names if n in params and params[n].default is not inspect.Parameter.empty}
+
+
+def test_rca_api_and_command_line_share_one_config(tmp_path, monkeypatch):
+    import latentdirs.evaluation.rca as rca_module
+    from latentdirs import DirectionSet
+    from latentdirs.cli import main
+    from latentdirs.evaluation.rca import RCAConfig, rca
+    # declared once: rca() takes RCAConfig's fields as keywords and declares no default of its own for them
+    assert literal_defaults(rca, [f.name for f in dataclasses.fields(RCAConfig)]) == {}
+    assert literal_defaults(rca, ["config"]) == {"config": None}  # None: RCAConfig()
+    seen = []
+    monkeypatch.setattr(rca_module, "rca", lambda generator, directions, config=None, **kw: seen.append(config) or 0.5)
+    DirectionSet.random(16, 2, seed=0).save(tmp_path / "set")
+    assert main(["rca", str(tmp_path / "set"), "--generator", "planted", "--no-baselines", "--threads", "1"]) == 0
+    assert main(["rca", str(tmp_path / "set"), "--generator", "planted", "--no-baselines", "--steps", "7"]) == 0
+    assert seen == [RCAConfig(), RCAConfig(steps=7)]
+
+
+def test_discover_api_declares_no_default_of_its_own():
+    from latentdirs.discovery import discover
+    # discover() defaults to DiscoveryConfig(); the CLI to the cpu preset (README: "cpu (the CLI's default)"),
+    # checked field by field in test_cli_options_and_defaults_are_the_configs
+    assert literal_defaults(discover, [f.name for f in dataclasses.fields(DiscoveryConfig)]) == {}
+
+
+def test_compare_api_defaults_are_compare_config_defaults():
+    from latentdirs.evaluation.compare import compare
+    renamed = {"k": "num_directions", "seeds": "seeds", "methods": "methods"}
+    declared = literal_defaults(compare, list(renamed) + [f.name for f in dataclasses.fields(CompareConfig)])
+    assert set(declared) == set(renamed)  # the rest come from CompareConfig through **settings
+    as_config = {renamed[n]: tuple(v) if isinstance(v, (list, tuple)) else v for n, v in declared.items()}
+    assert as_config == {field: getattr(CompareConfig(), field) for field in as_config}
+
+
+@pytest.mark.parametrize("argv, config_path", [
+    (["train-gan", "--out", "x"], "latentdirs.gan.train:TrainConfig"),
+    (["saliency", "train", "--out", "x"], "latentdirs.saliency.train:TrainConfig"),
+])
+def test_hand_declared_options_default_to_their_config(argv, config_path):
+    import importlib
+    module, name = config_path.split(":")
+    config = getattr(importlib.import_module(module), name)()
+    parsed = parsed_defaults(argv)
+    shared = [f.name for f in dataclasses.fields(config) if f.name in parsed]
+    assert len(shared) >= 5, shared  # the command does take the config's options
+    differ = {n: (parsed[n], getattr(config, n)) for n in shared if parsed[n] != getattr(config, n)
+              and not (n == "widths" and parsed[n] in ("", None) and getattr(config, n) == {})}
+    assert differ == {}, f"{argv[0]}: option default vs {config_path} default"
+
+
+def test_edit_options_default_to_invert():
+    from latentdirs.inversion import invert
+    parsed = parsed_defaults(["edit", "a.png", "--directions", "RUN", "--direction", "0"])
+    declared = literal_defaults(invert, parsed)
+    assert {"steps", "lr", "prior_weight", "num_starts", "seed", "scales", "restarts"} <= set(declared)
+    differ = {n: (parsed[n], v) for n, v in declared.items() if parsed[n] != v}
+    # per_layer: None on the command line is "auto" (per layer for style generators in w/w+, docs/editing.md),
+    # resolved by resolve_per_layer before invert() is called; invert() itself stays one w unless asked
+    assert differ == {"per_layer": (None, False)}
