@@ -219,3 +219,59 @@ def test_set_found_on_it_reloads_from_its_metadata(tmp_path):
     with torch.no_grad():
         assert torch.equal(again(z), G(z))
     assert again.classes.tolist() == [1]
+
+
+
+@pytest.mark.filterwarnings("ignore:no direction gives masks")  # random weights: no background direction
+def test_every_command_runs_on_the_kind_and_reloads_it_from_the_set(tmp_path):
+    """discover, rca, render, compare, sweep, serve, edit, saliency and demo on a class-conditional file."""
+    checkpoint = save({"generator": TutorialG(nz=11, ngf=2).state_dict()}, tmp_path / "cgan.pth")
+    kind = ["--generator", "dcgan-tutorial", "--checkpoint", str(checkpoint), "-O", "label_dim=3", "--classes", "0,2"]
+    run = run_every_command(kind, tmp_path, image_size=32)
+    spec = DirectionSet.load(run).meta["generator"]["spec"]
+    assert spec == {"kind": "dcgan-tutorial", "path": str(checkpoint), "options": {"classes": [0, 2], "label_dim": 3}}
+
+
+def run_every_command(kind: list[str], tmp_path, image_size: int, batch: int = 6):
+    """Every command with tiny settings on the generator ``kind`` names; later commands reload it from the set."""
+    from latentdirs.cli import main
+    from latentdirs.cli.options import add_generator_options, generator_from_args
+    fast = ["--threads", "1"]
+    runs = tmp_path / "runs"
+    assert main(["discover", *kind, "-k", "3", "--steps", "3", "--batch-size", str(batch), "--runs-dir", str(runs),
+                 "--log-every", "3", *fast]) == 0
+    (run,) = runs.iterdir()
+    # without --generator, each command reloads it from the set's metadata
+    assert main(["rca", str(run), "--steps", "2", "--batch-size", str(batch), "--json", str(tmp_path / "rca.json"),
+                 *fast]) == 0
+    assert main(["render", str(run), "--directions", "0", "--shifts=-4:4:3", "--out", str(tmp_path / "c")]) == 0
+    assert (tmp_path / "c" / "direction_000.png").exists()
+    assert main(["compare", *kind, "-k", "2", "--seeds", "0", "--methods", "sefa,ganspace,random", "--rca-steps", "2",
+                 "--ganspace-samples", "64", "--batch-size", str(batch), "--out", str(tmp_path / "cmp"), *fast]) == 0
+    assert (tmp_path / "cmp" / "report.md").exists()
+    assert main(["sweep", *kind, "--grid", "k=2", "--set", "steps=2", "--set", f"batch_size={batch}", "--rca-steps", "0",
+                 "--eval-latents", "4", "--no-render", "--out", str(tmp_path / "sweep"), *fast]) == 0
+    assert (tmp_path / "sweep" / "report.md").exists()
+    from latentdirs.web.app import create_app
+    client = create_app([str(run)], db_path=tmp_path / "answers.sqlite").test_client()
+    assert client.get("/api/sets").get_json()["generator"]["image_shape"] == [3, image_size, image_size]
+    image = client.get(f"/api/image?set={run.name}&seed=1&shifts=0:3&scale=1")
+    assert image.status_code == 200 and image.content_type == "image/png"
+    import argparse
+    parser = argparse.ArgumentParser()
+    add_generator_options(parser)
+    G = generator_from_args(parser.parse_args(kind))
+    from latentdirs.render import to_pil
+    with torch.no_grad():
+        to_pil(G(G.sample_latents(1, generator=torch.Generator().manual_seed(4))).clamp(-1, 1))[0].save(tmp_path / "x.png")
+    assert main(["edit", str(tmp_path / "x.png"), "--directions", str(run), "--direction", "1", "--shift", "-3..3",
+                 "--num-shifts", "3", "--steps", "2", "--num-starts", "4", "--out", str(tmp_path / "edit"), *fast]) == 0
+    assert (tmp_path / "edit" / "x_d1.png").exists()
+    assert main(["saliency", "find-direction", str(run), "--num-latents", "4", "--shifts", "6",
+                 "--out", str(tmp_path / "find"), "--no-progress"]) == 0
+    assert (tmp_path / "find" / "ranking.json").exists()
+    assert main(["demo", *kind, "-k", "2", "--steps", "3", "--rca-steps", "2", "--batch-size", str(batch),
+                 "--runs-dir", str(tmp_path / "demo"), *fast]) == 0
+    (demo,) = (tmp_path / "demo").iterdir()
+    assert (demo / "report.md").exists()
+    return run
