@@ -122,6 +122,14 @@ def test_no_registry_names_the_command_to_run_elsewhere_and_the_file_to_copy(fak
     assert f"cached at {zoo.cached_path('fake-gan')}" in out
 
 
+def test_a_python_without_pip_is_named(fake_entry, monkeypatch):
+    no_pip = [sys.executable, "-c", "import sys; print('/usr/bin/python3: No module named pip', file=sys.stderr); "
+              "sys.exit(1)"]
+    monkeypatch.setattr(zoo, "fetch", functools.partial(FETCH, pip=no_pip))
+    with pytest.raises(zoo.ZooError, match=r"has no pip \(`python -m ensurepip` installs it\)\. On a machine"):
+        zoo.load("fake-gan")
+
+
 def test_zoo_kinds_are_registered_and_listed(capsys, tmp_path, monkeypatch):
     from latentdirs.generators import available_generators
     kinds = available_generators()
@@ -133,6 +141,9 @@ def test_zoo_kinds_are_registered_and_listed(capsys, tmp_path, monkeypatch):
         assert f"{e.requirement} from PyPI, MIT licence, wheel {round(e.wheel_size / 1e6, 1)} MB" in out
         assert e.source in out
     assert out.count("not cached (fetched on first use)") == len(zoo.ZOO)
+    assert main(["generators"]) == 0
+    listed = capsys.readouterr().out
+    assert "digiface-dcgan zoo: " in listed and listed.count("[not cached: `latentdirs zoo`]") == len(zoo.ZOO)
     assert main(["zoo", "fetch"]) == 2
     assert main(["zoo", "fetch", "nope"]) == 2
     assert "no zoo generator 'nope'" in capsys.readouterr().err

@@ -263,7 +263,7 @@ class DCGANTutorialGenerator(Generator):
         return self.network.main[0](self.network_input(latent)).flatten(1)
 
     def describe(self) -> dict:
-        info = {**super().describe(), "kind": KIND,
+        info = {**super().describe(), "kind": self.name,
                 "architecture": f"dcgan-tutorial-{self.layout['image_size']}px-" + "-".join(map(str, self.layout["widths"])),
                 "image_size": self.layout["image_size"], "image_channels": self.layout["image_channels"]}
         if self.num_classes:

