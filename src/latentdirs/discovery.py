@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -407,6 +408,12 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     log = MetricsLog(run_dir)
     start_step, history, snapshots = 0, [], {}
     if state is not None:
+        expected = trainable.state_dict()
+        wrong = [k for k, v in state["trainable"].items()
+                 if k in expected and v.is_floating_point() != expected[k].is_floating_point()]
+        if wrong:
+            raise ValueError(f"{Path(out_dir) / CHECKPOINT}: {', '.join(wrong[:4])} hold(s) {state['trainable'][wrong[0]].dtype} "
+                             f"values where the run has {expected[wrong[0]].dtype}; {_START_AGAIN}")
         try:
             trainable.load_state_dict(state["trainable"])
             optimizer.load_state_dict(state["optimizer"])
@@ -506,7 +513,7 @@ def _read_checkpoint(path: Path, dev: torch.device) -> dict:
     if wrong:
         raise ValueError(f"{path} is not a checkpoint of a latentdirs run (missing or wrong: {', '.join(wrong)}); "
                          f"{_START_AGAIN}")
-    tensors = list(state["trainable"].values()) + list(state["snapshots"].values())
+    tensors = list(state["trainable"].values()) + list(state["snapshots"].values()) + _tensors_in(state["optimizer"])
     if not all(isinstance(t, torch.Tensor) for t in tensors) or state["step"] < 0:
         raise ValueError(f"{path} holds values of the wrong kind; {_START_AGAIN}")
     if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
@@ -519,6 +526,16 @@ def _read_checkpoint(path: Path, dev: torch.device) -> dict:
     if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
         raise ValueError(f"{path}: its metrics history is not a list of records; {_START_AGAIN}")
     return {**state, "history": history, "snapshots": snapshots}
+
+
+def _tensors_in(value) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors_in(v)]
+    return []
 
 
 def starting_directions(generator: Generator, cfg: DiscoveryConfig) -> DirectionSet | None:
@@ -626,21 +643,27 @@ def _save_snapshots(run_dir: Path, snapshots: dict[int, torch.Tensor]) -> None:
         save_file({f"step_{k:09d}": v.contiguous() for k, v in sorted(snapshots.items())}, str(tmp))
 
 
-def load_snapshots(run_dir: str | Path) -> dict[int, torch.Tensor]:
-    """A's snapshots over training, {step: (d, K) matrix}, from a run folder."""
+def load_snapshots(run_dir: str | Path, latent_dim: int | None = None) -> dict[int, torch.Tensor]:
+    """A's snapshots over training, {step: (d, K) matrix}, from a run folder (``latent_dim``: the d they must have)."""
     from safetensors.torch import load_file
     path = Path(run_dir) / "snapshots.safetensors"
     if not path.exists():
         raise FileNotFoundError(f"no snapshots in {run_dir} (only trained parametrizations keep them)")
+    skip = "delete it (the charts of A's evolution are then skipped)"
     try:
         tensors = load_file(str(path))
-        snapshots = {int(k.split("_")[1]): v for k, v in sorted(tensors.items())}
-    except Exception as exc:  # SafetensorError, a key not "step_N", ...
-        raise ValueError(f"could not read {path}: truncated or not the snapshots of a latentdirs run ({exc}); "
-                         "delete it (the charts of A's evolution are then skipped)") from None
-    if not all(v.is_floating_point() and v.dim() == 2 and torch.isfinite(v).all() for v in snapshots.values()):
-        raise ValueError(f"{path}: each snapshot must be a finite 2-D float matrix (latent_dim, K); delete the file "
-                         "(the charts of A's evolution are then skipped)")
+    except Exception as exc:  # SafetensorError, OSError: the Rust error names no file
+        raise ValueError(f"could not read {path}: truncated or not a safetensors file ({exc}); {skip}") from None
+    steps = {key: re.fullmatch(r"step_(\d+)", key) for key in tensors}
+    if not tensors or not all(steps.values()):
+        raise ValueError(f"{path} holds no snapshots of a latentdirs run (expected tensors step_N, found "
+                         f"{', '.join(sorted(tensors)[:4]) or 'none'}); {skip}")
+    snapshots = {int(steps[key].group(1)): value for key, value in sorted(tensors.items())}
+    for value in snapshots.values():
+        if not (value.is_floating_point() and value.dim() == 2 and torch.isfinite(value).all()) or (
+                latent_dim is not None and value.shape[0] != latent_dim):
+            raise ValueError(f"{path}: each snapshot must be a finite float matrix ({latent_dim or 'latent_dim'}, K), "
+                             f"found {tuple(value.shape)} {str(value.dtype).replace('torch.', '')}; {skip}")
     return snapshots
 
 

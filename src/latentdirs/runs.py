@@ -139,7 +139,15 @@ def read_jsonl(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ValueError(f"{path}, line {number}: not a JSON record ({exc}); remove or fix that line") from None
+    return records
 
 
 def save_config(run_dir: str | Path, config: dict) -> None:

@@ -69,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
         stored = _read_run_config(run_dir)
         from ..generators import generator_from_spec
-        gen = generator_from_spec(stored["generator"].get("spec"), stored["generator"])
+        try:
+            gen = generator_from_spec(stored["generator"].get("spec"), stored["generator"])
+        except (ValueError, TypeError, AttributeError) as exc:  # a spec that no longer loads, or a damaged one
+            raise ValueError(f"{run_dir / 'config.json'}: its generator cannot be reloaded ({exc})") from None
         known = set(training_options())
         try:
             config = DiscoveryConfig(**{k: v for k, v in stored["discovery"].items() if k in known})

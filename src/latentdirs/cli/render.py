@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     gen = generator_for_set(args, ds)
     ds.check_fits(gen, args.set)
     try:
-        snapshots = load_snapshots(args.set)
+        snapshots = load_snapshots(args.set, ds.latent_dim)
     except FileNotFoundError:  # closed-form and baseline sets have no training history
         snapshots = None
     out = Path(args.out) if args.out else Path(args.set) / "charts"

@@ -157,6 +157,7 @@ def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], kind:
     mismatched = [(k, tuple(found[k].shape), tuple(expected[k].shape))
                   for k in expected if k in found and found[k].shape != expected[k].shape]
     if not (missing or unexpected or mismatched):
+        _check_values(found, expected, kind, source)
         module.load_state_dict(found, strict=True, assign=assign)
         return
     guess = guess_kind(found)
@@ -178,6 +179,24 @@ def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], kind:
     lines.append("  A truncated download, a different model size, or options that do not fit the file "
                  "(see docs/generators.md) are the usual causes.")
     raise CheckpointError("\n".join(lines))
+
+
+def _check_values(found: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], kind: str,
+                  source: str) -> None:
+    """Integer tensors where the model has float weights, or NaN/inf weights: a damaged file, refused
+    here rather than as NaN images (or silently rounded weights) later."""
+    wrong_dtype = [k for k in expected if found[k].is_floating_point() != expected[k].is_floating_point()
+                   or found[k].is_complex()]
+    if wrong_dtype:
+        key = wrong_dtype[0]
+        raise CheckpointError(f"{source}: {len(wrong_dtype)} tensor(s) of the wrong kind for a {kind} checkpoint, "
+                              f"e.g. {key} is {str(found[key].dtype).replace('torch.', '')} where the model has "
+                              f"{str(expected[key].dtype).replace('torch.', '')}; the file is damaged or not a "
+                              f"{kind} checkpoint.")
+    not_finite = [k for k, v in found.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if not_finite:
+        raise CheckpointError(f"{source}: {_preview(not_finite)} hold NaN or inf; the file is damaged "
+                              "(download it again) or the training diverged.")
 
 
 def _preview(keys: Iterable[str], limit: int = 6) -> str:
