@@ -1,14 +1,18 @@
-"""The package's shape: imports flow one way (no cycles) and nothing below the CLI imports it.
+"""The package's shape: imports flow one way, down the README's Architecture list (no cycles, no
+import of a module listed higher), and nothing below the CLI imports it.
 
 The import graph is read from the source with ``ast`` (nothing is imported), so a cycle or an
-upward import fails here before it fails someone's ``import``.
+upward import fails here before it fails someone's ``import``. The order is the README's own list,
+read from it, so the picture a newcomer reads and the rule the tests enforce are one.
 """
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "latentdirs"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "latentdirs"
 
 
 def _module_name(path: Path) -> str:
@@ -115,6 +119,54 @@ def test_no_extra_is_imported_at_module_level_where_the_cli_reaches(extra_module
             if any(n.split(".")[0] == extra_module for n in names):
                 offenders.append(m)
     assert offenders == []
+
+
+def architecture_order(readme: str) -> list[list[str]]:
+    """The README's Architecture list, top first: each entry's module prefixes (``cli/`` -> latentdirs.cli,
+    ``gan/train.py`` -> latentdirs.gan.train, ``data/, gan/`` -> two prefixes of one entry)."""
+    section = readme.split("## Architecture", 1)[1]
+    block = section.split("```", 2)[1]
+    entries = []
+    for line in block.splitlines():
+        match = re.match(r"^  (\S+(?:, \S+)*)(?:\s{2,}|$)", line)  # an entry; descriptions are indented deeper
+        if match:
+            entries.append(["latentdirs." + name.rstrip("/").removesuffix(".py").replace("/", ".")
+                            for name in match.group(1).split(", ")])
+    return entries
+
+
+ORDER = architecture_order((ROOT / "README.md").read_text())
+
+
+def rank(module: str) -> int | None:
+    """Position in the README's list of the most specific entry that holds ``module``."""
+    best = None
+    for position, prefixes in enumerate(ORDER):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), position)
+    return None if best is None else best[1]
+
+
+def test_the_readme_order_is_read():
+    assert ORDER[0] == ["latentdirs.cli"] and ["latentdirs.data", "latentdirs.gan"] in ORDER
+    assert rank("latentdirs.gan.train") < rank("latentdirs.render") < rank("latentdirs.gan.networks")
+    assert rank("latentdirs.evaluation.rca") == rank("latentdirs.evaluation")
+
+
+def test_every_module_is_in_the_readme_architecture():
+    # the package __init__ re-exports the API: it sits above the list, as the CLI's users see it
+    missing = sorted(m for m in MODULES if m != "latentdirs" and rank(m) is None)
+    assert missing == [], "add these to README.md's Architecture list"
+
+
+def test_imports_flow_down_the_readme_list():
+    # Every import counts, also one inside a function: it is still a dependency, only a later one.
+    upward = sorted(f"{m} imports {t}" for m in MODULES if m != "latentdirs" and rank(m) is not None
+                    for t in imports(m, top_level_only=False) if t != "latentdirs" and rank(t) is not None
+                    and rank(t) < rank(m))
+    assert upward == [], "an import of a module listed higher in README.md's Architecture: move the code, " \
+                         "or move the entry if the dependency is legitimate"
 
 
 def test_the_cycle_finder_finds_a_cycle():
