@@ -8,6 +8,12 @@ goes next to it.
 
     python benchmarks/gan_candidates.py scratch/cand_dcgan_up scratch/cand_style_sn scratch/cand_style_r1 \
         --classifier scratch/factor_classifier.pt --grids docs/images/gan_candidates --out docs/gan_candidates.json
+
+Runs that continue one checkpoint (the capacity study: each run resumes or warm-starts step 95518)
+count their steps and CPU time from it with ``--from-step``:
+
+    python benchmarks/gan_candidates.py scratch/capacity/start scratch/capacity/control scratch/capacity/wide \
+        scratch/capacity/r1_aug --from-step 95518 --grids docs/images/capacity --out docs/gan/capacity.json
 """
 from __future__ import annotations
 
@@ -28,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grids", default=None, help="folder for one 8x8 sample grid per run (RUN_NAME.png)")
     parser.add_argument("--out", default="benchmarks/results/gan_candidates.json", help="JSON report (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    parser.add_argument("--from-step", type=int, default=0,
+                        help="count steps and CPU time from this step of each run's history (default: 0, all)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -53,29 +61,65 @@ def main(argv: list[str] | None = None) -> int:
         generator = load_generator("shapes3d", str(final))
         report = evaluate_generator_quality(generator, args.num_images, classifier=classifier)
         config = state["config"]
+        cpu_seconds = state.get("cpu_seconds", 0.0) - cpu_seconds_at(run, state, args.from_step)
+        steps = state["step"] - args.from_step
         rows.append({"run": run.name, "architecture": config.get("architecture", "dcgan"),
-                     "r1_gamma": config.get("r1_gamma", 0.0), "steps": state["step"],
-                     "cpu_seconds": round(state.get("cpu_seconds", 0.0), 1),
-                     "cpu_seconds_per_step": round(state.get("cpu_seconds", 0.0) / max(1, state["step"]), 3),
+                     "changes": changes(config), "r1_gamma": config.get("r1_gamma", 0.0),
+                     "widths": config.get("widths", {}), "augment": config.get("augment", ""),
+                     "from_step": args.from_step, "step": state["step"], "steps": steps,
+                     "cpu_seconds": round(cpu_seconds, 1),
+                     "cpu_seconds_per_step": round(cpu_seconds / steps, 3) if steps > 0 else None,
                      "parameters": sum(p.numel() for p in generator.parameters()), **report})
         if args.grids:
             Path(args.grids).mkdir(parents=True, exist_ok=True)
-            save_image_grid(generate(generator, 64, seed=7), Path(args.grids) / f"{run.name}.png")
+            grid = Path(args.grids) / f"{run.name}.png"
+            save_image_grid(generate(generator, 64, seed=7), grid)
+            from PIL import Image  # a 256-colour palette keeps the grids small for docs/
+            Image.open(grid).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(grid, optimize=True)
         print(f"{run.name}: done", file=sys.stderr)
 
-    print("| run | architecture | steps | CPU s/step | all 6 confident | worst factor | Frechet |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | what changed | params | steps | CPU s/step | Frechet | all 6 confident | all 6 within one step | "
+          "floor | wall | object | scale | shape | orientation | wall-hue coverage |")
+    print("|---" * 15 + "|")
     for r in rows:
         per_factor = r["confident_fraction_generated_per_factor"]
-        worst = min(per_factor, key=per_factor.get)
-        print(f"| {r['run']} | {r['architecture']}{' + R1' if r['r1_gamma'] > 0 else ''} | {r['steps']} | "
-              f"{r['cpu_seconds_per_step']} | {r['confident_fraction_generated']:.1%} | "
-              f"{worst} {per_factor[worst]:.0%} | {r['frechet_distance_real_vs_generated']:.0f} |")
+        print(f"| {r['run']} | {r['changes']} | {r['parameters'] / 1000:.0f}k | {r['steps']} | "
+              f"{r['cpu_seconds_per_step']} | {r['frechet_distance_real_vs_generated']:.0f} | "
+              f"{r['confident_fraction_generated']:.1%} | {r['within_one_step_fraction_generated']:.1%} | "
+              + " | ".join(f"{per_factor[k]:.0%}" for k in ("floor_hue", "wall_hue", "object_hue", "scale", "shape",
+                                                            "orientation"))
+              + f" | {r['generated_factor_coverage']['wall_hue']:.2f} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
+
+
+def changes(config: dict) -> str:
+    """What a run changes against a plain spectral-norm run of its architecture, in words."""
+    parts = [config.get("architecture", "dcgan")]
+    if config.get("widths"):
+        parts.append("channels " + ", ".join(f"{c} at {r}x{r}" for r, c in sorted(
+            (int(r), c) for r, c in config["widths"].items())))
+    if config.get("r1_gamma", 0.0) > 0:
+        parts.append(f"R1 {config['r1_gamma']:g} instead of spectral norm")
+    if config.get("augment"):
+        parts.append(f"DiffAugment {config['augment']}")
+    return "; ".join(parts)
+
+
+def cpu_seconds_at(run: Path, state: dict, step: int) -> float:
+    """CPU seconds the run had used at ``step``, from its commands.jsonl (each (re)start records them)."""
+    if step == 0:
+        return 0.0
+    if state["step"] == step:  # the starting point itself
+        return state.get("cpu_seconds", 0.0)
+    history = [json.loads(line) for line in (run / "commands.jsonl").read_text().splitlines() if line.strip()]
+    for entry in history:
+        if entry.get("from_step") == step:
+            return entry["cpu_seconds_before"]
+    raise SystemExit(f"{run}/commands.jsonl has no (re)start at step {step}; --from-step must be one")
 
 
 if __name__ == "__main__":

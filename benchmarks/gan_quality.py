@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  real               {report['confident_fraction_real']:.1%}")
     print("  generated, per factor: "
           + ", ".join(f"{k} {v:.1%}" for k, v in report["confident_fraction_generated_per_factor"].items()))
+    print(f"every factor read within one step (a neighbouring value allowed), generated "
+          f"{report['within_one_step_fraction_generated']:.1%}, real {report['within_one_step_fraction_real']:.1%}")
+    print("  generated, per factor: "
+          + ", ".join(f"{k} {v:.1%}" for k, v in report["within_one_step_fraction_generated_per_factor"].items()))
     print("classifier accuracy on real scenes: "
           + ", ".join(f"{k} {v:.1%}" for k, v in report["classifier_accuracy_real"].items()))
     print("factor coverage of generated scenes (1 = uniform): "

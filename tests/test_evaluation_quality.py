@@ -1,8 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from latentdirs.data.shapes3d import FACTOR_SIZES
-from latentdirs.evaluation.quality import FactorClassifier, classify, confident_fraction, frechet_distance
+from latentdirs.evaluation.quality import (FactorClassifier, classify, confident_fraction, frechet_distance,
+                                           within_one_step, within_one_step_fractions)
 
 
 def test_frechet_distance_of_known_gaussians():
@@ -19,6 +21,18 @@ def test_confident_fraction():
     sure = torch.tensor([[0.95, 0.05], [0.5, 0.5]])
     also_sure = torch.tensor([[0.02, 0.98], [0.99, 0.01]])
     assert confident_fraction([sure, also_sure]) == 0.5
+
+
+def test_within_one_step_allows_a_neighbouring_value():
+    between_sizes = torch.tensor([[0.0, 0.48, 0.47, 0.05, 0.0]])  # an object between two sizes
+    spread = torch.tensor([[0.3, 0.0, 0.3, 0.0, 0.4]])  # no reading at all
+    assert within_one_step(between_sizes, "linear").item() == pytest.approx(1.0)
+    assert within_one_step(spread, "linear").item() < 0.9
+    wrapped = torch.tensor([[0.5, 0.0, 0.0, 0.0, 0.45]])  # hues: the last value neighbours the first
+    assert within_one_step(wrapped, "circular").item() > 0.9 and within_one_step(wrapped, "linear").item() < 0.9
+    assert within_one_step(between_sizes, None).item() == pytest.approx(0.48)  # shapes are unordered
+    overall, per_factor = within_one_step_fractions([torch.cat([between_sizes, spread])] * 2, ("scale", "shape"))
+    assert overall == 0.0 and per_factor == {"scale": 0.5, "shape": 0.0}
 
 
 def test_classifier_shapes():

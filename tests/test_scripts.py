@@ -96,7 +96,8 @@ def test_gan_candidates_measures_runs_side_by_side(tmp_path, monkeypatch, capsys
     row, = json.loads((tmp_path / "c.json").read_text())
     assert row["run"] == "cand_tiny" and row["architecture"] == "dcgan-w" and row["steps"] == 2
     assert row["frechet_distance_real_vs_generated"] > row["frechet_distance_real_vs_real"]  # an untrained GAN
-    assert "| cand_tiny | dcgan-w | 2 |" in capsys.readouterr().out
+    assert "within_one_step_fraction_generated" in row and row["changes"] == "dcgan-w"
+    assert "| cand_tiny | dcgan-w | " in capsys.readouterr().out
     assert (tmp_path / "grids" / "cand_tiny.png").exists()
 
 

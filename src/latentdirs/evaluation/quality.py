@@ -7,7 +7,11 @@ two numbers for a generator:
   space (FID with a domain-specific network instead of Inception), reported next to the
   distance between two independent real sets of the same size, its noise floor;
 - the fraction of images whose every factor is predicted with confidence > 0.9, on generated
-  and on real images: a generated scene that the classifier reads unambiguously is a clean one.
+  and on real images: a generated scene that the classifier reads unambiguously is a clean one;
+- beside it, the fraction whose every factor is read within one step of a grid value (the
+  probability of the best three neighbouring values > 0.9: one size, one orientation, one hue
+  step around the circle; shape has no neighbours). The gap between the two tells off-grid
+  scenes (an object between two sizes) from wrong ones.
 
     >>> from latentdirs.evaluation.quality import evaluate_generator_quality
     >>> report = evaluate_generator_quality(load_generator("shapes3d"), num_images=5000)
@@ -97,6 +101,31 @@ def confident_fraction(probabilities: list[torch.Tensor], threshold: float = 0.9
     return confident.float().mean().item()
 
 
+# How the values of each factor neighbour each other: hues lie on the colour circle, sizes and
+# orientations on a line; the four shapes are unordered.
+FACTOR_ORDER = {"floor_hue": "circular", "wall_hue": "circular", "object_hue": "circular",
+                "scale": "linear", "orientation": "linear", "background_fade": "linear", "shape": None}
+
+
+def within_one_step(probabilities: torch.Tensor, order: str | None) -> torch.Tensor:
+    """Per image, the largest probability of three neighbouring values (k-1, k, k+1); the top one if unordered."""
+    if order is None:
+        return probabilities.max(1).values
+    if order == "circular":
+        window = probabilities + probabilities.roll(1, 1) + probabilities.roll(-1, 1)
+    else:
+        padded = nn.functional.pad(probabilities, (1, 1))
+        window = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
+    return window.max(1).values
+
+
+def within_one_step_fractions(probabilities: list[torch.Tensor], names=FACTOR_NAMES,
+                              threshold: float = 0.9) -> tuple[float, dict[str, float]]:
+    """Fraction of images whose every factor is read within one step (> ``threshold``), and per factor."""
+    near = torch.stack([within_one_step(p, FACTOR_ORDER[name]) > threshold for name, p in zip(names, probabilities)])
+    return near.all(0).float().mean().item(), {name: row.float().mean().item() for name, row in zip(names, near)}
+
+
 @torch.no_grad()
 def generate(generator, num_images: int, seed: int = 0, batch_size: int = 250) -> torch.Tensor:
     rng = torch.Generator().manual_seed(seed)
@@ -122,6 +151,7 @@ def evaluate_generator_quality(generator, num_images: int = 5000, classifier: Fa
         counts = np.bincount(p.argmax(1).numpy(), minlength=size) / len(p)
         nonzero = counts[counts > 0]
         coverage[name] = float(np.exp(-(nonzero * np.log(nonzero)).sum()) / size)  # normalised perplexity
+    near_generated, near_per_factor = within_one_step_fractions(probs_g, threshold=threshold)
     return {
         "num_images": num_images,
         "frechet_distance_real_vs_generated": frechet_distance(feats_a.numpy(), feats_g.numpy()),
@@ -132,6 +162,10 @@ def evaluate_generator_quality(generator, num_images: int = 5000, classifier: Fa
         # which factors a generated scene fails to show clearly
         "confident_fraction_generated_per_factor": {
             name: (p.max(1).values > threshold).float().mean().item() for name, p in zip(FACTOR_NAMES, probs_g)},
+        # the same, a neighbouring value allowed: are the misses off-grid scenes or wrong ones?
+        "within_one_step_fraction_generated": near_generated,
+        "within_one_step_fraction_real": within_one_step_fractions(probs_a, threshold=threshold)[0],
+        "within_one_step_fraction_generated_per_factor": near_per_factor,
         "classifier_accuracy_real": accuracy,
         "generated_factor_coverage": coverage,
     }

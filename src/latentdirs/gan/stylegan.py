@@ -13,7 +13,7 @@ convolution, which is what a CPU is fast at.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -31,11 +31,19 @@ class StyleNetworkConfig:
     max_channels: int = 128
     image_size: int = 64
     image_channels: int = 3
+    widths: dict[int, int] = field(default_factory=dict)
+    """Channels at some resolutions, overriding the formula: ``{32: 64, 64: 32}`` doubles the two finest
+    blocks of the base-16 network (see :mod:`latentdirs.gan.widen` for growing trained weights so)."""
+
+    def __post_init__(self) -> None:
+        self.widths = {int(k): int(v) for k, v in (self.widths or {}).items()}  # JSON keys are strings
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def channels(self, resolution: int) -> int:
+        if resolution in self.widths:
+            return self.widths[resolution]
         return min(self.max_channels, self.base_channels * self.image_size // resolution)
 
 

@@ -6,6 +6,9 @@ generator is exported as ``generator.safetensors`` + ``config.json``, the format
 ``latentdirs.generators.shapes3d.load`` reads.
 
     latentdirs train-gan --out scratch/gan_run --steps 12000 --batch-size 32 --max-minutes 85
+
+A new run can start from another run's checkpoint (``--warm-start``) with a wider generator
+(``--widths``) or an R1 critic in place of the spectral-norm one; see :mod:`latentdirs.gan.widen`.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +29,11 @@ from torch import nn
 
 from ..render import to_uint8
 from ..runs import atomic_torch_save, atomic_write_text, cpu_model
+from .augment import augment, parse_policy
 from .networks import (DCGANDiscriminator, DCGANGenerator, NetworkConfig, UpsampleGenerator, recalibrate_batchnorm,
                        update_ema)
 from .stylegan import MappedDCGANGenerator, StyleGenerator, StyleNetworkConfig, mixed_styles
+from .widen import fold_spectral_norm, widen_adam_state, widen_state_dict
 
 ARCHITECTURES = ("dcgan", "dcgan-up", "style", "dcgan-w")
 STYLED = ("style", "dcgan-w")  # architectures with a mapping network (W and W+ spaces)
@@ -52,6 +57,8 @@ class TrainConfig:
     """Network width unit (see NetworkConfig)."""
     max_channels: int = 128
     """'style' only: channel cap at low resolutions."""
+    widths: dict[int, int] = field(default_factory=dict)
+    """'style' / 'dcgan-w': channels at some resolutions instead of the base_channels formula, e.g. {32: 64, 64: 32}."""
     mapping_layers: int = 4
     """'style' only: depth of the z -> w MLP."""
     style_mixing: float = 0.9
@@ -62,6 +69,9 @@ class TrainConfig:
     """Weight of the R1 gradient penalty on real images; > 0 replaces the critic's spectral norm."""
     r1_every: int = 16
     """Apply R1 every N steps (lazy regularization), scaled by N."""
+    augment: str = ""
+    """Differentiable augmentation of the critic's inputs, real and fake: 'translation', 'cutout' or both
+    ('translation,cutout'); no colour transforms, the hues are factors (latentdirs.gan.augment)."""
     lr_generator: float = 2e-4
     lr_discriminator: float = 2e-4
     beta1: float = 0.5
@@ -91,6 +101,12 @@ class TrainConfig:
     """Stop cleanly after this much CPU time of this process (summed over resumes); 0 = no limit.
     The equal budget of candidate runs that share a machine."""
 
+    def __post_init__(self) -> None:
+        self.widths = {int(k): int(v) for k, v in (self.widths or {}).items()}  # JSON keys are strings
+        if self.widths and self.architecture not in STYLED:
+            raise ValueError(f"widths applies to the 'style' and 'dcgan-w' generators, not {self.architecture!r}")
+        parse_policy(self.augment)
+
     def network(self) -> NetworkConfig:
         return NetworkConfig(latent_dim=self.latent_dim, base_channels=self.base_channels)
 
@@ -100,7 +116,8 @@ class TrainConfig:
         if self.architecture in STYLED:
             network = StyleGenerator if self.architecture == "style" else MappedDCGANGenerator
             return network(StyleNetworkConfig(latent_dim=self.latent_dim, mapping_layers=self.mapping_layers,
-                                              base_channels=self.base_channels, max_channels=self.max_channels))
+                                              base_channels=self.base_channels, max_channels=self.max_channels,
+                                              widths=self.widths))
         return (DCGANGenerator if self.architecture == "dcgan" else UpsampleGenerator)(self.network())
 
     def build_discriminator(self) -> nn.Module:
@@ -215,9 +232,41 @@ def _render_training_set(config: TrainConfig) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # uint8 NCHW, converted per batch
 
 
+def _warm_start(state: dict, stored: TrainConfig, config: TrainConfig, generator: nn.Module,
+                generator_ema: nn.Module, discriminator: nn.Module, opt_g, opt_d) -> None:
+    """Load another run's checkpoint into this run's (wider, or R1-regularized) networks, same function."""
+    for name in ("architecture", "latent_dim", "mapping_layers", "d_base_channels"):
+        if getattr(stored, name) != getattr(config, name):
+            raise ValueError(f"--warm-start: the checkpoint has {name}={getattr(stored, name)!r}, this run "
+                             f"{getattr(config, name)!r}; only the generator's widths and the critic's "
+                             "regularization may change")
+    fresh = {k: v.detach().clone() for k, v in generator.state_dict().items()}  # supplies the new channels
+    generator.load_state_dict(widen_state_dict(state["generator"], fresh))
+    # The EMA is widened too, with the same new entries: it then starts as the exact shipped function
+    # (the figures at step 0 equal the source run's) and keeps its long average of the old channels.
+    generator_ema.load_state_dict(widen_state_dict(state["generator_ema"], fresh))
+    opt_g.load_state_dict(widen_adam_state(state["opt_g"], list(generator.parameters())))
+    critic = state["discriminator"]
+    if stored.r1_gamma <= 0 < config.r1_gamma:
+        # Spectral norm -> R1: the same critic function in plain weights. Its Adam moments were measured
+        # for the un-normalised weights, so the critic's optimizer starts afresh.
+        discriminator.load_state_dict(fold_spectral_norm(critic))
+    elif stored.r1_gamma > 0 and config.r1_gamma <= 0:
+        raise ValueError("--warm-start: cannot put spectral norm back on a critic trained with R1")
+    else:
+        discriminator.load_state_dict(critic)
+        opt_d.load_state_dict(state["opt_d"])
+
+
 def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan", resume: bool = True,
-              progress: bool = True, command: str | None = None, **overrides) -> Path:
-    """Train (or resume) a GAN in ``out_dir``; returns the exported generator folder ``out_dir/final``."""
+              progress: bool = True, command: str | None = None, warm_start: str | Path | None = None,
+              **overrides) -> Path:
+    """Train (or resume) a GAN in ``out_dir``; returns the exported generator folder ``out_dir/final``.
+
+    ``warm_start``: a checkpoint of another run to start from when ``out_dir`` has none yet. Its step,
+    CPU time and command history carry over; the generator may be wider (``widths``) and the critic
+    may trade spectral norm for R1, both function-preserving (:mod:`latentdirs.gan.widen`).
+    """
     config = config or TrainConfig()
     if overrides:
         config = TrainConfig(**{**asdict(config), **overrides})
@@ -239,29 +288,40 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
     step, elapsed_before, cpu_before = 0, 0.0, 0.0
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
-    if resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        architecture_fields = ("architecture", "latent_dim", "base_channels", "max_channels", "mapping_layers",
-                               "d_base_channels", "r1_gamma")
-        stored = {**asdict(TrainConfig(architecture="dcgan")), **state["config"]}
-        if any(stored[f] != getattr(config, f) for f in architecture_fields):
-            raise ValueError(f"{checkpoint_path} was trained with a different architecture "
-                             f"({state['config']}); use another --out folder or --no-resume.")
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        generator_ema.load_state_dict(state["generator_ema"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
+    resuming = resume and checkpoint_path.exists()
+    source = checkpoint_path if resuming else Path(warm_start) if warm_start else None
+    if source is not None:
+        state = torch.load(source, map_location="cpu", weights_only=True)
+        stored = TrainConfig(**{**asdict(TrainConfig(architecture="dcgan")), **state["config"]})
+        if resuming:
+            architecture_fields = ("architecture", "latent_dim", "base_channels", "max_channels", "widths",
+                                   "mapping_layers", "d_base_channels", "r1_gamma")
+            if any(getattr(stored, f) != getattr(config, f) for f in architecture_fields):
+                raise ValueError(f"{checkpoint_path} was trained with a different architecture "
+                                 f"({state['config']}); use another --out folder or --no-resume.")
+            generator.load_state_dict(state["generator"])
+            discriminator.load_state_dict(state["discriminator"])
+            generator_ema.load_state_dict(state["generator_ema"])
+            opt_g.load_state_dict(state["opt_g"])
+            opt_d.load_state_dict(state["opt_d"])
+            _drop_metrics_after(out_dir / "metrics.jsonl", state["step"])
+        else:
+            _warm_start(state, stored, config, generator, generator_ema, discriminator, opt_g, opt_d)
+            history = source.parent / HISTORY_NAME  # the weights' lineage goes on in this run's history
+            if history.exists() and not (out_dir / HISTORY_NAME).exists():
+                atomic_write_text(out_dir / HISTORY_NAME, history.read_text())
         torch.set_rng_state(state["torch_rng"])
         step, elapsed_before = state["step"], state["elapsed_seconds"]
         cpu_before = state.get("cpu_seconds", 0.0)
-        print(f"resumed from {checkpoint_path} at step {step}", file=sys.stderr)
-        _drop_metrics_after(out_dir / "metrics.jsonl", step)
+        print(f"{'resumed' if resuming else 'warm-started'} from {source} at step {step}", file=sys.stderr)
     atomic_write_text(out_dir / "train_config.json",
                        json.dumps({**asdict(config), "command": command}, indent=2) + "\n")
     with open(out_dir / HISTORY_NAME, "a") as history:  # every (re)start, so the weights can say how they were made
-        history.write(json.dumps({"command": command, "from_step": step, "cpu_seconds_before": round(cpu_before, 1),
-                                  "machine": cpu_model(), "threads": config.threads}) + "\n")
+        entry = {"command": command, "from_step": step, "cpu_seconds_before": round(cpu_before, 1),
+                 "machine": cpu_model(), "threads": config.threads}
+        if source is not None and not resuming:
+            entry["warm_start"] = str(source)
+        history.write(json.dumps(entry) + "\n")
 
     real_images = _render_training_set(config)
     batch_rng = np.random.default_rng(config.seed + step)  # a resumed run does not replay the same batches
@@ -298,6 +358,11 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
 
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.amp)
+
+    policy = parse_policy(config.augment)
+
+    def critic_input(images: torch.Tensor) -> torch.Tensor:
+        return augment(images, policy) if policy else images
     stop = _StopRequest()
     try:
         while step < config.steps:
@@ -309,8 +374,9 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
             # Discriminator: hinge loss on real vs (detached) fake.
             with torch.no_grad(), autocast():
                 fake = fake_batch()
+            real = critic_input(real)  # R1 below then penalizes the gradient at the critic's actual input
             with autocast():
-                d_real, d_fake = discriminator(real).float(), discriminator(fake).float()
+                d_real, d_fake = discriminator(real).float(), discriminator(critic_input(fake)).float()
             loss_d = hinge(1 - d_real).mean() + hinge(1 + d_fake).mean()
             if config.r1_gamma > 0 and step % config.r1_every == 0:
                 loss_d = loss_d + 0.5 * config.r1_gamma * config.r1_every * _r1_penalty(discriminator, real)
@@ -320,7 +386,7 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
 
             # Generator: raise the critic's score of fresh fakes.
             with autocast():
-                loss_g = -discriminator(fake_batch()).float().mean()
+                loss_g = -discriminator(critic_input(fake_batch())).float().mean()
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
@@ -376,6 +442,15 @@ def train_gan(config: TrainConfig | None = None, out_dir: str | Path = "runs/gan
     return out_dir / "final"
 
 
+def parse_widths(text: str) -> dict[int, int]:
+    """'32=64,64=32' -> {32: 64, 64: 32}."""
+    try:
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        return {int(res): int(channels) for res, channels in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected RES=CHANNELS,... (e.g. 32=64,64=32), got {text!r}") from None
+
+
 def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``train-gan`` subcommand to an argparse ``subparsers`` object."""
     parser = subparsers.add_parser(
@@ -384,8 +459,12 @@ def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
         description=("Train a DCGAN (hinge loss, spectral-norm critic, EMA generator) on procedural "
                      "3D-Shapes scenes rendered in memory. Resumes from OUT/checkpoint.pt if present; "
                      "the EMA generator is exported to OUT/final/ (generator.safetensors + config.json).\n\n"
-                     "example:\n  nice -n 5 latentdirs train-gan --out scratch/gan_run --steps 12000 "
-                     "--batch-size 32 --base-channels 16 --max-minutes 85"))
+                     "examples:\n  nice -n 5 latentdirs train-gan --out scratch/gan_run --steps 12000 "
+                     "--batch-size 32 --base-channels 16 --max-minutes 85\n"
+                     "  latentdirs train-gan --out scratch/wide --architecture dcgan-w --widths 32=64,64=32 "
+                     "--warm-start training/shapes3d-dcgan-w/checkpoint.pt --amp --channels-last\n"
+                     "  latentdirs train-gan --out scratch/r1_aug --architecture dcgan-w --r1-gamma 0.05 "
+                     "--augment translation,cutout --warm-start training/shapes3d-dcgan-w/checkpoint.pt"))
     defaults = TrainConfig()
     helps = {
         "steps": "number of generator updates", "batch_size": "images per batch",
@@ -399,6 +478,10 @@ def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
         "bn_calibration_batches": "batches of 64 latents that recompute the EMA generator's BatchNorm statistics",
         "max_minutes": "stop cleanly after this much wall time (0 = no limit)",
         "architecture": "generator architecture", "max_channels": "'style': channel cap at low resolutions",
+        "widths": "'style'/'dcgan-w': channels per resolution instead of the base-channels formula, "
+                  "as RES=CHANNELS,... (e.g. 32=64,64=32; empty = the formula)",
+        "augment": "differentiable augmentation of the critic's inputs: translation, cutout or "
+                   "translation,cutout (no colour: hues are factors; empty = none)",
         "mapping_layers": "'style': depth of the z -> w MLP",
         "style_mixing": "'style': probability of mixing two latents' styles in a batch",
         "d_base_channels": "width of the critic's first layer (0 = --base-channels)",
@@ -411,6 +494,10 @@ def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="run folder (checkpoint, samples/, metrics.jsonl, final/)")
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--warm-start", default=None, metavar="CHECKPOINT",
+                        help="start from another run's checkpoint.pt when --out has none (step, CPU time and "
+                             "history carry over): wider --widths are grown function-preservingly, a "
+                             "spectral-norm critic is folded into plain weights for --r1-gamma > 0")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
@@ -418,6 +505,8 @@ def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
             parser.add_argument(flag, action="store_true", help=helps[f.name])
         elif f.name == "architecture":
             parser.add_argument(flag, choices=ARCHITECTURES, default=default, help=helps[f.name])
+        elif f.name == "widths":
+            parser.add_argument(flag, type=parse_widths, default="", metavar="RES=CHANNELS,...", help=helps[f.name])
         else:
             parser.add_argument(flag, type=type(default), default=default, help=helps[f.name])
     parser.set_defaults(func=run_train_gan)
@@ -427,7 +516,8 @@ def add_train_gan_parser(subparsers) -> argparse.ArgumentParser:
 def run_train_gan(args: argparse.Namespace) -> int:
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     command = " ".join(["latentdirs"] + sys.argv[1:]) if sys.argv else None
-    final = train_gan(config, args.out, resume=not args.no_resume, progress=not args.no_progress, command=command)
+    final = train_gan(config, args.out, resume=not args.no_resume, progress=not args.no_progress, command=command,
+                      warm_start=args.warm_start)
     print(f"exported generator to {final}")
     return 0
 
