@@ -233,12 +233,31 @@ def test_hand_declared_options_default_to_their_config(argv, config_path):
     assert differ == {}, f"{argv[0]}: option default vs {config_path} default"
 
 
-def test_edit_options_default_to_invert():
-    from latentdirs.inversion import invert
-    parsed = parsed_defaults(["edit", "a.png", "--directions", "RUN", "--direction", "0"])
-    declared = literal_defaults(invert, parsed)
-    assert {"steps", "lr", "prior_weight", "num_starts", "seed", "scales", "restarts"} <= set(declared)
-    differ = {n: (parsed[n], v) for n, v in declared.items() if parsed[n] != v}
-    # per_layer: None on the command line is "auto" (per layer for style generators in w/w+, docs/editing.md),
-    # resolved by resolve_per_layer before invert() is called; invert() itself stays one w unless asked
-    assert differ == {"per_layer": (None, False)}
+class Captured(Exception):
+    """Raised by a stand-in for the API once it has recorded what the command line passed it."""
+
+
+def test_edit_and_invert_share_one_config(tmp_path, monkeypatch):
+    import latentdirs.editing
+    from PIL import Image
+
+    from latentdirs import DirectionSet
+    from latentdirs.cli import main
+    from latentdirs.inversion import InversionConfig, invert
+    assert literal_defaults(invert, [f.name for f in dataclasses.fields(InversionConfig)]) == {}
+    seen = []
+
+    def edit_image(generator, images, directions, index, shifts, encoder=None, config=None):
+        seen.append(config)
+        raise Captured
+
+    monkeypatch.setattr(latentdirs.editing, "edit_image", edit_image)
+    DirectionSet.random(16, 2, seed=0).save(tmp_path / "set")
+    Image.new("RGB", (32, 32), (90, 120, 200)).save(tmp_path / "a.png")
+    edit = ["edit", str(tmp_path / "a.png"), "--directions", str(tmp_path / "set"), "--direction", "0",
+            "--generator", "planted", "--out", str(tmp_path / "edits")]
+    for extra in ([], ["--steps", "5", "--no-per-layer"]):
+        with pytest.raises(Captured):
+            main(edit + extra)
+    # per_layer: the command line's default is auto (resolve_per_layer: off for the planted generator in z)
+    assert seen == [InversionConfig(), InversionConfig(steps=5)]

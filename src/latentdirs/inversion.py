@@ -27,8 +27,9 @@ import json
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -281,24 +282,53 @@ def _closest_prior_samples(generator: Generator, images: torch.Tensor, num_start
     return candidates[errors.topk(count, dim=1, largest=False).indices].clone()
 
 
-def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None = None, steps: int = 300,
-           lr: float = 0.05, prior_weight: float = 1e-3, num_starts: int = 256, batch_size: int = 64,
-           seed: int = 0, prior: tuple[torch.Tensor, torch.Tensor] | None = None,
-           per_layer: bool = False, scales: int = 1, restarts: int = 1, progress: bool = True) -> InversionResult:
+@dataclass
+class InversionConfig:
+    """How :func:`invert` finds latents: the one source of its defaults and of ``latentdirs edit``'s
+    inversion options (generated from these fields, with these docstrings as help)."""
+
+    steps: int = 300
+    """Adam steps of the optimization, cosine-decayed learning rate (0: the first guess only)."""
+    lr: float = 0.05
+    """Adam learning rate of the optimization."""
+    prior_weight: float = 1e-3
+    """Weight of the prior term mean(((w - mean) / spread)^2), which holds latents near the prior's cloud."""
+    num_starts: int = 256
+    """Prior samples tried for the first guess when there is no encoder (and where restarts pick from)."""
+    batch_size: int = 64
+    """Images optimized together."""
+    seed: int = 0
+    """Seed of the prior samples."""
+    per_layer: bool = False
+    """One w per style layer (W+ inversion, as in Image2StyleGAN; style-based generators in W or W+); the
+    prior term then holds every layer's w near the mapped cloud."""
+    scales: int = 1
+    """Pixel loss averaged over this many resolutions (full, 1/2, 1/4, ...): coarse images give an object's
+    size and place a wider basin than full-resolution pixels."""
+    restarts: int = 1
+    """Also optimize the restarts - 1 next-closest prior samples; each image keeps the latent with the lowest
+    final pixel error (restarts times the cost; for first guesses in the wrong basin)."""
+
+    POSITIVE: ClassVar[tuple[str, ...]] = ("num_starts", "batch_size", "scales", "restarts")
+
+
+def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None = None,
+           config: InversionConfig | None = None, *, prior: tuple[torch.Tensor, torch.Tensor] | None = None,
+           progress: bool = True, **options) -> InversionResult:
     """Latents of ``generator`` whose images reproduce ``images`` ((N, C, H, W) in [-1, 1]).
 
+    ``config`` (default ``InversionConfig()``) with its fields as keywords: ``invert(G, x, steps=150)``.
     First guess: ``encoder(images)`` if given, else the closest of ``num_starts`` prior samples.
-    Then ``steps`` Adam steps (cosine-decayed ``lr``) on per-image pixel MSE +
-    ``prior_weight`` * mean((w - mean) / spread)^2. ``steps=0`` returns the first guess.
+    Then ``steps`` Adam steps on per-image pixel MSE + ``prior_weight`` * the prior term.
     ``prior`` is ``latent_prior(generator)``, computed here when not given (a server reuses it).
-    ``per_layer``: optimize one w per style layer (W+ inversion; style-based generators in W or W+);
-    the prior term then holds every layer's w near the mapped cloud.
-    ``scales`` > 1: the pixel term is averaged over that many resolutions (full, 1/2, 1/4, ...);
-    coarse images give an object's size and place a wider basin than full-resolution pixels.
-    ``restarts`` > 1: besides the first guess, the ``restarts - 1`` next-closest of ``num_starts`` prior
-    samples are optimized too, and each image keeps the latent with the lowest final pixel error
-    (``restarts`` times the cost; for images whose first guess sits in the wrong basin).
     """
+    unknown = sorted(set(options) - {f.name for f in fields(InversionConfig)})
+    if unknown:
+        raise TypeError(f"unknown inversion options {unknown}; options: "
+                        f"{', '.join(f.name for f in fields(InversionConfig))}")
+    cfg = replace(config or InversionConfig(), **options)
+    steps, lr, prior_weight, num_starts = cfg.steps, cfg.lr, cfg.prior_weight, cfg.num_starts
+    batch_size, seed, per_layer, scales, restarts = cfg.batch_size, cfg.seed, cfg.per_layer, cfg.scales, cfg.restarts
     images = check_images(generator, images).to(generator.device)
     if per_layer:
         check_per_layer(generator)

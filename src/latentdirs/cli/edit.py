@@ -1,13 +1,15 @@
 """``latentdirs edit``: invert real images and write strips of them edited along one direction.
 
-Self-contained: the parser needs only argparse; torch and the models load in :func:`run`.
+The inversion options are the fields of :class:`latentdirs.inversion.InversionConfig`, whose defaults
+``invert()`` uses too; ``--per-layer`` alone is the command's own (auto unless given).
 """
 from __future__ import annotations
 
 import argparse
 import re
 
-from .options import Formatter, add_generator_options, add_threads_option, positive_int
+from ..inversion import InversionConfig
+from .options import Formatter, add_config_options, add_generator_options, add_threads_option, positive_int
 
 DESCRIPTION = """Invert real images (encoder guess, then optimization on pixel loss) and write, per image,
 a strip: input | inverted | the inverted latent moved along one direction. See docs/editing.md."""
@@ -19,6 +21,9 @@ EXAMPLES = """examples:
   latentdirs edit photo.jpg --directions RUN_DIR --direction 2 --shift -4,-2,0,2,4 --resize --encoder scratch/edit/encoder-shapes3d
 writes, per image, NAME_d3.png (input | inverted | edits), NAME_inverted.png and NAME_latent.safetensors
 """
+
+# every InversionConfig field but per_layer, whose command-line default is auto (None), not invert()'s False
+INVERSION_OPTIONS = ("steps", "lr", "prior_weight", "num_starts", "batch_size", "seed", "scales", "restarts")
 
 # '-4..4' starts with '-' but is a value, not an option.
 _NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+(\.\.|,)[-\d.,]*$")
@@ -39,22 +44,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--train-encoder", type=positive_int, default=None, metavar="STEPS",
                    help="first train an encoder for this many steps on generated pairs (saved to --encoder DIR if "
                         "given, and reused from there next time)")
-    p.add_argument("--steps", type=int, default=300, help="optimization steps of the inversion (0: first guess only)")
-    p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate of the inversion")
-    p.add_argument("--prior-weight", type=float, default=1e-3, help="weight of the latent prior term")
-    p.add_argument("--per-layer", action=argparse.BooleanOptionalAction, default=None,
-                   help="invert to one style per layer (W+, Image2StyleGAN): keeps more factors (docs/editing.md). "
-                        "Default: on for style-based generators with directions found in w or w+, off elsewhere")
-    p.add_argument("--scales", type=positive_int, default=1,
-                   help="pixel loss averaged over this many resolutions (full, 1/2, 1/4, ...)")
-    p.add_argument("--restarts", type=positive_int, default=1,
-                   help="also optimize the next-closest prior samples; each image keeps its best (N times the cost)")
-    p.add_argument("--num-starts", type=positive_int, default=256,
-                   help="prior samples tried when there is no encoder, and where --restarts picks from")
+    inversion = p.add_argument_group("inversion (InversionConfig fields)")
+    add_config_options(inversion, InversionConfig, InversionConfig(), names=INVERSION_OPTIONS)
+    inversion.add_argument("--per-layer", action=argparse.BooleanOptionalAction, default=None,
+                           help="invert to one style per layer (W+, Image2StyleGAN): keeps more factors "
+                                "(docs/editing.md). Default: on for style-based generators with directions found "
+                                "in w or w+, off elsewhere")
     p.add_argument("--resize", action="store_true", help="centre-crop and resize images of another size")
     p.add_argument("--scale", type=positive_int, default=2, help="pixel upscaling of the strip")
     p.add_argument("--out", default="edits", help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="seed of the prior samples")
     add_threads_option(p)
     add_generator_options(p, default=None)
     p.set_defaults(func=run)
@@ -67,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from safetensors.torch import save_file
 
-    from .options import generator_for_set, set_threads
+    from .options import config_from_args, generator_for_set, set_threads
     from ..directions import DirectionSet
     from ..editing import edit_image, parse_shift_range, strip_image
     from ..inversion import Encoder, load_image, resolve_per_layer
@@ -80,17 +78,16 @@ def run(args: argparse.Namespace) -> int:
     generator = generator_for_set(args, directions)
     images = torch.cat([load_image(path, generator, resize=args.resize) for path in args.images])
     per_layer = resolve_per_layer(generator, args.per_layer)
+    config = config_from_args(args, InversionConfig, InversionConfig(), per_layer=per_layer)
     encoder = None
     if args.train_encoder and not (args.encoder and (Path(args.encoder) / "encoder.json").is_file()):
         from ..inversion import train_encoder
-        encoder = train_encoder(generator, steps=args.train_encoder, batch_size=32, seed=args.seed)
+        encoder = train_encoder(generator, steps=args.train_encoder, batch_size=32, seed=config.seed)
         if args.encoder:
             encoder.save_pretrained(args.encoder)
     elif args.encoder:
         encoder = Encoder.from_pretrained(args.encoder)
-    result = edit_image(generator, images, directions, args.direction, shifts, encoder=encoder, steps=args.steps,
-                        lr=args.lr, prior_weight=args.prior_weight, num_starts=args.num_starts, seed=args.seed,
-                        per_layer=per_layer, scales=args.scales, restarts=args.restarts)
+    result = edit_image(generator, images, directions, args.direction, shifts, encoder=encoder, config=config)
     out = Path(args.out)
     names = _unique_stems(args.images)
     for row, stem in enumerate(names):
@@ -100,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
             save_file({"latent": result.inversion.latents[row:row + 1].contiguous()}, str(tmp),
                       metadata={"generator": str(generator.describe()), "source": str(args.images[row])})
         print(f"{stem}: pixel MSE {result.inversion.pixel_error[row].item():.4f} -> {out / f'{stem}_d{args.direction}.png'}")
-    print(f"{result.inversion.seconds_per_image:.2f} s per image to invert ({args.steps} steps, "
+    print(f"{result.inversion.seconds_per_image:.2f} s per image to invert ({config.steps} steps, "
           f"{'one latent per layer' if per_layer else 'one latent'}, "
-          f"{'encoder' if encoder else f'best of {args.num_starts} prior samples'} to start)")
+          f"{'encoder' if encoder else f'best of {config.num_starts} prior samples'} to start)")
     return 0
 
 
