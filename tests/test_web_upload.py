@@ -107,6 +107,12 @@ def test_a_phone_photo_of_a_few_mb_is_accepted_and_downscaled(client, monkeypatc
     assert response.status_code == 200, response.get_data(as_text=True)
     (width, height), = seen
     assert width < height and min(width, height) <= 2 * 32 * 2  # upright (portrait), decoded at about 2x 32 px
+    # a 512 x 512 PNG photo the size of skimage's astronaut (773 KB)
+    png = io.BytesIO()
+    Image.fromarray(pixels[:512, :512].astype(np.uint8)).save(png, format="PNG")
+    assert len(png.getvalue()) > 600 * 1024
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    assert client.post("/api/upload", json={"image": url}).status_code == 200
 
 
 def test_upload_image_needs_a_known_id_and_set(client):

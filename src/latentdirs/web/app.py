@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from . import ratings
 from .images import (DEFAULT_SHIFTS, MAX_CHART_LATENTS, MAX_CHART_SHIFTS, MAX_SCALE, MAX_SEED, MAX_SHIFT, Renderer,
@@ -139,7 +139,13 @@ def _add_request_checks(app: Flask, allowed_hosts: set[str] | None) -> None:
             raise RequestError("send JSON (Content-Type: application/json)", 415)
         if request.method == "POST":
             request.max_content_length = BODY_LIMITS.get(request.path, MAX_BODY)
-            check_json_depth(request.get_data(cache=True))
+            data = request.get_data(cache=True)
+            check_json_depth(data)
+            if data.strip():
+                try:  # parsed once here; the views read the cached result
+                    request.get_json(cache=True)
+                except BadRequest:
+                    raise RequestError("the body is not valid JSON (UTF-8)") from None
 
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')

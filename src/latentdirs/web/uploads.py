@@ -28,6 +28,7 @@ MAX_UPLOAD_BYTES = 8 * 2**20  # a phone photo: JPEGs of 12-48 megapixels are 2-8
 MAX_UPLOAD_BODY = 4 * -(-MAX_UPLOAD_BYTES // 3) + 4096  # the JSON around it: base64 adds a third
 MAX_UPLOAD_PIXELS = 50_000_000  # refused before decoding: a small file can declare a huge image
 MIN_UPLOAD_SIDE = 16
+_DECODING = threading.BoundedSemaphore(2)  # a 50-megapixel PNG decodes to 150 MB: two at a time at most
 SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
 
 
@@ -54,7 +55,7 @@ def decode_upload(body, generator) -> tuple[torch.Tensor, str, bytes]:
         raise RequestError("upload a PNG or JPEG image", 415)
     side = 2 * max(generator.image_shape[1:])
     try:
-        with Image.open(io.BytesIO(data)) as opened:
+        with _DECODING, Image.open(io.BytesIO(data)) as opened:
             width, height = opened.size
             if min(opened.size) < MIN_UPLOAD_SIDE:
                 raise RequestError(f"the image is {width}x{height}; sides must be at least {MIN_UPLOAD_SIDE} pixels")
@@ -75,8 +76,13 @@ def decode_upload(body, generator) -> tuple[torch.Tensor, str, bytes]:
         raise
     except Image.DecompressionBombError as exc:
         raise RequestError(f"the {kind} file declares too many pixels: {exc}", 413) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
-        # ValueError: a text or ICC chunk that inflates past PIL's limits ("Decompressed data too large")
+    except UnidentifiedImageError:
+        raise RequestError(f"the file starts like a {kind} but cannot be decoded as one") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
+        if isinstance(exc, ValueError) and ("Decompressed" in str(exc) or "MAX_TEXT" in str(exc)):
+            # a text or ICC chunk that inflates past PIL's limits: a decompression bomb
+            raise RequestError(f"the {kind} file holds text or colour-profile chunks that inflate too far "
+                               f"({exc})", 413) from None
         raise RequestError(f"the {kind} file cannot be decoded: {exc}") from None
     return image_to_tensor(image, generator, resize=True, what="the upload"), kind, data
 
