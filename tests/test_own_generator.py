@@ -59,6 +59,10 @@ def no_dim(path=None):
 
 def typo(path=None):
     return dict(module=Tiny(), latent_dim=8, latent_dims=8)
+
+
+def fails(path=None):
+    raise RuntimeError("Error(s) in loading state_dict for Tiny")
 '''
 
 ENTRY_POINTS = """
@@ -149,6 +153,7 @@ def test_an_entry_point_kind_is_listed_loaded_and_reloaded(tmp_path, site, capsy
     ("mypkg.gens:wrong", "returned a Tensor; it must return a latentdirs Generator.*dict\\(module=net"),
     ("mypkg.gens:no_dim", "dict of wrap's arguments without latent_dim"),
     ("mypkg.gens:typo", "with keys wrap does not take: latent_dims"),
+    ("mypkg.gens:fails", "generator factory 'mypkg.gens:fails' raised RuntimeError: Error\\(s\\) in loading"),
     ("broken", "entry point `broken = mypkg.missing:load`.*mypkg 0.1.*cannot be loaded: ModuleNotFoundError"),
     ("mypkg.gens", "unknown generator kind 'mypkg.gens'.*package.module:factory"),
     (":make", "expected package.module:factory"),

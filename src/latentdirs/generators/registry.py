@@ -83,8 +83,10 @@ def load_generator(kind: str, path: str | None = None, **options) -> Generator:
     ``path`` when it is None) returns a :class:`Generator` or a dict of :func:`wrap`'s arguments.
     """
     loader, where = _loader(kind)
-    result = loader(path, **options) if path is not None else loader(**options)
-    gen = result if where is None else _as_generator(result, where, default_name=kind)
+    if where is None:
+        gen = loader(path, **options) if path is not None else loader(**options)
+    else:
+        gen = _as_generator(_call(loader, where, path, options), where, default_name=kind)
     # Remember how it was loaded, so a run folder can reload the same generator later.
     gen.load_spec = {"kind": kind, "path": None if path is None else str(path), "options": options}
     return gen.freeze()
@@ -159,6 +161,17 @@ def _callable(obj, where: str):
         raise GeneratorError(f"{where} is a {type(obj).__name__}, not a function: it must name a function "
                              "(path=None, **options) that returns a Generator.")
     return obj
+
+
+def _call(loader, where: str, path, options: dict):
+    """A user's loader called as the registry calls every loader; what it raised, named as its error."""
+    try:
+        return loader(path, **options) if path is not None else loader(**options)
+    except (GeneratorError, TypeError):  # TypeError: options it does not take (the CLI names them)
+        raise
+    except Exception as exc:
+        raise GeneratorError(f"{where} raised {type(exc).__name__}: {exc}"
+                             + (f" (called with path={str(path)!r})" if path is not None else "")) from exc
 
 
 def _as_generator(result, where: str, default_name: str) -> Generator:
