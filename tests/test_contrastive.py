@@ -73,9 +73,16 @@ def test_compare_runs_latentclr(planted, tmp_path):
                      rca_steps=2, gt_train=0, progress=False)
     cell = tmp_path / "latentclr" / "seed0"
     scores = json.loads((cell / "result.json").read_text())
-    assert "error" not in scores and 0 < scores["factor_cosine"] <= 1 and 0 <= scores["rca"] <= 1
+    assert "error" not in scores
     found = DirectionSet.load(cell / "directions")
     assert found.num_directions == 3 and found.meta["method"] == "latentclr" and found.meta["steps"] == 3
+    # compare ran LatentCLR itself (N = batch / k latents per step, its lr) and scored the set it saved
+    lr = json.loads((tmp_path / "config.json").read_text())["compare"]["lr"]
+    direct = latentclr(planted, 3, steps=3, batch_size=2, lr=lr, seed=0)
+    assert torch.allclose(found.matrix, direct.matrix, atol=1e-5)
+    assert scores["factor_cosine"] == pytest.approx(best_cosines(found.matrix, planted.factor_directions()).mean().item(),
+                                                    abs=1e-6)
+    assert scores["rca"] == pytest.approx(latentdirs.rca(planted, found, steps=2, seed=0, batch_size=4, lr=lr), abs=1e-6)
     assert "| latentclr |" in result.report.read_text()
     # k = 1 leaves no negatives: the cell records why it could not run instead of stopping the comparison.
     failed = compare(planted, k=1, seeds=(0,), methods=("latentclr",), out_dir=tmp_path / "k1", ld_steps=3,
