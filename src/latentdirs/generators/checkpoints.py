@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 import torch
 from torch import nn
 
-from ..runs import safe_torch_load
+from ..runs import load_error_reason, safe_torch_load
 from .base import GeneratorError
 
 
@@ -76,7 +76,7 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False, kind: str | No
                 "the supported formats weights-only.") from exc
         raise CheckpointError(
             f"could not read {path}: the file is truncated or not a checkpoint "
-            f"({type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}). "
+            f"({load_error_reason(cause)}). "
             "Download it again and compare its size with the published one.") from exc
 
 

@@ -36,6 +36,7 @@ def load_nvlabs_pickle(path: str | Path, trust_pickle: bool = False, nvlabs_repo
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no such file: {path}")
+    _check_pickle_stream(path)  # a damaged file is damaged whether trusted or not: say so, not "trust it"
     if not trust_pickle:
         raise CheckpointError(REFUSAL.format(path=path))
     if nvlabs_repo is not None and str(nvlabs_repo) not in sys.path:
@@ -61,6 +62,23 @@ def load_nvlabs_pickle(path: str | Path, trust_pickle: bool = False, nvlabs_repo
     if not isinstance(data, nn.Module):
         raise CheckpointError(f"{path}: expected a torch module, found {type(data).__name__}.")
     return data
+
+
+def _check_pickle_stream(path: Path) -> None:
+    """Walk the pickle's opcodes without executing any (pickletools): empty, truncated or random bytes are
+    refused as such, before the question of trusting the file comes up."""
+    import pickletools
+    if path.is_dir() or path.stat().st_size == 0:
+        raise CheckpointError(f"could not read {path}: " + ("a directory" if path.is_dir() else "the file is empty")
+                              + "; an NVlabs network is one .pkl file.")
+    with open(path, "rb") as fh:
+        try:
+            for _ in pickletools.genops(fh):
+                pass
+        except Exception as exc:  # ValueError, EOFError, struct.error ...: not a whole pickle
+            raise CheckpointError(f"could not read {path}: truncated or not a pickle ({type(exc).__name__}: "
+                                  f"{str(exc)[:120]}). Download it again and compare its size with the published one."
+                                  ) from None
 
 
 class NVlabsGenerator(StyleSpaceGenerator):
