@@ -1,6 +1,10 @@
 import json
+import statistics
 
 import pytest
+import torch
+
+import latentdirs
 
 from latentdirs.cli import main
 from latentdirs.directions import DirectionSet
@@ -24,6 +28,22 @@ def test_compare_end_to_end_on_a_tiny_setting(planted, tmp_path):
     assert "| ld-unit |" in report and "±" in report and "MIG" in report
     assert result.chart.exists() and result.chart.stat().st_size > 1_000
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 8
+    # each method is the one named: SeFa's closed form, the coordinate axes, LD trained from the axes
+    assert torch.allclose(DirectionSet.load(tmp_path / "sefa" / "seed0" / "directions").matrix,
+                          latentdirs.sefa(planted, 5).matrix, atol=1e-5)
+    assert torch.equal(DirectionSet.load(tmp_path / "identity" / "seed1" / "directions").matrix, torch.eye(16)[:, :5])
+    ld = DirectionSet.load(tmp_path / "ld-unit" / "seed0" / "directions").matrix
+    assert not torch.allclose(ld, torch.eye(16)[:, :5], atol=1e-3)
+    # the report's RCA and MIG cells are mean ± sample std over the seeds' result files
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    header = next(line for line in report.splitlines() if line.startswith("| method |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    for method in methods:
+        line = next(line for line in report.splitlines() if line.startswith(f"| {method} |"))
+        cells = dict(zip(columns, (c.strip() for c in line.strip("|").split("|"))))
+        for metric, column in (("rca", "RCA"), ("mig", "MIG")):
+            values = [r[metric] for r in rows if r["method"] == method]
+            assert cells[column] == f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}", (method, metric)
 
 
 def test_compare_resumes_finished_cells_and_reports_methods_that_cannot_run(planted, tmp_path):
