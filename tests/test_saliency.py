@@ -297,4 +297,22 @@ def test_saliency_benchmark_runs_end_to_end_quickly(tmp_path):
     assert bench.main(["--quick", "--out", str(tmp_path / "run"), "--min-area", "0", "--max-area", "1",
                        "--num-directions", "4"]) == 0
     report = json.loads((tmp_path / "run" / "quick.json").read_text())
-    assert 0 <= report["result"]["mae"] <= 1 and (tmp_path / "run" / "quick.png").exists()
+    assert (tmp_path / "run" / "quick.png").exists()
+    # quickly: every stage ran, in well under the 10 minutes a slow test may take (measured: 19 s on
+    # a loaded 2-core AMD EPYC, one thread); at this budget the masks are not good (MAE ~0.5), so
+    # the test checks what the stages decided, not the quality
+    seconds = report["seconds"]
+    assert all(seconds[stage] > 0 for stage in ("discover", "rank", "train_unet", "evaluate", "reference"))
+    assert seconds["total"] < 300, seconds
+    # the pick is the ranking's best by its stated criterion
+    ranking = report["ranking_top"]
+    assert report["pick"] == ranking[0]
+    assert [r["score"] for r in ranking] == sorted((r["score"] for r in ranking), reverse=True)
+    for r in ranking:
+        if r["valid"] >= report["ranking_settings"]["min_valid"]:
+            assert r["score"] == pytest.approx(r["border_whitening"] - r["object_change"], abs=1e-6)
+    assert report["discovery"]["num_directions"] == 4 and {r["index"] for r in ranking} <= set(range(4))
+    # scored on held-out rendered scenes with true masks: the reference U-Net trained on true masks
+    # does better than chance there, so the evaluation sees the objects
+    assert report["heldout"]["num_images"] > 0
+    assert report["reference_unet_on_true_masks"]["iou"] > report["synthetic_mask_quality"]["true_mean_object_area_of_renders"]
