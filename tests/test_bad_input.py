@@ -257,6 +257,17 @@ def test_a_ratings_database_of_another_schema_or_damaged_is_refused(work, capsys
     assert_clean_cli(["mos", str(work / "run"), "--db", str(work / "folder.sqlite")], "folder.sqlite", capsys)
 
 
+@pytest.mark.parametrize("how", BYTES + JSON)
+def test_a_broken_cell_result_of_a_sweep_or_comparison_names_the_file(tmp_path, how):
+    from latentdirs.cells import read_result, write_result
+    write_result(tmp_path, {"method": "sefa", "seed": 0, "rca": 0.5})
+    break_file(tmp_path / "result.json", how)
+    if how in ("empty-object", "wrong-types"):  # a JSON object: what it holds is the job's to check
+        assert isinstance(read_result(tmp_path), dict)
+        return
+    assert_clean_api(lambda: read_result(tmp_path), "result.json")
+
+
 def test_jsonl_records_name_the_file_and_line(tmp_path):
     from latentdirs.runs import read_jsonl
     path = tmp_path / "metrics.jsonl"

@@ -16,20 +16,20 @@ from typing import Callable, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-from .runs import atomic_write_text
+from .runs import atomic_write_text, read_json_object
 
 RESULT = "result.json"
 
 
 def read_json(path: str | Path) -> dict:
     path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json_object(path) if path.exists() else {}
 
 
 def read_result(cell_dir: str | Path) -> dict | None:
-    """The result of a complete cell, None for a cell still to do."""
+    """The result of a complete cell, None for a cell still to do; a damaged one is a ValueError naming it."""
     path = Path(cell_dir) / RESULT
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json_object(path, " (delete it to run the cell again)") if path.exists() else None
 
 
 def write_result(cell_dir: str | Path, result: dict) -> None:
