@@ -406,6 +406,22 @@ def test_a_broken_ratings_database_stops_serve_before_it_listens(originals, tmp_
     assert_clean_api(lambda: create_app([str(originals / "run")], db_path=db), db.name)
 
 
+# the config files beside some checkpoints, and the corruptions that leave them valid
+CONFIGS = {"latentdirs.generators.shapes3d:load": ("config.json", {"truncated-by-1"}),  # only its last newline
+           "latentdirs.generators.sngan:load_mnist": ("args.json", {"empty-object"}),  # the kind's defaults
+           "latentdirs.generators.biggan:load": ("config.json", set())}
+CONFIG_CASES = [(loader, how) for loader, (_, valid) in CONFIGS.items() for how in BYTES + JSON if how not in valid]
+
+
+@pytest.mark.parametrize("loader, how", CONFIG_CASES, ids=[f"{_kind_of(loader)}:{how}" for loader, how in CONFIG_CASES])
+def test_a_broken_config_beside_a_checkpoint_gets_a_clean_error(loader, how, tmp_path):
+    path = BUILDERS[loader][0](tmp_path)
+    config = path.parent / CONFIGS[loader][0]
+    break_file(config, how)
+    message = str(assert_clean_api(lambda: load_generator(_kind_of(loader), str(path)), path.parent.name))
+    assert config.name in message or path.name in message
+
+
 def test_a_damaged_pickle_is_called_damaged_not_untrusted(tmp_path):
     path = _nvlabs(tmp_path)
     message = str(assert_clean_api(lambda: load_generator("nvlabs-pickle", str(path)), path.name))

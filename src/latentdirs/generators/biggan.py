@@ -22,7 +22,6 @@ weight (``gen_z`` reads ``cat(z, class_embedding)``), as the SeFa paper does for
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Sequence
@@ -32,7 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Generator, GeneratorError
-from .checkpoints import CheckpointError, load_strict, read_checkpoint, wrong_kind_error
+from .checkpoints import (CheckpointError, built_from_config, load_strict, read_checkpoint, read_config,
+                          wrong_kind_error)
 
 DEFAULT_CONFIG_128 = {
     "output_dim": 128, "z_dim": 128, "class_embed_dim": 128, "channel_width": 128, "num_classes": 1000,
@@ -345,16 +345,14 @@ def load(path: str | Path, classes=207, truncation: float = 1.0, num_random_clas
     config = dict(DEFAULT_CONFIG_128)
     note = "BigGANConfig() defaults (no config.json)"
     if config_path is not None:
-        try:
-            config.update(json.loads(config_path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{config_path} is not valid JSON: {exc}") from exc
-        note = f"{config_path.name}: channel_width {config['channel_width']}, {len(config['layers'])} layers"
+        config.update(read_config(config_path))
+        note = built_from_config(lambda: f"{config_path.name}: channel_width {config['channel_width']}, "
+                                         f"{len(config['layers'])} layers", config_path)
     state = read_checkpoint(weights, trust_pickle=trust_pickle, kind="biggan")
     if not isinstance(state, dict) or "generator.gen_z.weight_orig" not in state:
         raise wrong_kind_error(state, "biggan", str(weights), "a state dict with 'embeddings.weight', 'generator.gen_z.*'")
     with torch.device("meta"):  # allocate once, when the checked tensors are assigned
-        network = BigGANDeep(config)
+        network = built_from_config(BigGANDeep, config_path or "the default BigGAN config", config)
     _check_and_assign(network, state, str(weights), note)
     return BigGANGenerator(network, classes=classes, truncation=truncation,
                            num_random_classes=num_random_classes, seed=seed).freeze()

@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 import torch
 from torch import nn
 
-from ..runs import load_error_reason, safe_torch_load
+from ..runs import load_error_reason, read_json_object, safe_torch_load
 from .base import GeneratorError
 
 
@@ -78,6 +78,25 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False, kind: str | No
             f"could not read {path}: the file is truncated or not a checkpoint "
             f"({load_error_reason(cause)}). "
             "Download it again and compare its size with the published one.") from exc
+
+
+def read_config(path: str | Path) -> dict:
+    """The JSON object of a checkpoint's config file (args.json, config.json); anything else names it."""
+    try:
+        return read_json_object(path, " (the checkpoint's config)")
+    except ValueError as exc:
+        raise CheckpointError(f"{exc}; restore it, or download the checkpoint again.") from None
+
+
+def built_from_config(build, config_path, *args):
+    """``build(*args)``, with a config whose values have the wrong types reported as the config's fault."""
+    try:
+        return build(*args)
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        if isinstance(exc, GeneratorError):
+            raise
+        raise CheckpointError(f"{config_path} holds values a model cannot be built from "
+                              f"({type(exc).__name__}: {exc}); restore the file or download it again.") from None
 
 
 def _unsafe_globals(path: Path) -> list[str]:

@@ -15,7 +15,6 @@ come from ``latentdirs train-gan``; ``config.json`` records the command, steps a
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -23,7 +22,7 @@ import torch
 from ..gan.networks import DCGANGenerator, NetworkConfig, UpsampleGenerator
 from ..gan.stylegan import MappedDCGANGenerator, StyleGenerator, StyleNetworkConfig
 from .base import Generator, GroundTruth, StyleSpaceGenerator
-from .checkpoints import CheckpointError, load_strict
+from .checkpoints import CheckpointError, built_from_config, load_strict, read_config
 
 WEIGHTS_FILE = "generator.safetensors"
 CONFIG_FILE = "config.json"
@@ -120,10 +119,7 @@ def _read_config(folder: Path) -> dict:
     if not path.exists():
         raise CheckpointError(f"{folder} has no {CONFIG_FILE}; a shapes3d generator folder holds "
                               f"{WEIGHTS_FILE} and {CONFIG_FILE} (written by `latentdirs train-gan`).")
-    try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); the file may be truncated.") from exc
+    config = read_config(path)
     if config.get("architecture") not in ("dcgan", "dcgan-up", "style", "dcgan-w"):
         raise CheckpointError(f"{path} describes architecture {config.get('architecture')!r}; the shapes3d "
                               "loader reads 'dcgan', 'dcgan-up', 'style' and 'dcgan-w' generators written by "
@@ -150,14 +146,16 @@ def load(path: str | Path | None = None, map_location: str = "cpu", **options) -
     if architecture in ("style", "dcgan-w"):
         known = StyleNetworkConfig.__dataclass_fields__
         builder = StyleGenerator if architecture == "style" else MappedDCGANGenerator
-        network = builder(StyleNetworkConfig(**{k: v for k, v in config.items() if k in known}))
+        network = built_from_config(lambda: builder(StyleNetworkConfig(**{k: v for k, v in config.items() if k in known})),
+                                    folder / CONFIG_FILE)
     else:
         if options:
             raise TypeError(f"the {architecture} shapes3d generator has only a Z space and takes no options; "
                             f"got {sorted(options)}")
         known = {"latent_dim", "base_channels", "image_size", "image_channels"}
         builder = DCGANGenerator if architecture == "dcgan" else UpsampleGenerator
-        network = builder(NetworkConfig(**{k: v for k, v in config.items() if k in known}))
+        network = built_from_config(lambda: builder(NetworkConfig(**{k: v for k, v in config.items() if k in known})),
+                                    folder / CONFIG_FILE)
 
     from safetensors import SafetensorError
     from safetensors.torch import load_file

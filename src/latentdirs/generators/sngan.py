@@ -15,14 +15,13 @@ up-blocks -> BatchNorm -> ReLU -> 3x3 conv -> tanh.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .base import Generator
-from .checkpoints import CheckpointError, load_strict, read_checkpoint, wrong_kind_error
+from .checkpoints import CheckpointError, load_strict, read_checkpoint, read_config, wrong_kind_error
 
 # model name in args.json -> block widths (seed width first) and output size
 ARCHITECTURES = {
@@ -125,10 +124,13 @@ def load(path: str | Path, kind: str = "sngan-mnist", model: str | None = None, 
     config = dict(KIND_DEFAULTS[kind])
     note = f"defaults of {kind}"
     if args_path is not None:
-        try:
-            args = json.loads(args_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{args_path} is not valid JSON: {exc}") from exc
+        args = read_config(args_path)
+        wrong = [k for k, kind in (("model", str), ("latent_dim", int), ("image_channels", int))
+                 if k in args and (not isinstance(args[k], kind) or isinstance(args[k], bool))]
+        if wrong:
+            raise CheckpointError(f"{args_path}: {', '.join(wrong)} must be " + " and ".join(
+                {"model": "a string", "latent_dim": "an integer", "image_channels": "an integer"}[k] for k in wrong)
+                + f", got {', '.join(repr(args[k]) for k in wrong)}; restore the file or download it again.")
         config.update({k: args[k] for k in ("model", "latent_dim", "image_channels") if k in args})
         note = "args.json says " + ", ".join(f"{k}={args[k]}" for k in ("model", "latent_dim", "image_channels") if k in args)
         if "image_channels" not in args:
