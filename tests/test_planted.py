@@ -154,6 +154,19 @@ def test_short_discovery_moves_directions_into_the_factor_subspace():
     assert found.accuracy > 0.6  # 5 classes: chance is 0.2
 
 
+def test_a_short_seeded_run_beats_coordinate_and_random_directions_on_rca():
+    # The headline claim in the default suite: 80 steps of LD, 80 steps of RCA, 16x16 images.
+    # Measured over seeds 0-4 (AMD EPYC, load ~9 on 2 cores, 12-17 s each): LD 0.58-0.67 against
+    # 0.36-0.45 coordinate and 0.39-0.47 random, margins over the better baseline 0.16-0.21.
+    gen = PlantedGenerator(image_size=16, nuisance_jitter=1.0)
+    found = latentdirs.discover(gen, num_directions=10, parametrization="unit", steps=80, batch_size=64, lr=3e-3,
+                                seed=0, progress=False, importance_latents=0, log_every=40)
+    rca = {name: latentdirs.rca(gen, ds, steps=80, batch_size=64, lr=3e-3, seed=0, eval_batches=10)
+           for name, ds in {"found": found.directions, "coordinate": DirectionSet.identity(gen.latent_dim, 10),
+                            "random": DirectionSet.random(gen.latent_dim, 10, seed=0)}.items()}
+    assert rca["found"] > max(rca["coordinate"], rca["random"]) + 0.08, rca
+
+
 @pytest.mark.slow
 def test_discovery_beats_coordinate_and_random_directions_on_rca():
     # The study's main setting (docs/planted.md): K = 10 > 5 factors, unit-norm A, nuisance
