@@ -36,7 +36,9 @@ JSON = ["not-an-object", "empty-object", "wrong-types", "not-utf8"]
 
 def break_bytes(path: Path, how: str) -> None:
     data = path.read_bytes()
-    cut = {"empty": 0, "truncated-at-16": 16, "truncated-at-half": len(data) // 2, "truncated-by-1": len(data) - 1}
+    # truncated-by-1: the last byte that is not a trailing newline (a JSON file without its newline is whole)
+    cut = {"empty": 0, "truncated-at-16": 16, "truncated-at-half": len(data) // 2,
+           "truncated-by-1": len(data.rstrip(b"\n")) - 1}
     if how in cut:
         path.write_bytes(data[:cut[how]])
     else:  # the same length of noise, fixed by a seed
@@ -268,6 +270,19 @@ def test_a_broken_cell_result_of_a_sweep_or_comparison_names_the_file(tmp_path, 
     assert_clean_api(lambda: read_result(tmp_path), "result.json")
 
 
+ENCODER_CASES = ([("encoder.safetensors", how) for how in BYTES + TENSORS]
+                 + [("encoder.json", how) for how in BYTES + JSON])
+
+
+@pytest.mark.parametrize("file, how", ENCODER_CASES, ids=[f"{f}:{h}" for f, h in ENCODER_CASES])
+def test_a_broken_inversion_encoder_gets_a_clean_error(tmp_path, file, how):
+    from latentdirs.inversion import Encoder, EncoderConfig
+    torch.manual_seed(0)
+    Encoder(EncoderConfig(latent_dim=16, image_channels=3, image_size=32, width=4)).save_pretrained(tmp_path)
+    break_file(tmp_path / file, how)
+    assert_clean_api(lambda: Encoder.from_pretrained(tmp_path), file)
+
+
 def test_jsonl_records_name_the_file_and_line(tmp_path):
     from latentdirs.runs import read_jsonl
     path = tmp_path / "metrics.jsonl"
@@ -407,7 +422,7 @@ def test_a_broken_ratings_database_stops_serve_before_it_listens(originals, tmp_
 
 
 # the config files beside some checkpoints, and the corruptions that leave them valid
-CONFIGS = {"latentdirs.generators.shapes3d:load": ("config.json", {"truncated-by-1"}),  # only its last newline
+CONFIGS = {"latentdirs.generators.shapes3d:load": ("config.json", set()),
            "latentdirs.generators.sngan:load_mnist": ("args.json", {"empty-object"}),  # the kind's defaults
            "latentdirs.generators.biggan:load": ("config.json", set())}
 CONFIG_CASES = [(loader, how) for loader, (_, valid) in CONFIGS.items() for how in BYTES + JSON if how not in valid]

@@ -189,12 +189,16 @@ class Encoder(nn.Module):
             raise InversionError(f"{directory} is not an encoder folder (needs {ENCODER_CONFIG} and {ENCODER_WEIGHTS}, "
                                  "written by Encoder.save_pretrained / benchmarks/edit_precision.py)")
         try:
-            raw = json.loads(config_path.read_text())
-        except json.JSONDecodeError as exc:
+            raw = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InversionError(f"{config_path} is not valid JSON ({exc})") from None
-        if raw.get("format") != ENCODER_FORMAT:
-            raise InversionError(f"{config_path} has format {raw.get('format')!r}, expected {ENCODER_FORMAT!r}")
+        if not isinstance(raw, dict) or raw.get("format") != ENCODER_FORMAT:
+            found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+            raise InversionError(f"{config_path} has format {found!r}, expected {ENCODER_FORMAT!r}")
         keys = EncoderConfig.__dataclass_fields__
+        wrong = [k for k in keys if k in raw and (not isinstance(raw[k], int) or isinstance(raw[k], bool) or raw[k] < 1)]
+        if wrong:
+            raise InversionError(f"{config_path}: {', '.join(wrong)} must be positive integers")
         encoder = cls(EncoderConfig(**{k: raw[k] for k in keys if k in raw}),
                       {k: v for k, v in raw.items() if k not in keys and k not in ("format", "version")})
         try:
@@ -202,6 +206,10 @@ class Encoder(nn.Module):
             encoder.load_state_dict(state)
         except (SafetensorError, OSError, RuntimeError) as exc:
             raise InversionError(f"could not load {weights}: {exc}") from None
+        if any(v.is_floating_point() and not torch.isfinite(v).all() for v in state.values()):
+            raise InversionError(f"{weights} holds NaN or inf weights; train the encoder again")
+        if any(not v.is_floating_point() for v in state.values()):
+            raise InversionError(f"{weights} holds integer tensors where an encoder has float weights")
         return encoder.eval()
 
 
