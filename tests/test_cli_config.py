@@ -38,7 +38,7 @@ def shown(value) -> str:
 
 @pytest.mark.parametrize("command, config_class, defaults, left_out", [
     ("discover", DiscoveryConfig, PRESETS["cpu"], {"device"}),
-    ("demo", DiscoveryConfig, PRESETS["demo"], None),
+    ("demo", DiscoveryConfig, PRESETS["demo-disentangle"], None),
     ("compare", CompareConfig, CompareConfig(), {"device", "ld_options"}),  # ld_options: --ld-set KEY=VALUE
     ("sweep", SweepConfig, SweepConfig(), {"threads", "progress"}),
     ("rca", RCAConfig, RCAConfig(), set()),
@@ -80,7 +80,7 @@ def test_discover_resolves_each_preset_and_lays_given_options_over_it(name):
 def test_demo_compare_and_sweep_resolve_to_their_presets():
     from latentdirs.cli.demo import given_options
     parser = build_parser()
-    assert given_options(parser.parse_args(["demo"])) == {"device": "auto"}  # run_demo starts from PRESETS["demo"]
+    assert given_options(parser.parse_args(["demo"])) == {"device": "auto"}  # run_demo starts from its preset
     assert given_options(parser.parse_args(["demo", "--steps", "20"]))["steps"] == 20
     # compare's LD is the disentangle preset (the short preset's budget); a sweep cell is the sweep preset
     # unless --grid/--set say otherwise
@@ -104,10 +104,12 @@ def test_the_presets_keep_the_settings_each_command_had():
     assert preset("disentangle") == DiscoveryConfig(num_directions=10, steps=1500, lr=1e-3, batch_size=64,
                                                     parametrization="ortho", start="sefa", shift_weight=0.0,
                                                     overlap_weight=10.0, shifts_per_latent=2)
+    # `latentdirs demo` since issue 28: the disentangle recipe in W at the demo's budget (docs/demo/report.md)
+    assert preset("demo-disentangle") == dataclasses.replace(preset("disentangle"), steps=500, batch_size=32)
     assert preset("sweep") == DiscoveryConfig(num_directions=10, steps=2000, lr=1e-3, batch_size=64)
     assert preset("paper").lr == 1e-4 and preset("paper").steps == 100_000
     assert preset("demo", steps=20).steps == 20 and PRESETS["demo"].steps == 1000  # a copy, not the preset
-    with pytest.raises(ValueError, match="unknown preset 'fast'; presets: paper, cpu, demo, short, sweep, disentangle"):
+    with pytest.raises(ValueError, match="unknown preset 'fast'; presets: paper, cpu, demo, short, sweep, disentangle, demo-disentangle"):
         preset("fast")
     with pytest.raises(TypeError, match="unknown discovery options \\['stepz'\\]"):
         preset("cpu", stepz=3)

@@ -27,6 +27,10 @@ ADDED_AT_DEFAULT = {"shift_weight_schedule": "constant", "overlap_weight": 0.0, 
                     "ld_options": {}, "dci_predictor": "gbt", "start": "axes", "ld_preset": "short", "ld_init": None}
 
 
+# The demo's settings before issue 28 added the space, preset, ground-truth and naming ones.
+DEMO_SETTINGS = ("batch_size", "generator", "lr", "num_directions", "parametrization", "rca_steps", "seed", "steps")
+
+
 def _without_times(value):
     if isinstance(value, dict):
         return {k: _without_times(v) for k, v in value.items()
@@ -65,8 +69,10 @@ def collect(tmp: Path) -> dict:
     load = latentdirs.demo.load_generator
     latentdirs.demo.load_generator = lambda kind: load(kind, **pinned)
     try:
-        run_demo("planted", num_directions=4, steps=6, rca_steps=3, batch_size=16, runs_dir=tmp / "demo",
-                 progress=False)
+        # The demo's LD before issue 28 (the `demo` preset; about 20 log points); the new parts (ground truth,
+        # names) are off, and its config.json is compared on the settings it had then.
+        run_demo("planted", latentdirs.PRESETS["demo"], num_directions=4, steps=6, rca_steps=3, batch_size=16,
+                 log_every=1, gt_train=0, name_latents=0, runs_dir=tmp / "demo", progress=False)
     finally:
         latentdirs.demo.load_generator = load
     main(["discover", "--generator", "planted", "-k", "3", "--steps", "6", "--batch-size", "16", "--threads", "1",
@@ -80,6 +86,9 @@ def collect(tmp: Path) -> dict:
         key = str(path.relative_to(tmp))
         key = key.replace(path.relative_to(tmp).parts[1], "RUN") if key.startswith("demo/") else key
         out[key] = _without_times(_read(path))
+    for key in (k for k in out if k.startswith("demo/") and k.endswith("config.json")):
+        settings = out[key]["demo"]
+        out[key] = {"demo": {k: settings[k] for k in DEMO_SETTINGS}, "generator": out[key]["generator"]}
     for meta in (k for k in out if k.endswith("directions.json")):
         out[meta].pop("version", None)
     return out

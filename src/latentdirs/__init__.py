@@ -19,7 +19,7 @@ def __getattr__(name):
     lazy = {"sefa": ("closed_form", "sefa"), "ganspace": ("closed_form", "ganspace"),
             "latentclr": ("contrastive", "latentclr"),
             "metrics": ("metrics", None), "render": ("render", None),
-            "invert": ("inversion", "invert")}
+            "invert": ("inversion", "invert"), "name_directions": ("evaluation.naming", "name_directions")}
     if name in lazy:
         module_name, attr = lazy[name]
         module = importlib.import_module(f".{module_name}", __name__)
@@ -28,5 +28,6 @@ def __getattr__(name):
 
 
 __all__ = ["PRESETS", "DirectionError", "DirectionSet", "DiscoveryConfig", "DiscoveryResult", "Generator", "GeneratorError",
-           "available_generators", "discover", "ganspace", "invert", "latentclr", "load_generator", "metrics", "rca",
+           "available_generators", "discover", "ganspace", "invert", "latentclr", "load_generator", "metrics",
+           "name_directions", "rca",
            "sefa", "wrap"]

@@ -33,7 +33,7 @@ from .directions import TRAINABLE, DirectionMatrix, DirectionSet
 from .generators.base import Generator, GeneratorError, check_finite, check_generator
 from .importance import image_change_scores, squared_cosines
 from .reconstructors import make_reconstructor
-from .runs import (MetricsLog, atomic_path, atomic_torch_save, check_same_config, load_error_reason,
+from .runs import (MetricsLog, atomic_path, atomic_torch_save, atomic_write_text, check_same_config, load_error_reason,
                    remove_stale_temporaries, save_config)
 
 CHECKPOINT = "checkpoint.pt"
@@ -175,7 +175,7 @@ PRESETS: dict[str, DiscoveryConfig] = {
                                    start="sefa", shift_weight=0.0, overlap_weight=10.0, shifts_per_latent=2),
     # `latentdirs demo`: the disentangle recipe at the demo's budget (the whole demo, with SeFa,
     # GANSpace, RCA, MIG / DCI and the names, within 10 minutes on 2 CPU cores; docs/demo/report.md).
-    "demo-disentangle": DiscoveryConfig(num_directions=10, steps=600, lr=1e-3, batch_size=32, parametrization="ortho",
+    "demo-disentangle": DiscoveryConfig(num_directions=10, steps=500, lr=1e-3, batch_size=32, parametrization="ortho",
                                         start="sefa", shift_weight=0.0, overlap_weight=10.0, shifts_per_latent=2),
 }
 
@@ -422,7 +422,7 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
                              f"{_START_AGAIN}") from None
         start_step, history, snapshots = state["step"], state["history"], state["snapshots"]
         if run_dir is not None:  # steps logged after the checkpoint run again: keep each step once
-            (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+            atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         log.log(f"resumed at step {start_step}")
     elif run_dir is not None:
         _start_run_folder(run_dir, cfg, generator, image_shape, world, init)

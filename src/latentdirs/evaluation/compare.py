@@ -6,6 +6,8 @@ score), save them in ``METHOD/seedS/``, then measure
   - MIG, DCI and modularity with the ground-truth encoder protocol (Khrulkov et al.),
     when the generator has a dataset with known factors (planted, shapes3d);
   - factor cosine: mean best |cos| to the true factor directions (planted generator only);
+  - names: the factor each direction moves and its purity, read by the shipped factor classifier
+    (:func:`latentdirs.name_directions`; generators with the procedural 3D-Shapes factors);
   - the time each method takes to find its directions.
 A Markdown report (mean ± std over seeds) and a bar chart close the run. Finished
 method/seed cells are kept: re-running the same command into the same folder resumes.
@@ -31,10 +33,11 @@ KNOWN_METHODS = METHODS + ("ld-cayley", "ld-linear", "sefa-raw", "latentclr")
 # "ld-unit-K32": train K = 32 directions, keep the top k by importance (the protocol's selection lever).
 _LD_VARIANT = re.compile(r"ld-(unit|ortho|cayley|linear)(?:-K([1-9][0-9]*))?")
 METRICS = ("rca", "mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "modularity",
-           "factor_cosine", "encoder_r2", "find_seconds")
+           "factor_cosine", "purity", "factors_named", "encoder_r2", "find_seconds")
 METRIC_LABELS = {"rca": "RCA", "mig": "MIG", "dci_disentanglement": "DCI-D", "dci_completeness": "DCI-C",
                  "dci_informativeness": "DCI-I", "modularity": "Modularity", "factor_cosine": "factor cos",
-                 "encoder_r2": "encoder R²", "find_seconds": "time to find (s)"}
+                 "encoder_r2": "encoder R²", "find_seconds": "time to find (s)", "purity": "name purity",
+                 "factors_named": "factors named"}
 _SET_BY_COMPARE = {"num_directions": "-k, ld_num_directions or the method's -K<n>",
                    "parametrization": "the method name", "steps": "ld_steps", "batch_size": "batch_size",
                    "lr": "lr", "seed": "seeds", "device": "device", "start": "ld_init"}
@@ -84,6 +87,9 @@ class CompareConfig:
     """Real points scored (the paper: 10k)."""
     gt_image_size: int | None = 32
     """Encoder input size (None = the generator's resolution)."""
+    name_latents: int = 64
+    """Latents the factor classifier reads per direction and shift to name each direction (0 = no names;
+    only generators whose ground truth has the shipped classifier's factors, the shapes3d GANs)."""
     dci_predictor: str = "gbt"
     """DCI's per-factor predictor: gbt (disentanglement_lib's gradient boosting, comparable with published
     DCI) or forest (about 20x faster on CPU; its D and C run lower on mixed codes)."""
@@ -198,6 +204,10 @@ def evaluate(generator: Generator, directions: DirectionSet, cfg: CompareConfig,
     truth = generator.factor_directions()
     if truth is not None:
         scores["factor_cosine"] = best_cosines(directions.matrix, truth.cpu()).mean().item()
+    from .naming import has_factor_classifier, name_directions
+    if cfg.name_latents and has_factor_classifier(generator):
+        names = name_directions(generator, directions, num_latents=cfg.name_latents, seed=seed)
+        scores.update(names.summary(), names=[names.label(k) for k in range(names.num_directions)])
     return scores
 
 
@@ -304,6 +314,17 @@ def write_report(results: list[dict], cfg: CompareConfig, generator: Generator, 
          "so a low R² is itself informative. Times are wall-clock on the machine as it was (shared machines "
          "inflate them).\n\n" + report.table(["method"] + [METRIC_LABELS[m] for m in shown], rows)),
     ]
+    named = [r for r in results if r.get("names")]
+    if named:
+        first = min(r["seed"] for r in named)
+        sections.append(("Named directions", "Each direction's dominant factor and its purity (the share of the "
+                         "factor classifier's read change that falls on it; `latentdirs.name_directions`), seed "
+                         f"{first}. 'name purity' above is the mean over the k directions, 'factors named' how many "
+                         "factors have a direction of purity >= 0.5.\n\n"
+                         + report.table(["method", "directions (best first): #index factor purity"],
+                                        [[r["method"], "; ".join(f"#{i} {n}" for i, n in enumerate(r["names"]))]
+                                         for method in cfg.methods for r in named
+                                         if r["method"] == method and r["seed"] == first])))
     if chart is not None:
         sections.append(("Chart", report.image(chart, out, "comparison")))
     if errors:
@@ -316,6 +337,8 @@ def write_report(results: list[dict], cfg: CompareConfig, generator: Generator, 
 def _mean_std(metric: str, mean: float, std: float) -> str:
     if metric == "find_seconds":  # from 1e-4 s (baselines) to minutes (LD)
         return f"{_seconds(mean)} ± {_seconds(std)}"
+    if metric == "factors_named":  # a count of factors
+        return f"{mean:.1f} ± {std:.1f}"
     return f"{mean:.3f} ± {std:.3f}"
 
 
