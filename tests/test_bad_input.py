@@ -283,6 +283,39 @@ def test_a_broken_inversion_encoder_gets_a_clean_error(tmp_path, file, how):
     assert_clean_api(lambda: Encoder.from_pretrained(tmp_path), file)
 
 
+UNET_CASES = [("unet.safetensors", how) for how in BYTES + TENSORS] + [("unet.json", how) for how in BYTES + JSON]
+
+
+@pytest.fixture(scope="module")
+def unet_folder(tmp_path_factory):
+    from latentdirs.saliency import UNet, UNetConfig
+    torch.manual_seed(0)
+    return UNet(UNetConfig(base_channels=2, depth=2)).save(tmp_path_factory.mktemp("unet") / "unet")
+
+
+@pytest.mark.parametrize("file, how", UNET_CASES, ids=[f"{f}:{h}" for f, h in UNET_CASES])
+def test_a_broken_saliency_unet_gets_a_clean_error(unet_folder, tmp_path, file, how):
+    from latentdirs.saliency import UNet
+    folder = tmp_path / "unet"
+    shutil.copytree(unet_folder, folder)
+    break_file(folder / file, how)
+    # an empty unet.json means the default settings, which the small weights do not fit
+    named = "unet.safetensors" if (file, how) == ("unet.json", "empty-object") else file
+    assert_clean_api(lambda: UNet.load(folder), named)
+
+
+@pytest.mark.parametrize("how", [h for h in BYTES if h != "truncated-by-1"])  # a byte of IEND's CRC: pixels whole
+def test_a_broken_image_of_a_saliency_data_set_names_the_file(tmp_path, how):
+    import numpy as np
+
+    from latentdirs.saliency.masks import load_image, load_mask, save_png
+    path = tmp_path / "00000.png"
+    save_png(np.zeros((16, 16, 3), dtype=np.uint8), path)
+    break_file(path, how)
+    for load in (load_image, load_mask):
+        assert_clean_api(lambda: load(path), path.name)
+
+
 def test_jsonl_records_name_the_file_and_line(tmp_path):
     from latentdirs.runs import read_jsonl
     path = tmp_path / "metrics.jsonl"

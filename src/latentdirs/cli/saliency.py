@@ -164,7 +164,12 @@ def _classifier_options(parser, required: bool) -> None:
 
 def _direction_from_args(args, directions) -> tuple[int, float]:
     if args.ranking:
-        pick = json.loads(Path(args.ranking).read_text())["pick"]
+        from ..runs import read_json_object
+        pick = read_json_object(args.ranking, " (a ranking from `latentdirs saliency find-direction`)").get("pick")
+        if not (isinstance(pick, dict) and isinstance(pick.get("index"), int)
+                and isinstance(pick.get("signed_shift"), (int, float))):
+            raise ValueError(f"{args.ranking} has no pick with an integer index and a numeric signed_shift; write it "
+                             "again with `latentdirs saliency find-direction`")
         index, shift = pick["index"], pick["signed_shift"]
     elif args.direction is not None and args.shift is not None:
         index, shift = args.direction, args.shift

@@ -28,6 +28,7 @@ import torch
 
 from ..directions import DirectionSet
 from ..generators.base import Generator
+from ..runs import atomic_write_text
 from .masks import DEFAULT_AREA, DEFAULT_THRESHOLD, area_filter, intensity
 
 DEFAULT_SHIFTS = (3.0, 6.0, 9.0)
@@ -91,8 +92,8 @@ class DirectionRanking:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = {"json": out_dir / "ranking.json", "table": out_dir / "ranking.txt"}
-        paths["json"].write_text(json.dumps(self.to_json(), indent=1))
-        paths["table"].write_text(self.table(None) + "\n")
+        atomic_write_text(paths["json"], json.dumps(self.to_json(), indent=1))
+        atomic_write_text(paths["table"], self.table(None) + "\n")
         if generator is not None and directions is not None:
             paths["chart"] = out_dir / "ranking.png"
             ranking_chart(generator, directions, self, num_latents=num_latents, top=top).save(paths["chart"])

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ..generators.base import Generator
 from ..render import to_uint8
+from ..runs import atomic_write_text
 
 DEFAULT_THRESHOLD = 0.95
 DEFAULT_AREA = (0.05, 0.5)
@@ -177,7 +178,7 @@ def write_dataset(generator: Generator, direction: torch.Tensor, shift: float, o
             "generator": generator.describe(), "drawn": stats["drawn"], "kept": stats["kept"],
             "acceptance_rate": stats["kept"] / max(stats["drawn"], 1), "mean_mask_area": float(np.mean(areas)),
             **(meta or {})}
-    (out_dir / "dataset.json").write_text(json.dumps(info, indent=1, default=str))
+    atomic_write_text(out_dir / "dataset.json", json.dumps(info, indent=1, default=str))
     return info
 
 
@@ -206,9 +207,17 @@ def find_pairs(folder: str | Path, images_subdir: str = IMAGE_DIR, masks_subdir:
     return pairs
 
 
+def _open(path: Path, mode: str) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # truncated, not an image, a bomb
+        raise ValueError(f"could not read the image {path}: {exc}; remove it or write the data set again") from None
+
+
 def load_image(path: Path, size: int | None = None) -> torch.Tensor:
     """An RGB image file -> (3, H, W) in [-1, 1]; ``size`` resizes the shorter side (the paper: 128)."""
-    image = Image.open(path).convert("RGB")
+    image = _open(path, "RGB")
     if size is not None:
         image = resize_shorter(image, size, Image.BILINEAR)
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float().div(127.5).sub(1)
@@ -216,7 +225,7 @@ def load_image(path: Path, size: int | None = None) -> torch.Tensor:
 
 def load_mask(path: Path, size: tuple[int, int] | None = None) -> torch.Tensor:
     """A mask file -> (H, W) float in [0, 1] (grey levels kept; >= 0.5 is object when binarised)."""
-    mask = Image.open(path).convert("L")
+    mask = _open(path, "L")
     if size is not None and mask.size != size:
         mask = mask.resize(size, Image.NEAREST)
     return torch.from_numpy(np.asarray(mask).copy()).float().div(255)

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..runs import atomic_path, atomic_write_text, read_json_object
+
 WEIGHTS_FILE, CONFIG_FILE = "unet.safetensors", "unet.json"
 
 
@@ -99,9 +101,10 @@ class UNet(nn.Module):
         from safetensors.torch import save_file
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(directory / WEIGHTS_FILE))
-        (directory / CONFIG_FILE).write_text(json.dumps({"architecture": "latentdirs-unet", **asdict(self.config),
-                                                         **(meta or {})}, indent=1, default=str))
+        with atomic_path(directory / WEIGHTS_FILE) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
+        atomic_write_text(directory / CONFIG_FILE, json.dumps({"architecture": "latentdirs-unet", **asdict(self.config),
+                                                               **(meta or {})}, indent=1, default=str))
         return directory
 
     @classmethod
@@ -113,8 +116,23 @@ class UNet(nn.Module):
         if not (directory / WEIGHTS_FILE).exists():
             raise FileNotFoundError(f"no U-Net in {directory}: expected {WEIGHTS_FILE} + {CONFIG_FILE} "
                                     "(written by `latentdirs saliency train`)")
-        info = json.loads((directory / CONFIG_FILE).read_text())
+        info = read_json_object(directory / CONFIG_FILE, " (the U-Net's settings)")
         fields = UNetConfig.__dataclass_fields__
-        model = cls(UNetConfig(**{k: v for k, v in info.items() if k in fields}))
-        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE), device=map_location))
+        weights = directory / WEIGHTS_FILE
+        try:
+            model = cls(UNetConfig(**{k: v for k, v in info.items() if k in fields}))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{directory / CONFIG_FILE} holds settings no U-Net can be built from ({exc})") from None
+        expected = model.state_dict()
+        try:
+            state = load_file(str(weights), device=map_location)
+            bad = [k for k, v in state.items() if k in expected and (
+                v.is_floating_point() != expected[k].is_floating_point()
+                or (v.is_floating_point() and not torch.isfinite(v).all()))]
+            model.load_state_dict(state)
+        except Exception as exc:  # SafetensorError, RuntimeError (keys, shapes): the messages name no file
+            raise ValueError(f"could not load {weights}: truncated, or not the weights of this U-Net "
+                             f"({(str(exc).splitlines() or [''])[0][:200]}); train it again") from None
+        if bad:
+            raise ValueError(f"{weights}: {', '.join(bad[:4])} hold NaN, inf or integers; train the U-Net again")
         return model.eval()
