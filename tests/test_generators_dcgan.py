@@ -160,6 +160,9 @@ def test_a_file_of_another_layout_says_what_it_found(tmp_path):
     sngan_like = {"model.0.weight": torch.zeros(64, 8), "model.0.bias": torch.zeros(64)}
     with pytest.raises(CheckpointError, match=r"not a dcgan-tutorial checkpoint.*main.0.weight.*Found \{model.0.weight \[64, 8\]"):
         load_generator("dcgan-tutorial", save(sngan_like, tmp_path / "a.pth"))
+    # a file of a known other format is named
+    with pytest.raises(CheckpointError, match=r"Found \{g_ema \(dict\)\}\. It looks like a stylegan2 checkpoint"):
+        load_generator("dcgan-tutorial", save({"g_ema": {"style.1.weight": torch.zeros(2, 2)}}, tmp_path / "s.pt"))
     # a container without any known wrapper key
     with pytest.raises(CheckpointError, match=r"wrapper keys netG_state_dict, generator.*Found \{netD \(dict\)"):
         load_generator("dcgan-tutorial", save({"netD": {"x": torch.zeros(1)}}, tmp_path / "b.pth"))

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Generator, GeneratorError
-from .checkpoints import CheckpointError, load_strict, read_checkpoint, wrong_kind_error
+from .checkpoints import CheckpointError, guess_kind, load_strict, read_checkpoint, wrong_kind_error
 
 KIND = "dcgan-tutorial"
 WRAPPER_KEYS = ("netG_state_dict", "generator", "state_dict", "G", "model", "netG", "state_dict_G")
@@ -63,11 +63,12 @@ def unwrap(checkpoint, source: str) -> dict[str, torch.Tensor]:
         else:
             state[f"main.{match[1]}.{match[2]}"] = value
     if other or not state:
-        found = _describe(checkpoint)
+        guess = guess_kind(checkpoint)
         raise CheckpointError(
             f"{source} is not a {KIND} checkpoint: expected {EXPECTED}"
             + (f"; the wrapper keys {', '.join(WRAPPER_KEYS)} are looked into" if not state else "")
-            + f". Found {found}" + (f" (not of that form: {', '.join(other[:6])})" if other and state else "") + ".")
+            + f". Found {_describe(checkpoint)}" + (f" (not of that form: {', '.join(other[:6])})" if other and state else "")
+            + "." + (f" It looks like a {guess} checkpoint." if guess else ""))
     return state
 
 
