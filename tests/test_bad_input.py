@@ -305,14 +305,16 @@ def test_a_broken_saliency_unet_gets_a_clean_error(unet_folder, tmp_path, file, 
 
 
 @pytest.mark.parametrize("how", [h for h in BYTES if h != "truncated-by-1"])  # a byte of IEND's CRC: pixels whole
-def test_a_broken_image_of_a_saliency_data_set_names_the_file(tmp_path, how):
+def test_a_broken_image_to_edit_or_of_a_saliency_data_set_names_the_file(tmp_path, how):
     import numpy as np
 
+    from latentdirs.inversion import load_image as load_photo
     from latentdirs.saliency.masks import load_image, load_mask, save_png
     path = tmp_path / "00000.png"
-    save_png(np.zeros((16, 16, 3), dtype=np.uint8), path)
+    save_png(np.zeros((32, 32, 3), dtype=np.uint8), path)
     break_file(path, how)
-    for load in (load_image, load_mask):
+    planted = load_generator("planted")
+    for load in (load_image, load_mask, lambda p: load_photo(p, planted)):
         assert_clean_api(lambda: load(path), path.name)
 
 

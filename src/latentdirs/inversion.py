@@ -89,7 +89,8 @@ def load_image(path: str | Path, generator: Generator, resize: bool = False) -> 
         with Image.open(path) as opened:
             opened.load()
             image = opened.copy()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError, SyntaxError) as exc:
+        # ValueError: a PNG text or ICC chunk that inflates past PIL's limits
         raise InversionError(f"{path} is not an image PIL can read (PNG, JPEG, WebP, BMP): {exc}") from None
     return image_to_tensor(image, generator, resize, str(path))
 
