@@ -217,6 +217,16 @@ def test_a_direction_set_is_refused_where_its_two_files_disagree(work, capsys):
     assert isinstance(assert_clean_api(lambda: DirectionSet.load(work / "run"), "directions.json"), DirectionError)
 
 
+def test_a_selected_set_records_its_own_size_and_older_ones_still_load(tmp_path):
+    trained = DirectionSet.random(16, 6, seed=0)
+    trained.meta["num_directions"] = 6  # as discover's metadata says
+    trained.select([4, 1, 2]).save(tmp_path / "top3")
+    assert json.loads((tmp_path / "top3" / "directions.json").read_text())["num_directions"] == 3
+    record = json.loads((tmp_path / "top3" / "directions.json").read_text())
+    (tmp_path / "top3" / "directions.json").write_text(json.dumps({**record, "num_directions": 6}))  # as saved before
+    assert DirectionSet.load(tmp_path / "top3").num_directions == 3  # its selected_from says why
+
+
 def test_a_set_of_another_latent_size_is_refused_by_render(work, capsys):
     DirectionSet.random(32, 3).save(work / "d32")
     err = assert_clean_cli(["render", str(work / "d32"), "--generator", "planted", "--out", str(work / "c")],

@@ -161,9 +161,10 @@ class DirectionSet:
             tensors["scores"] = self.scores.contiguous()
         with atomic_path(directory / "directions.safetensors") as tmp:
             save_file(tensors, str(tmp))
+        # the shape last: a selected set's meta still says how many directions were trained
         meta = {"format": "latentdirs.directions/1", "version": _version(),
-                "latent_dim": self.latent_dim, "num_directions": self.num_directions,
-                "names": self.names, **{k: v for k, v in self.meta.items() if k not in ("names",)}}
+                **{k: v for k, v in self.meta.items() if k not in ("names", "latent_dim", "num_directions")},
+                "latent_dim": self.latent_dim, "num_directions": self.num_directions, "names": self.names}
         atomic_write_text(directory / "directions.json", json.dumps(meta, indent=1, default=str))
         return directory
 
@@ -238,6 +239,9 @@ def _read_meta(path: Path, shape: tuple[int, int]) -> dict:
         raise DirectionError(f"could not read {path}: truncated or not JSON ({exc}); {_REWRITE}") from None
     if not isinstance(meta, dict):
         raise DirectionError(f"{path} must hold a JSON object, got {type(meta).__name__}; {_REWRITE}")
+    selected = meta.get("selected_from")
+    if isinstance(selected, list) and len(selected) == shape[1]:
+        meta.pop("num_directions", None)  # older saves of a selected set wrote the K it was trained with here
     for key, size in (("latent_dim", shape[0]), ("num_directions", shape[1])):
         if key in meta and meta[key] != size:
             raise DirectionError(f"{path} says {key}={meta[key]!r} but directions.safetensors holds a "
