@@ -9,14 +9,16 @@ from latentdirs import DirectionSet
 from latentdirs.demo import run_demo
 
 RCA_ROW = re.compile(r"^\| (LD \(\w+\)|random orthonormal|coordinate axes) \| ([0-9.]+) \|", re.M)
-# LD's RCA minus the better baseline's at each test's setting, measured over seeds 0-4 (docs/demo/README.md):
-# the tests run seed 0 and ask for less than the smallest margin seen, so they fail when LD stops beating them.
-PLANTED_MARGIN = 0.10
-SHIPPED_MARGIN = 0.10
+# LD's RCA minus the better baseline's at the planted test's setting, measured over seeds
+# (python benchmarks/demo_rca_margin.py -> benchmarks/results/demo_rca_margin.json): the test runs seed 0
+# and asks for less than the smallest margin seen, so it fails when LD stops beating the baselines.
+PLANTED_MARGIN = 0.04  # seeds 0-4: 0.194, 0.081, 0.131, 0.169, 0.181
 
 
 def _rca(report_text: str) -> dict[str, float]:
-    return {name: float(value) for name, value in RCA_ROW.findall(report_text)}
+    """The RCA table's rows (the section's, not the ground-truth table's, which names LD too)."""
+    section = report_text.split("## RCA: discovered vs baselines")[1].split("\n## ")[0]
+    return {name: float(value) for name, value in RCA_ROW.findall(section)}
 
 
 def _linked_images_exist(report_path):
@@ -26,15 +28,21 @@ def _linked_images_exist(report_path):
 
 
 def test_demo_runs_end_to_end_in_a_reduced_setting(tmp_path):
-    report = run_demo("planted", num_directions=4, steps=40, rca_steps=40, batch_size=16, gt_train=64, gt_steps=4,
-                      gt_eval=200, seed=0, runs_dir=tmp_path, progress=False)
+    # The paper's loss (preset short): on planted, whose first layer is a rotation, the demo preset's SeFa
+    # start is a random rotation and 200 steps did not take it past the baselines. k = 8: at k = 4 a random
+    # set of 4 of the 16 dimensions is sometimes as easy to tell apart (seed 2: margin 0).
+    from latentdirs.discovery import preset
+    report = run_demo("planted", preset("short", num_directions=8, steps=400, batch_size=16, seed=0), rca_steps=150,
+                      gt_train=64, gt_steps=4, gt_eval=200, runs_dir=tmp_path, progress=False)
     text = report.read_text()
     rca = _rca(text)
-    assert set(rca) == {"LD (ortho)", "random orthonormal", "coordinate axes"}
+    assert set(rca) == {"LD (unit)", "random orthonormal", "coordinate axes"}
     # The paper's claim at the demo's reduced setting: discovered directions are easier to tell apart.
-    assert rca["LD (ortho)"] >= max(rca["random orthonormal"], rca["coordinate axes"]) + PLANTED_MARGIN, rca
+    assert rca["LD (unit)"] >= max(rca["random orthonormal"], rca["coordinate axes"]) + PLANTED_MARGIN, rca
     run = report.parent
-    assert "| LD (ortho) | " in text.split("## Ground truth")[1] and "| SeFa |" in text and "| GANSpace |" in text
+    assert "| LD (unit) | " in text.split("## Ground truth")[1] and "| SeFa |" in text
+    # planted's early features are its 5 factor values: GANSpace cannot give 8 directions, and the report says so
+    assert "- ganspace: PCA of 5000 samples of 5 features gives at most 5 components" in text
     # planted has ground truth but not the shipped classifier's factors: no names, and the report says why
     assert "No factor classifier reads planted's factors" in text
     assert (run / "charts" / "overview.png").exists() and (run / "charts" / "overview_sefa.png").exists()
@@ -45,7 +53,7 @@ def test_demo_runs_end_to_end_in_a_reduced_setting(tmp_path):
 def test_demo_command_runs_on_the_shipped_gan(tmp_path, capsys):
     # `latentdirs demo` without --generator is the README's first command: the shipped shapes3d GAN, in W.
     from latentdirs.cli import main
-    assert main(["demo", "-k", "4", "--steps", "10", "--rca-steps", "30", "--batch-size", "16", "--gt-train", "64",
+    assert main(["demo", "-k", "4", "--steps", "10", "--rca-steps", "10", "--batch-size", "16", "--gt-train", "64",
                  "--gt-steps", "4", "--gt-eval", "100", "--name-latents", "4", "--seed", "0",
                  "--runs-dir", str(tmp_path), "--threads", "1"]) == 0
     (run,) = tmp_path.iterdir()
@@ -61,7 +69,9 @@ def test_demo_command_runs_on_the_shipped_gan(tmp_path, capsys):
     rca = _rca(text)
     printed = capsys.readouterr().out
     assert all(f"RCA {v:.3f}  {k}" in printed for k, v in rca.items())
-    assert rca["LD (ortho)"] >= max(rca["random orthonormal"], rca["coordinate axes"]) + SHIPPED_MARGIN, rca
+    assert set(rca) == {"LD (ortho)", "random orthonormal", "coordinate axes"}
+    # (At this size RCA is near chance for every set; even 100 reconstructor steps at k = 4 gave LD 0.275, random 0.275,
+    # axes 0.306 at seed 0. The margin on the shipped GAN is asserted at the demo's own size in the slow test below.)
     # ground truth for LD, SeFa and GANSpace; every direction named from the factor classifier's readings
     ground_truth = text.split("## Ground truth: MIG and DCI-D")[1].split("##")[0]
     assert all(f"| {m} |" in ground_truth for m in ("LD (ortho)", "SeFa", "GANSpace"))
@@ -109,3 +119,12 @@ def test_the_demo_runs_on_a_generator_without_ground_truth_and_says_so(tmp_path)
     text = report.read_text()
     assert "tiny has no data with known factors" in text and "Named directions" not in text
     assert "| LD (ortho) |" in text and "overview_sefa.png" in text
+
+
+@pytest.mark.slow
+def test_the_demo_preset_beats_the_baselines_on_rca_on_the_shipped_gan(tmp_path):
+    # The demo's own LD (demo-disentangle, 500 steps) and RCA (200 steps); ground truth and names off. The
+    # committed demo (docs/demo/metrics.jsonl, seed 0) had LD above both baselines by more than this margin.
+    report = run_demo("shapes3d", gt_train=0, name_latents=0, seed=0, runs_dir=tmp_path, progress=False)
+    rca = _rca(report.read_text())
+    assert rca["LD (ortho)"] >= max(rca["random orthonormal"], rca["coordinate axes"]) + 0.05, rca

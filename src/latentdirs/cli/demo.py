@@ -20,7 +20,8 @@ EXAMPLES = """examples:
   latentdirs demo --steps 1500 --batch-size 64           # the disentangle preset's full budget
   latentdirs demo --space z                               # the same in Z, where nothing disentangles
   latentdirs demo --generator planted --steps 300
-  latentdirs demo --steps 20 --rca-steps 10 --gt-steps 20   # a smoke test: seconds, not minutes
+  latentdirs demo --steps 20 --rca-steps 10 --gt-train 200 --gt-steps 20 --gt-eval 200 --name-latents 4
+                                                          # a smoke test: under a minute, not minutes
   latentdirs demo --resume runs/00003-demo-shapes3d-k10   # finish an interrupted demo
 """
 OPTIONS = ("num_directions", "parametrization", "steps", "batch_size", "lr", "seed")
