@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -162,8 +163,25 @@ def test_edit_precision_benchmark_smoke(tmp_path):
     assert set(report["edits"]) == {"sefa", "random", "labelled"} and len(report["edits"]["sefa"]) == 6
     assert report["reference_sets"] == ["labelled"]  # uses labels: never the "best set"
     assert "labelled (uses labels: reference)" in (tmp_path / "ep.md").read_text()
-    assert 0 <= report["inversion"]["factors_kept"]["all_six"] <= 1
     assert (tmp_path / "ep.png").stat().st_size > 1000 and (tmp_path / "ep_examples.png").exists()
+    # At this size every precision is near 0, so the test checks what the benchmark decides, not how well:
+    # precision counts scenes where the factor changed and the other five were kept, so it is bounded by both
+    for rows in report["edits"].values():
+        for r in rows:
+            assert r["test_precision"] <= min(r["test_changed"], r["test_others_kept"]) + 1e-9, r
+            assert abs(r["shift"]) == 4.0  # the only shift asked for
+    # "all six kept" is at most each factor's kept fraction
+    kept = report["inversion"]["factors_kept"]
+    assert kept["all_six"] <= min(kept["per_factor"].values()) + 1e-9
+    # the best label-free set is chosen on calibration scenes (never the labelled reference) and
+    # reported with its test precision
+    best_row = next(line for line in (tmp_path / "ep.md").read_text().splitlines() if line.startswith("| **best label-free"))
+    for factor, cell in enumerate(best_row.strip("|").split("|")[1:]):
+        value, chosen = re.fullmatch(r"\s*\*\*([\d.]+)\*\* \((\w+)\)\s*", cell).groups()
+        assert chosen in ("sefa", "random")
+        calibration = {name: report["edits"][name][factor]["calibration_precision"] for name in ("sefa", "random")}
+        assert calibration[chosen] == max(calibration.values()), (factor, calibration)
+        assert value == f"{report['edits'][chosen][factor]['test_precision']:.2f}"
 
 
 class _CoordinateReader(torch.nn.Module):
