@@ -144,37 +144,38 @@ def write_pgan_zoo(path: Path, config_class, spec: dict, state: dict | None = No
     return path
 
 
+def normal_fill(spec: dict) -> dict[str, torch.Tensor]:
+    """Seeded N(0, 1) weights and N(0, 0.01) biases, one generator per key: how the zoo's equalized
+    layers hold trained weights (He's constant is applied at run time), and well-conditioned."""
+    state = {}
+    for index, (key, shape, _dtype) in enumerate(spec["state_dict"]):
+        scale = 1.0 if key.endswith("weight") else 0.1
+        values = scale * np.random.default_rng(1000 + index).standard_normal(shape)
+        state[key] = torch.from_numpy(values.astype(np.float32))
+    return state
+
+
 def test_pgan_zoo_reproduces_fixture(tmp_path, zoo_config_class):
+    # pgan_zoo_s32_normal.fixture.npz: upstream GNet (facebookresearch/pytorch_GAN_zoo,
+    # models/networks/progressive_conv_net.py and custom_layers.py as of commits 06c2901 / 0f8b8d8), 512
+    # channels, 3 added scales, run in float64 on normal_fill's weights for the z of the original
+    # fixture. The original fixture (sin fill) cannot be matched: there every conv output is a tiny
+    # remainder of cancelling sums that pixel norm rescales to O(1), so float32 rounding moves it by
+    # 0.6 (the upstream code itself, run here in float32, misses it by 0.6). On normal_fill, upstream
+    # float32 and float64 agree to 6e-6: a strict bound means something.
     spec = layout("pgan_zoo_s32")
-    path = write_pgan_zoo(tmp_path / "pgan_s32.pth", zoo_config_class, spec)
+    path = write_pgan_zoo(tmp_path / "pgan_s32.pth", zoo_config_class, spec, state=normal_fill(spec))
     sys.modules.pop("models.utils.config")  # the user does not have the zoo's code
-    data = arrays("pgan_zoo_s32.fixture.npz")
+    data = arrays("pgan_zoo_s32_normal.fixture.npz")
     gen = load_generator("proggan", path)
     assert gen.describe()["scale_depths"] == [512, 512, 512, 512]
-    z = torch.from_numpy(data["z"])
     with torch.no_grad():
-        out = gen(z)
+        out = gen(torch.from_numpy(data["z"]))
     error = max_error(out, data["out"])
-    record("pgan_zoo_s32", error)
-    if error < TOLERANCE:
-        return
-    # With the sin fill every conv output is a tiny remainder of large cancelling sums and pixel
-    # norm rescales it back to 1, so float32 rounding is amplified to O(1): moving z by one part
-    # in 10^7 moves the output as much as the gap to the fixture. Exact agreement would need the
-    # reference's exact kernels (and thread count), so we require that the gap is within this
-    # rounding sensitivity, in max and in mean, and that the image statistics agree.
-    nudge = 1 + 1e-7 * torch.randn(z.shape, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        nudged = gen(z * nudge)
-    sensitivity = (nudged - out).abs()
-    gap = (out - torch.from_numpy(data["out"])).abs()
-    print(f"[fixture] pgan_zoo_s32 is ill-conditioned: a 1e-7 nudge of z moves the output by "
-          f"{float(sensitivity.max()):.3g} (max) / {float(sensitivity.mean()):.3g} (mean); gap to the fixture "
-          f"{float(gap.max()):.3g} / {float(gap.mean()):.3g}")
-    assert sensitivity.max() > 100 * TOLERANCE
-    assert gap.max() < 2 * sensitivity.max() and gap.mean() < 2 * sensitivity.mean()
-    reference = torch.from_numpy(data["out"])
-    assert abs(float(out.mean() - reference.mean())) < 0.01 and abs(float(out.std() - reference.std())) < 0.01
+    record("pgan_zoo_s32_normal", error)
+    # outputs span about [-4, 3.5]; 1e-4 leaves float32 kernels of other CPUs room (AMX, thread counts)
+    assert error < 1e-4, error
+    assert float(np.abs(data["out"]).max()) > 1  # not a degenerate image
 
 
 def zoo_to_ptrblck(state: dict) -> dict[str, torch.Tensor]:
