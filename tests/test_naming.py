@@ -68,3 +68,15 @@ def test_the_shipped_classifier_reads_real_scenes_and_names_shapes3d_directions(
 def test_naming_a_generator_without_a_classifier_says_what_is_missing(planted):
     with pytest.raises(latentdirs.GeneratorError, match="no factor classifier.*Pass classifier="):
         name_directions(planted, DirectionSet.identity(planted.latent_dim, 2))
+
+
+def test_compare_reports_the_names_of_each_method_s_directions(tmp_path):
+    from latentdirs.evaluation.compare import compare
+    G = latentdirs.load_generator("shapes3d", space="w")
+    done = compare(G, k=2, seeds=(0,), methods=("sefa", "random"), out_dir=tmp_path / "cmp", rca_steps=0, gt_train=0,
+                   name_latents=4, progress=False)
+    text = done.report.read_text()
+    assert "name purity" in text and "factors named" in text and "## Named directions" in text
+    sefa = next(r for r in done.results if r["method"] == "sefa")
+    assert len(sefa["names"]) == 2 and f"| sefa | #0 {sefa['names'][0]}; #1 {sefa['names'][1]} |" in text
+    assert 1 / 6 <= sefa["purity"] <= 1
