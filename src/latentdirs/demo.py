@@ -270,11 +270,12 @@ def _write_report(run_dir, G, cfg, settings, sets, results, names, errors, chart
                          "(`latentdirs.name_directions`): over shifts up to 3 standard deviations of the latents "
                          "along the direction, how far the classifier's reading of each factor moves (expected "
                          "value for scale and orientation, hue angle for the hues, total variation for shape; each "
-                         "on a 0-1 scale), as shares of the direction's whole read change; the name is the dominant "
-                         "factor and its share (purity). 'read change' is the whole change (0 to 6). The classifier "
-                         "is least sure of scale and shape on generated scenes, so their readings move a little "
-                         "under any change: about 0.15-0.25 of every row sits on them, and a purity of 0.4-0.7 "
-                         "already marks a direction that clearly moves one factor.\n\n"
+                         "on a 0-1 scale, over the images whose unshifted reading of the factor is confident), as "
+                         "shares of the direction's whole read change; the name is the dominant factor and its share "
+                         "(purity). 'read change' is the whole change (0 to 6). The classifier is least sure of scale "
+                         "and shape on generated scenes, so their readings move a little under any change: about "
+                         "0.15-0.25 of every row sits on them, and a purity of 0.35-0.7 already marks a direction "
+                         "that clearly moves one factor.\n\n"
                          + _names_section(names, cfg)))
     elif truth is not None:
         sections.append(("Named directions", f"No factor classifier reads {G.name}'s factors: directions are not named."))
