@@ -129,3 +129,21 @@ def test_cli_parses_widths_and_warm_start():
     assert root.parse_args(["train-gan", "--out", "x"]).widths == {}
     with pytest.raises(SystemExit):
         root.parse_args(["train-gan", "--out", "x", "--widths", "32:64"])
+
+
+def test_snapshots_are_taken_at_cpu_marks(tmp_path, monkeypatch):
+    """benchmarks/gan_snapshots.py copies a run's checkpoint once it has used the marked CPU time."""
+    import runpy
+    import sys
+    from pathlib import Path
+    run = tmp_path / "run"
+    train_gan(TrainConfig(steps=2, **TINY), run, progress=False)
+    train_gan(TrainConfig(steps=4, **TINY), run, progress=False)  # a (re)start at step 2 to count from
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gan_snapshots.py"
+    monkeypatch.setattr(sys, "argv", [str(script), str(run), "--from-step", "2", "--marks", "0",
+                                      "--out", str(tmp_path / "snaps"), "--poll", "0"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(script), run_name="__main__")
+    assert exit_.value.code == 0
+    snap = tmp_path / "snaps" / "run_0min"
+    assert torch.load(snap / "checkpoint.pt", weights_only=True)["step"] == 4 and (snap / "commands.jsonl").exists()
