@@ -22,24 +22,22 @@ def _integer(text: str) -> int:
         return int(value)
 
 
-def positive_int(text: str) -> int:
+def _at_least(text: str, minimum: int, expected: str) -> int:
     try:
         value = _integer(text)
     except ValueError:
-        raise ValueError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise ValueError(f"expected a positive integer, got {value}")
+        raise ValueError(f"expected {expected}, got {text!r}") from None
+    if value < minimum:
+        raise ValueError(f"expected {expected}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _at_least(text, 1, "a positive integer")
 
 
 def nonnegative_int(text: str) -> int:
-    try:
-        value = _integer(text)
-    except ValueError:
-        raise ValueError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise ValueError(f"expected an integer >= 0, got {value}")
-    return value
+    return _at_least(text, 0, "an integer >= 0")
 
 
 def nonnegative_float(text: str) -> float:

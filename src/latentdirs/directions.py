@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .runs import atomic_write_text, atomic_path
+from .runs import atomic_path, atomic_write_text, read_json_object
 
 PARAMETRIZATIONS = ("unit", "ortho", "cayley", "linear", "identity", "random")
 TRAINABLE = ("unit", "ortho", "cayley", "linear")
@@ -234,11 +234,9 @@ def _read_tensors(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
 def _read_meta(path: Path, shape: tuple[int, int]) -> dict:
     """directions.json, checked against the matrix it describes."""
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise DirectionError(f"could not read {path}: truncated or not JSON ({exc}); {_REWRITE}") from None
-    if not isinstance(meta, dict):
-        raise DirectionError(f"{path} must hold a JSON object, got {type(meta).__name__}; {_REWRITE}")
+        meta = read_json_object(path)
+    except ValueError as exc:
+        raise DirectionError(f"{exc}; {_REWRITE}") from None
     selected = meta.get("selected_from")
     if isinstance(selected, list) and len(selected) == shape[1]:
         meta.pop("num_directions", None)  # older saves of a selected set wrote the K it was trained with here
