@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from ..directions import DirectionSet
 from ..generators.base import Generator, GeneratorError
+from ..runs import read_json_object
 
 CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "weights" / "factor_classifier"
 CONFIDENT = 0.9
@@ -64,7 +65,7 @@ def load_factor_classifier(folder: str | Path = CLASSIFIER_DIR):
 
     from .quality import FactorClassifier
     folder = Path(folder)
-    config = json.loads((folder / "config.json").read_text())
+    config = read_json_object(folder / "config.json", " (the factor classifier's config)")
     model = FactorClassifier(tuple(config["factor_sizes"]), width=config["width"], feature_dim=config["feature_dim"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / "classifier.safetensors")).items()}
     model.load_state_dict(state, strict=True)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..render import to_uint8
-from ..runs import atomic_torch_save, atomic_write_text, cpu_model
+from ..runs import atomic_torch_save, atomic_write_text, cpu_model, read_jsonl
 from .augment import augment, parse_policy
 from .networks import (DCGANDiscriminator, DCGANGenerator, NetworkConfig, UpsampleGenerator, recalibrate_batchnorm,
                        update_ema)
@@ -222,8 +222,7 @@ def _drop_metrics_after(path: Path, step: int) -> None:
 
 
 def _history(run_dir: Path) -> list[dict]:
-    path = run_dir / HISTORY_NAME
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return read_jsonl(run_dir / HISTORY_NAME)
 
 
 def _render_training_set(config: TrainConfig) -> torch.Tensor:
