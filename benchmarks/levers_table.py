@@ -25,8 +25,9 @@ def rows_of(folder: Path) -> list[list[str]]:
     config = json.loads((folder / "config.json").read_text())["compare"]
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("*/seed*/result.json"))]
     preset = config.get("ld_preset", "short")  # folders from before ld_preset ran over the short preset
+    start = config.get("ld_start", config.get("ld_init"))  # ld_init: its name in folders written before
     given = {**({"preset": preset} if preset != "short" else {}),
-             **({"start": config["ld_init"]} if config.get("ld_init") not in (None, "axes") else {}),
+             **({"start": start} if start not in (None, "axes") else {}),
              **config.get("ld_options", {})}
     options = ", ".join(f"{k}={v}" for k, v in given.items()) or "—"
     rows = []

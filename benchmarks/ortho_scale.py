@@ -117,7 +117,7 @@ def step_share(d: int, k: int, rounds: int) -> dict:
     """Seconds per full train_step with each parametrization (A moved away from S = 0 first)."""
     import latentdirs
     from latentdirs.directions import DirectionMatrix
-    from latentdirs.discovery import DiscoveryConfig, _step_rng, _Trainable, sample_pairs, train_step
+    from latentdirs.discovery import DiscoveryConfig, _Trainable, sample_pairs, step_rng, train_step
     from latentdirs.reconstructors import make_reconstructor
     torch.manual_seed(0)
     gen = latentdirs.wrap(TinyGenerator(d), latent_dim=d, name="tiny-512")
@@ -139,7 +139,7 @@ def step_share(d: int, k: int, rounds: int) -> dict:
             for label in (list(setups) if r % 2 == 0 else list(setups)[::-1]):
                 cfg, trainable, opt = setups[label]
                 dirs.expm_columns = torch_expm_columns if label == "ortho matrix_exp" else original
-                z, index, shift = sample_pairs(gen, cfg, cfg.batch_size, _step_rng(0, 0, r), torch.device("cpu"))
+                z, index, shift = sample_pairs(gen, cfg, cfg.batch_size, step_rng(0, 0, r), torch.device("cpu"))
                 t = time.process_time()
                 train_step(trainable, gen, opt, cfg, z, index, shift)
                 if r:  # round 0 is warm-up

@@ -218,13 +218,13 @@ def run_probe(trial: dict) -> dict:
 @torch.no_grad()
 def heldout_per_direction(gen, direction_matrix, reconstructor, cfg, num_batches: int = 20, seed: int = 10_000) -> dict:
     """Held-out accuracy and mean |eps - eps_hat| of R, per direction of the frozen basis."""
-    from latentdirs.discovery import _step_rng, sample_pairs
+    from latentdirs.discovery import image_pairs, sample_pairs, step_rng
     reconstructor.eval()
-    k = cfg.num_directions
+    k, a = cfg.num_directions, direction_matrix.matrix()
     correct, error, count = torch.zeros(k), torch.zeros(k), torch.zeros(k)
     for b in range(num_batches):
-        z, index, shift = sample_pairs(gen, cfg, cfg.batch_size, _step_rng(seed, 0, b), gen.device)
-        logits, predicted = reconstructor(torch.cat([gen(z), gen.shifted(z, direction_matrix(index, shift))], 1))
+        z, index, shift = sample_pairs(gen, cfg, cfg.batch_size, step_rng(seed, 0, b), gen.device)
+        logits, predicted = reconstructor(image_pairs(gen, a, z, index, shift, gen(z), cfg.channels_last)[0])
         count += torch.bincount(index, minlength=k).float()
         correct += torch.bincount(index, weights=(logits.argmax(1) == index).float(), minlength=k)
         error += torch.bincount(index, weights=(predicted.reshape(-1) - shift).abs(), minlength=k)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 import latentdirs
-from latentdirs.discovery import DiscoveryConfig, _step_rng, _Trainable, sample_pairs, train_step
+from latentdirs.discovery import DiscoveryConfig, _Trainable, sample_pairs, step_rng, train_step
 from latentdirs.directions import DirectionMatrix
 from latentdirs.reconstructors import make_reconstructor
 
@@ -32,7 +32,7 @@ def cpu_seconds_per_step(gen, cfg: DiscoveryConfig, steps: int = 6) -> float:
     opt = torch.optim.Adam(trainable.parameters(), lr=cfg.lr)
     times = []
     for step in range(steps + 1):
-        z, index, shift = sample_pairs(gen, cfg, cfg.batch_size, _step_rng(0, 0, step), torch.device("cpu"))
+        z, index, shift = sample_pairs(gen, cfg, cfg.batch_size, step_rng(0, 0, step), torch.device("cpu"))
         t = time.process_time()
         train_step(trainable, gen, opt, cfg, z, index, shift)
         if step:

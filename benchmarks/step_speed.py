@@ -108,9 +108,9 @@ class Bench:
         self.step = 0
 
     def sample(self):
-        from latentdirs.discovery import _step_rng, sample_pairs
+        from latentdirs.discovery import sample_pairs, step_rng
         self.step += 1
-        return sample_pairs(self.gen, self.cfg, self.cfg.batch_size, _step_rng(0, 0, self.step), self.device)
+        return sample_pairs(self.gen, self.cfg, self.cfg.batch_size, step_rng(0, 0, self.step), self.device)
 
     def ours(self) -> None:
         from latentdirs.discovery import train_step

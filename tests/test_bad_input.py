@@ -508,8 +508,8 @@ def _any_bytes_give_a_clean_error(originals: Path, work: Path, data: bytes, name
     path = next((work / "run").rglob(name))
     path.write_bytes(data)
     if name == "checkpoint.pt":
-        from latentdirs.discovery import _read_checkpoint
-        assert_clean_api(lambda: _read_checkpoint(path, torch.device("cpu")), name)
+        from latentdirs.discovery.checkpoints import read_checkpoint
+        assert_clean_api(lambda: read_checkpoint(path, torch.device("cpu")), name)
     elif name == "snapshots.safetensors":
         from latentdirs.discovery import load_snapshots
         assert_clean_api(lambda: load_snapshots(work / "run"), name)

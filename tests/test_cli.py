@@ -52,7 +52,7 @@ def test_resume_from_the_command_line_matches_an_uninterrupted_run(tmp_path, mon
             raise KeyboardInterrupt
         return real_step(*a, **kw)
 
-    monkeypatch.setattr(latentdirs.discovery, "train_step", interrupted_step)
+    monkeypatch.setattr(latentdirs.discovery.train, "train_step", interrupted_step)
     with pytest.raises(KeyboardInterrupt):
         main(args(tmp_path / "part"))
     monkeypatch.undo()
@@ -113,9 +113,12 @@ def test_discover_can_start_at_sefa_or_a_saved_set(tmp_path, capsys):
     assert (config["discovery"]["start"], config["init"]) == ("sefa", "sefa start")
     assert main(base + ["--init", "sefa", "--out", str(tmp_path / "old")]) == 0  # the older spelling
     assert json.loads((tmp_path / "old" / "config.json").read_text())["discovery"]["start"] == "sefa"
-    assert main(base + ["--init", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 0
+    assert main(base + ["--start", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 0
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert (config["discovery"]["start"], config["init"]) == ("axes", "ld-ortho")  # the set, not a closed form
+    assert main(base + ["--init", str(tmp_path / "a"), "--out", str(tmp_path / "old-set")]) == 0
     with pytest.raises(SystemExit, match="fewer than -k 5"):
-        main(base[:3] + ["-k", "5"] + base[5:] + ["--init", str(tmp_path / "a"), "--out", str(tmp_path / "c")])
+        main(base[:3] + ["-k", "5"] + base[5:] + ["--start", str(tmp_path / "a"), "--out", str(tmp_path / "c")])
 
 
 @pytest.mark.parametrize("command", ["demo", "discover", "rca", "render", "export", "sweep", "compare", "generators",

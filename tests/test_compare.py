@@ -126,14 +126,14 @@ def test_ld_options_reach_every_ld_method_and_bad_ones_are_named(planted, tmp_pa
 
 def test_ld_can_start_at_sefa(planted, tmp_path):
     import latentdirs
-    result = compare(planted, k=3, seeds=(0,), methods=("ld-ortho",), out_dir=tmp_path, ld_init="sefa",
+    result = compare(planted, k=3, seeds=(0,), methods=("ld-ortho",), out_dir=tmp_path, ld_start="sefa",
                      ld_options={"importance_latents": 0}, **{**TINY, "rca_steps": 0, "gt_train": 0, "lr": 1e-7})
     assert "error" not in result.results[0]
     found = DirectionSet.load(tmp_path / "ld-ortho" / "seed0" / "directions").matrix
     start = latentdirs.sefa(planted, 3).matrix
     assert (found * start).sum(0).abs().min() > 0.999  # 4 steps at lr 1e-7: still SeFa's directions
-    with pytest.raises(ValueError, match="ld_init must be one of"):
-        CompareConfig(ld_init="pca").validate()
+    with pytest.raises(ValueError, match="ld_start must be one of"):
+        CompareConfig(ld_start="pca").validate()
     with pytest.raises(ValueError, match="ld_preset must be one of"):
         CompareConfig(ld_preset="best").validate()
 

@@ -169,20 +169,20 @@ def test_discovery_can_start_at_given_directions_and_resume_there(planted, tmp_p
     start = latentdirs.sefa(planted, 4)
     kwargs = dict(num_directions=4, parametrization=parametrization, steps=6, batch_size=16, seed=0,
                   progress=False, importance_latents=0, checkpoint_every=3, snapshot_every=1)
-    whole = latentdirs.discover(planted, init=start, **kwargs)
+    whole = latentdirs.discover(planted, start=start, **kwargs)
     assert torch.allclose(whole.snapshots[0], start.matrix, atol=1e-5)  # step 0 is the given start
     assert not torch.allclose(whole.directions.matrix, start.matrix, atol=1e-4)  # and LD moved it
     if parametrization == "ortho":
         assert orthonormality_error(whole.directions.matrix) < 1e-4
-    # interrupted after step 3, resumed without passing init again: the same result
-    latentdirs.discover(planted, init=start, out_dir=tmp_path, **{**kwargs, "steps": 3})
+    # interrupted after step 3, resumed without passing start again: the same result
+    latentdirs.discover(planted, start=start, out_dir=tmp_path, **{**kwargs, "steps": 3})
     resumed = latentdirs.discover(planted, out_dir=tmp_path, resume=True, **kwargs)
     assert torch.allclose(resumed.directions.matrix, whole.directions.matrix, atol=1e-5)
 
 
 def test_bad_starting_directions_are_named(planted):
     with pytest.raises(DirectionError, match="starting directions are"):
-        latentdirs.discover(planted, num_directions=4, steps=1, init=torch.randn(16, 3), progress=False)
+        latentdirs.discover(planted, num_directions=4, steps=1, start=torch.randn(16, 3), progress=False)
     with pytest.raises(DirectionError, match="must start at orthonormal"):
-        latentdirs.discover(planted, num_directions=4, parametrization="ortho", steps=1, init=torch.randn(16, 4),
+        latentdirs.discover(planted, num_directions=4, parametrization="ortho", steps=1, start=torch.randn(16, 4),
                             progress=False)

@@ -75,11 +75,12 @@ def _overlap_on_one_batch(generator, cfg, steps=5):
     """The penalty's own measure (mean squared cosine between the image changes of different
     directions at one latent) on one fixed batch, at the start and after ``steps`` optimizer steps
     of ``train_step`` on that batch; measured whether or not ``cfg`` puts it in the loss."""
-    from latentdirs.discovery import _build, _step_rng, sample_pairs, starting_directions, train_step
+    from latentdirs.discovery import sample_pairs, starting_directions, step_rng, train_step
+    from latentdirs.discovery.train import _build
     cpu = torch.device("cpu")
     model, optimizer = _build(generator, cfg, tuple(generator.image_shape), cpu, starting_directions(generator, cfg), None)
     model.overlap_penalty = True
-    z, index, shift = sample_pairs(generator, cfg, cfg.batch_size, _step_rng(cfg.seed, 0, 0), cpu)
+    z, index, shift = sample_pairs(generator, cfg, cfg.batch_size, step_rng(cfg.seed, 0, 0), cpu)
 
     def overlap():
         with torch.no_grad():

@@ -6,7 +6,7 @@ import torch
 
 import latentdirs
 from latentdirs.directions import DirectionMatrix, expm_columns
-from latentdirs.discovery import DiscoveryConfig, _step_rng, _Trainable, sample_pairs, train_step
+from latentdirs.discovery import DiscoveryConfig, _Trainable, sample_pairs, step_rng, train_step
 from latentdirs.reconstructors import make_reconstructor
 
 
@@ -42,7 +42,7 @@ def _one_update(planted, parametrization, shifts_per_latent, micro_batches):
     # fixed statistics is accumulation over chunks exactly the full-batch gradient.
     trainable.eval()
     opt = torch.optim.SGD(trainable.parameters(), lr=1.0)
-    z, index, shift = sample_pairs(planted, cfg, cfg.batch_size, _step_rng(3, 0, 0), torch.device("cpu"))
+    z, index, shift = sample_pairs(planted, cfg, cfg.batch_size, step_rng(3, 0, 0), torch.device("cpu"))
     stats = train_step(trainable, planted, opt, cfg, z, index, shift)
     return copy.deepcopy(trainable.state_dict()), stats
 
@@ -61,7 +61,7 @@ def test_micro_batches_give_the_full_batch_update(planted, parametrization, shif
 def test_shared_pairs_pair_each_base_image_with_its_own_shifted_partners(planted):
     # M = 2: rows 2i and 2i+1 of R's input share G(z_i); their shifted halves use z_i + eps A e_k.
     cfg = DiscoveryConfig(num_directions=5, batch_size=8, shifts_per_latent=2)
-    z, index, shift = sample_pairs(planted, cfg, 8, _step_rng(0, 0, 0), torch.device("cpu"))
+    z, index, shift = sample_pairs(planted, cfg, 8, step_rng(0, 0, 0), torch.device("cpu"))
     assert z.shape == (4, planted.latent_dim) and index.shape == shift.shape == (8,)
     seen = {}
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .directions import DirectionError, DirectionMatrix, DirectionSet
-from .discovery import resolve_device
+from .devices import resolve_device
 from .generators.base import Generator
 from .importance import image_change_scores
 

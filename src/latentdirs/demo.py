@@ -28,7 +28,8 @@ from pathlib import Path
 from . import report
 from .cells import read_result, write_result
 from .directions import DirectionError, DirectionSet
-from .discovery import PRESETS, DiscoveryConfig, discover, load_snapshots, resolve_config, resolve_device
+from .devices import resolve_device
+from .discovery import PRESETS, DiscoveryConfig, discover, load_snapshots, resolve_config
 from .evaluation.rca import rca
 from .generators import Generator, GeneratorError, load_generator
 from .generators.base import StyleSpaceGenerator

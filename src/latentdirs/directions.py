@@ -265,7 +265,7 @@ def _check_square_fit(kind: str, latent_dim: int, num_directions: int) -> None:
 
 
 class DirectionMatrix(nn.Module):
-    """The paper's A: maps (direction index k, shift eps) to a latent shift ``eps * A[:, k]``.
+    """The paper's A (d x K, ``matrix()``): direction k moves a latent by ``eps * A[:, k]``.
 
     - ``unit``: free d x K matrix, columns divided by their norm;
     - ``ortho``: first K columns of exp(S), S = P - P^T skew-symmetric (exact, O(d^3) per step,
@@ -274,13 +274,13 @@ class DirectionMatrix(nn.Module):
     - ``linear``: free d x K matrix (columns may grow: the paper calls this impractical);
     - ``identity`` / ``random`` / a given matrix: frozen baselines.
 
-    Trainable parametrizations start at the coordinate axes unless ``init`` (d x K) is given:
+    Trainable parametrizations start at the coordinate axes unless ``start`` (d x K) is given:
     ``unit``/``linear`` start at its columns; ``ortho``/``cayley`` need them orthonormal and
     rotate by a fixed orthonormal completion of them (buffer ``basis``), so A = basis @ Q(S).
     """
 
     def __init__(self, latent_dim: int, num_directions: int, parametrization: str = "unit",
-                 seed: int = 0, fixed: torch.Tensor | None = None, init: torch.Tensor | None = None) -> None:
+                 seed: int = 0, fixed: torch.Tensor | None = None, start: torch.Tensor | None = None) -> None:
         super().__init__()
         if parametrization not in PARAMETRIZATIONS + ("fixed",):
             raise DirectionError(f"unknown parametrization {parametrization!r}; choose one of {', '.join(PARAMETRIZATIONS)}")
@@ -288,8 +288,8 @@ class DirectionMatrix(nn.Module):
         if parametrization in ("ortho", "cayley", "identity", "random"):
             _check_square_fit(parametrization, latent_dim, num_directions)
         self.register_buffer("basis", None)  # set only for ortho/cayley started at given directions
-        if init is not None:
-            init = _check_init(init, latent_dim, num_directions, parametrization)
+        if start is not None:
+            start = _check_start(start, latent_dim, num_directions, parametrization)
         if parametrization == "fixed":
             if fixed is None or tuple(fixed.shape) != (latent_dim, num_directions):
                 raise DirectionError(f"a fixed direction matrix must be ({latent_dim}, {num_directions})")
@@ -301,17 +301,17 @@ class DirectionMatrix(nn.Module):
         elif parametrization in ("ortho", "cayley"):
             # S = 0 at the start, so A starts as the coordinate axes (the paper's step-0 snapshot).
             self.skew = nn.Parameter(torch.zeros(latent_dim, latent_dim))
-            if init is not None:
-                self.register_buffer("basis", orthonormal_completion(init))
-        elif init is not None:
-            self.weight = nn.Parameter(init.clone())
+            if start is not None:
+                self.register_buffer("basis", orthonormal_completion(start))
+        elif start is not None:
+            self.weight = nn.Parameter(start.clone())
         else:
-            init = torch.eye(latent_dim, num_directions)
+            start = torch.eye(latent_dim, num_directions)
             if num_directions > latent_dim:  # more directions than axes: random unit columns
                 g = torch.Generator().manual_seed(seed)
-                init = torch.randn(latent_dim, num_directions, generator=g)
-                init = init / init.norm(dim=0, keepdim=True)
-            self.weight = nn.Parameter(init)
+                start = torch.randn(latent_dim, num_directions, generator=g)
+                start = start / start.norm(dim=0, keepdim=True)
+            self.weight = nn.Parameter(start)
 
     @property
     def trainable(self) -> bool:
@@ -337,34 +337,27 @@ class DirectionMatrix(nn.Module):
                 columns = torch.linalg.solve(torch.eye(self.latent_dim, device=s.device, dtype=s.dtype) - s, rhs)
             return columns if self.basis is None else self.basis @ columns
 
-    step_matrix: torch.Tensor | None = None
-    """Set by the training loop to reuse one A across a step's micro-batches."""
-
-    def forward(self, index: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        a = self.matrix() if self.step_matrix is None else self.step_matrix
-        return a[:, index].t() * shift.reshape(-1, 1)
-
     def to_direction_set(self, **meta) -> DirectionSet:
         with torch.no_grad():
             return DirectionSet(self.matrix().detach().cpu().clone(), meta={"parametrization": self.parametrization, **meta})
 
 
-def _check_init(init, latent_dim: int, num_directions: int, parametrization: str) -> torch.Tensor:
-    init = torch.as_tensor(init.matrix if isinstance(init, DirectionSet) else init).detach().float().cpu()
+def _check_start(start, latent_dim: int, num_directions: int, parametrization: str) -> torch.Tensor:
+    start = torch.as_tensor(start.matrix if isinstance(start, DirectionSet) else start).detach().float().cpu()
     if parametrization not in TRAINABLE:
         raise DirectionError(f"{parametrization!r} directions are frozen: a starting matrix only applies to "
                              f"{', '.join(TRAINABLE)}")
-    if tuple(init.shape) != (latent_dim, num_directions):
-        raise DirectionError(f"the starting directions are {tuple(init.shape)} but A is ({latent_dim}, {num_directions}): "
+    if tuple(start.shape) != (latent_dim, num_directions):
+        raise DirectionError(f"the starting directions are {tuple(start.shape)} but A is ({latent_dim}, {num_directions}): "
                              "give one column per direction, in the generator's latent size")
-    if not torch.isfinite(init).all() or (init.norm(dim=0) < 1e-6).any():
+    if not torch.isfinite(start).all() or (start.norm(dim=0) < 1e-6).any():
         raise DirectionError("the starting directions hold NaN/inf or a zero column")
     if parametrization in ("ortho", "cayley"):
-        error = orthonormality_error(init)
+        error = orthonormality_error(start)
         if error > 1e-4:
             raise DirectionError(f"{parametrization} A must start at orthonormal directions (max |H^T H - I| = "
                                  f"{error:.2g}); orthonormalize them first or use parametrization='unit'")
-    return init
+    return start
 
 
 def orthonormal_completion(columns: torch.Tensor) -> torch.Tensor:

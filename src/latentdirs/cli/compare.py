@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from ..discovery import STARTS
 from ..evaluation.compare import CompareConfig
 from .options import (Formatter, add_config_options, add_generator_options, add_runtime_options, config_from_args,
                       generator_from_args, set_threads)
@@ -30,6 +31,8 @@ def add_parser(sub) -> None:
     add_generator_options(p)
     group = p.add_argument_group("comparison (CompareConfig fields)")
     add_config_options(group, CompareConfig, CompareConfig(), names=OPTIONS, short={"num_directions": "-k"})
+    # `--ld-init` was --ld-start's name; docs/compare.md's lever commands ran with it.
+    group.add_argument("--ld-init", dest="ld_start", choices=STARTS, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     group.add_argument("--ld-set", action="append", default=[], metavar="KEY=VALUE",
                        help="a DiscoveryConfig field for every LD method (repeatable), e.g. --ld-set overlap_weight=10 "
                             "--ld-set shifts_per_latent=2")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..discovery import PRESETS, STARTS, DiscoveryConfig
 from .options import (Formatter, add_config_options, add_generator_options, add_runtime_options, config_from_args,
-                      generator_from_args, set_threads)
+                      field_docs, generator_from_args, set_threads)
 
 DEFAULT_PRESET = "cpu"
 EXAMPLES = """examples:
@@ -35,10 +35,13 @@ def add_parser(sub) -> None:
     t.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,
                    help="named defaults: " + "; ".join(f"{name}: K {c.num_directions}, {c.steps} steps, lr {c.lr:g}, "
                                                        f"batch {c.batch_size}" for name, c in PRESETS.items()))
-    add_config_options(t, DiscoveryConfig, PRESETS[DEFAULT_PRESET], names=training_options(), short=SHORT_FLAGS)
-    t.add_argument("--init", default=None, metavar="SET",
-                   help="start A at a saved direction set / run folder with K directions (its top K); overrides "
-                        "--start, which picks a closed-form start (sefa, ganspace)")
+    add_config_options(t, DiscoveryConfig, PRESETS[DEFAULT_PRESET], names=[n for n in training_options() if n != "start"],
+                       short=SHORT_FLAGS)
+    t.add_argument("--start", default=argparse.SUPPRESS, metavar="{" + ",".join(STARTS) + "}|SET",
+                   help=f"{field_docs(DiscoveryConfig)['start']} SET: a direction set or run folder, its top K "
+                        f"(default: {PRESETS[DEFAULT_PRESET].start})")
+    # `--init` was the flag of a saved start until `--start` took both; README.md showed `--init RUN_DIR`.
+    t.add_argument("--init", dest="start", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     o = p.add_argument_group("output")
     o.add_argument("--runs-dir", default="runs", help="parent folder of numbered run folders")
     o.add_argument("--out", default=None, help="exact run folder (instead of a new numbered one)")
@@ -50,7 +53,6 @@ def add_parser(sub) -> None:
 
 def training_options() -> list[str]:
     """The DiscoveryConfig fields that are options of their own (``device`` is the shared --device)."""
-    import dataclasses
     return [f.name for f in dataclasses.fields(DiscoveryConfig) if f.name != "device"]
 
 
@@ -82,9 +84,11 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args, DiscoveryConfig, config, device=args.device)  # e.g. a longer --steps
         result = discover(gen, config, out_dir=run_dir, resume=True)
     else:
+        saved_start = getattr(args, "start", None) not in (None, *STARTS)
+        if saved_start:  # a direction set on disk, not a closed-form name: passed to discover, not the config
+            source = args.start
+            del args.start
         config = resolved_config(args)
-        if args.init in STARTS:  # `--init sefa`, the older spelling of `--start sefa`
-            config, args.init = dataclasses.replace(config, start=args.init), None
         gen = generator_from_args(args)
         if args.out:
             run_dir = Path(args.out)
@@ -92,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
             run_dir = new_run_dir(args.runs_dir, f"discover-{gen.name}-k{config.num_directions}-{config.parametrization}")
         else:
             run_dir = None
-        init = _starting_directions(args.init, gen, config.num_directions)
+        start = {"start": _saved_start(source, config.num_directions)} if saved_start else {}
         try:
-            result = discover(gen, config, out_dir=run_dir, init=init)
+            result = discover(gen, config, out_dir=run_dir, **start)
         except Exception:
             if run_dir is not None and run_dir.is_dir() and not any(run_dir.iterdir()):
                 run_dir.rmdir()  # leave no empty numbered folder behind a rejected request
@@ -106,13 +110,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _starting_directions(source: str | None, gen, num_directions: int):
-    if source is None:
-        return None
+def _saved_start(source: str, num_directions: int):
     from ..directions import DirectionSet
     found = DirectionSet.load(source)
     if found.num_directions < num_directions:
-        raise SystemExit(f"error: --init {source} holds {found.num_directions} directions, fewer than -k {num_directions}")
+        raise SystemExit(f"error: --start {source} holds {found.num_directions} directions, fewer than -k {num_directions}")
     return found.top(num_directions)  # best first by score; in stored order when unscored
 
 

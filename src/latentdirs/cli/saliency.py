@@ -185,7 +185,7 @@ def _direction_from_args(args, directions) -> tuple[int, float]:
 
 def _load_set_and_generator(args):
     from ..directions import DirectionSet
-    from ..discovery import resolve_device
+    from ..devices import resolve_device
     directions = DirectionSet.load(args.set)
     return directions, generator_for_set(args, directions).to(resolve_device(args.device))
 
@@ -276,7 +276,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "generator": generator.describe()}
     else:
         raise SystemExit("error: give --data FOLDER, or a direction SET (with --ranking or --direction/--shift)")
-    from ..discovery import resolve_device
+    from ..devices import resolve_device
     train_unet(batches, config, out_dir=args.out, progress=not args.no_progress, meta=meta,
                device=resolve_device(args.device))
     print(f"U-Net saved to {Path(args.out) / 'unet'}")
@@ -287,7 +287,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..saliency.train import evaluate
     from ..saliency.unet import UNet
     set_threads(args.threads)
-    from ..discovery import resolve_device
+    from ..devices import resolve_device
     unet = UNet.load(args.unet).to(resolve_device(args.device))
     out = Path(args.out) if args.out else Path(args.unet) / f"eval-{Path(args.folder).resolve().name}"
     result = evaluate(unet, args.folder, size=args.size, out_dir=out, masks_subdir=args.masks_subdir,

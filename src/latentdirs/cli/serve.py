@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
-    from ..discovery import resolve_device
+    from ..devices import resolve_device
     from ..web.app import LOOPBACK_HOSTS, create_app
     set_threads(args.threads)
     generator = None

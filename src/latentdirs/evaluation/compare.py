@@ -40,7 +40,7 @@ METRIC_LABELS = {"rca": "RCA", "mig": "MIG", "dci_disentanglement": "DCI-D", "dc
                  "factors_named": "factors named"}
 _SET_BY_COMPARE = {"num_directions": "-k, ld_num_directions or the method's -K<n>",
                    "parametrization": "the method name", "steps": "ld_steps", "batch_size": "batch_size",
-                   "lr": "lr", "seed": "seeds", "device": "device", "start": "ld_init"}
+                   "lr": "lr", "seed": "seeds", "device": "device", "start": "ld_start"}
 LD_PRESET = PRESETS["disentangle"]
 """LD's options in a comparison where CompareConfig does not set them (``ld_preset``'s default)."""
 
@@ -64,7 +64,7 @@ class CompareConfig:
     overlap penalty; beat SeFa and GANSpace on MIG and DCI-D) or short (the paper's loss, as the tables on the first shipped GAN ran it), ..."""
     ld_steps: int | None = None
     """LD and LatentCLR training steps (None = ld_preset's)."""
-    ld_init: str | None = None
+    ld_start: str | None = None
     """Where every LD method's A starts (None = ld_preset's): axes (the paper's), sefa or ganspace
     (their top directions; label-free, LD then refines the closed form)."""
     ld_options: dict = field(default_factory=dict)
@@ -99,7 +99,7 @@ class CompareConfig:
     POSITIVE: ClassVar[tuple[str, ...]] = ("num_directions", "ld_steps", "batch_size", "ganspace_samples", "gt_steps",
                                            "gt_eval")
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"dci_predictor": ("gbt", "forest"), "ld_preset": tuple(PRESETS),
-                                                     "ld_init": STARTS}
+                                                     "ld_start": STARTS}
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in KNOWN_METHODS and not _LD_VARIANT.fullmatch(m)]
@@ -119,7 +119,7 @@ class CompareConfig:
                 raise ValueError(f"unknown LD option {key!r} in ld_options; options: {', '.join(sorted(known))}")
         for name, allowed in self.CHOICES.items():
             value = getattr(self, name)
-            if value not in allowed and not (value is None and name == "ld_init"):
+            if value not in allowed and not (value is None and name == "ld_start"):
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if not self.methods or not self.seeds:
             raise ValueError("need at least one method and one seed")
@@ -143,7 +143,7 @@ def find_directions(generator: Generator, method: str, cfg: CompareConfig, seed:
     if variant:
         from ..discovery import discover
         trained = _ld_trained(method, cfg)
-        start = {} if cfg.ld_init is None else {"start": cfg.ld_init}
+        start = {} if cfg.ld_start is None else {"start": cfg.ld_start}
         found = discover(generator, PRESETS[cfg.ld_preset], num_directions=trained, parametrization=variant.group(1),
                          steps=ld_steps(cfg), batch_size=cfg.batch_size, seed=seed, lr=cfg.lr, device=cfg.device,
                          out_dir=None if folder is None else folder / "discovery", progress=progress,
@@ -194,7 +194,7 @@ def evaluate(generator: Generator, directions: DirectionSet, cfg: CompareConfig,
     if cfg.gt_train and dataset is not None:
         from .ground_truth import ground_truth_scores
         images, factors = dataset
-        from ..discovery import resolve_device
+        from ..devices import resolve_device
         gt = ground_truth_scores(generator, directions, images, factors, num_train=cfg.gt_train,
                                  steps=cfg.gt_steps, batch_size=cfg.batch_size, image_size=cfg.gt_image_size or None,
                                  seed=seed, device=str(resolve_device(cfg.device)), dci_predictor=cfg.dci_predictor)
@@ -222,7 +222,8 @@ def compare(generator: Generator, k: int = 10, seeds=(0, 1, 2), methods=METHODS,
     out = Path(out_dir) if out_dir is not None else new_run_dir(runs_dir, f"compare-{generator.name}-k{k}")
     out.mkdir(parents=True, exist_ok=True)
     # Kept cells must have been measured with these settings; seeds and methods may be added.
-    check_same_config(out, "compare", asdict(cfg), ignore={"seeds", "methods", "device"},
+    # (folders written before ``ld_start`` was the one name store it as ld_init: checked under both)
+    check_same_config(out, "compare", {**asdict(cfg), "ld_init": cfg.ld_start}, ignore={"seeds", "methods", "device"},
                       generator=generator.describe())
     save_config(out, {"compare": asdict(cfg), "generator": generator.describe()})
     log = MetricsLog(out)
