@@ -337,6 +337,10 @@ class DirectionMatrix(nn.Module):
                 columns = torch.linalg.solve(torch.eye(self.latent_dim, device=s.device, dtype=s.dtype) - s, rhs)
             return columns if self.basis is None else self.basis @ columns
 
+    def forward(self, index: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """The latent moves eps * A[:, k], one row per (k, eps)."""
+        return self.matrix()[:, index].t() * shift.reshape(-1, 1)
+
     def to_direction_set(self, **meta) -> DirectionSet:
         with torch.no_grad():
             return DirectionSet(self.matrix().detach().cpu().clone(), meta={"parametrization": self.parametrization, **meta})
