@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 from tqdm.auto import tqdm
 
@@ -34,15 +34,6 @@ def read_result(cell_dir: str | Path) -> dict | None:
 
 def write_result(cell_dir: str | Path, result: dict) -> None:
     atomic_write_text(Path(cell_dir) / RESULT, json.dumps(result, indent=1, default=str))
-
-
-def append_jsonl(path: str | Path, record: dict) -> None:
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record, default=str) + "\n")
-
-
-def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, default=str) + "\n" for r in records))
 
 
 class Log:

@@ -12,7 +12,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import torch
 
@@ -115,27 +115,8 @@ def new_run_dir(root: str | Path, description: str) -> Path:
     raise RuntimeError(f"could not create a run folder under {root}")
 
 
-class MetricsLog:
-    """Append-only JSONL metrics (one object per line) plus a human log."""
-
-    def __init__(self, run_dir: str | Path | None) -> None:
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.start = time.time()
-
-    def write(self, record: dict, file: str = "metrics.jsonl") -> None:
-        if self.run_dir is None:
-            return
-        with open(self.run_dir / file, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-
-    def log(self, message: str) -> None:
-        if self.run_dir is None:
-            return
-        with open(self.run_dir / "log.txt", "a") as fh:
-            fh.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}\n")
-
-
 def read_jsonl(path: str | Path) -> list[dict]:
+    """The records of a JSONL file ([] when it does not exist); a damaged line is a ValueError naming it."""
     path = Path(path)
     if not path.exists():
         return []
@@ -148,6 +129,119 @@ def read_jsonl(path: str | Path) -> list[dict]:
         except (json.JSONDecodeError, RecursionError) as exc:
             raise ValueError(f"{path}, line {number}: not a JSON record ({exc}); remove or fix that line") from None
     return records
+
+
+def append_jsonl(path: str | Path, record: dict) -> None:
+    with open(path, "a") as fh:
+        fh.write(json.dumps(record, default=str) + "\n")
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, default=str) + "\n" for r in records))
+
+
+class Run:
+    """One run folder and what a job keeps in it: its settings (``config.json``), a human log,
+    metrics appended as JSONL and a resumable checkpoint.
+
+    ``Run(None)`` keeps nothing: every write is skipped, for a job run without a folder.
+
+        run = Run("runs/00007-discover-planted-k10")
+        run.check_config("discovery", settings)   # resuming with other settings is refused
+        state = run.resume()                      # the checkpoint, or None for a fresh start
+        run.append({"step": 25, "loss": 0.3}); run.log("resumed"); run.save_checkpoint(state)
+    """
+
+    def __init__(self, folder: str | Path | None, log: str = "log.txt", metrics: str = "metrics.jsonl",
+                 checkpoint: str = "checkpoint.pt", echo: bool = False) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        """The run folder (created on the first write), None to keep nothing."""
+        self.names = {"log": log, "metrics": metrics, "checkpoint": checkpoint}
+        """File names inside the folder: sweeps keep ``sweep.log``, train-gan keeps its ``commands.jsonl`` beside."""
+        self.echo = echo
+        """Also print each log line (above a progress bar)."""
+
+    def path(self, name: str) -> Path:
+        """``folder / name``; ``name`` may be "log", "metrics" or "checkpoint" for this run's own files."""
+        if self.folder is None:
+            raise ValueError("this run keeps no folder")
+        return self.folder / self.names.get(name, name)
+
+    # -- settings ------------------------------------------------------------------------
+    def check_config(self, section: str, now: dict, ignore=(), generator: dict | None = None) -> None:
+        """Refuse to resume with settings other than ``config.json``'s (see :func:`check_same_config`)."""
+        if self.folder is not None:
+            check_same_config(self.folder, section, now, ignore, generator)
+
+    def save_config(self, config: dict) -> None:
+        if self.folder is not None:
+            save_config(self.folder, config)
+
+    # -- log and metrics -----------------------------------------------------------------
+    def log(self, message: str) -> None:
+        """A timestamped line in the human log."""
+        line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}"
+        if self.echo:
+            from tqdm.auto import tqdm
+            tqdm.write(line)
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.path("log"), "a") as fh:
+                fh.write(line + "\n")
+
+    def append(self, record: dict, file: str = "metrics") -> None:
+        """One JSON line at the end of the metrics (or of another JSONL ``file`` of the run)."""
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            append_jsonl(self.path(file), record)
+
+    def read(self, file: str = "metrics") -> list[dict]:
+        """The records of the metrics (or of another JSONL ``file``); [] when there are none."""
+        return read_jsonl(self.path(file)) if self.folder is not None else []
+
+    def clear_metrics(self) -> None:
+        """A fresh start: the metrics of an earlier run in this folder must not be appended to."""
+        if self.folder is not None:
+            self.path("metrics").unlink(missing_ok=True)
+
+    def drop_metrics_after(self, step: int) -> None:
+        """A resumed run repeats the steps after its checkpoint: drop their old records so none appears twice."""
+        if self.folder is None:
+            return
+        records = self.read()
+        kept = [r for r in records if r.get("step", 0) <= step]
+        if len(kept) != len(records):
+            write_jsonl(self.path("metrics"), kept)
+
+    # -- checkpoint ----------------------------------------------------------------------
+    def save_checkpoint(self, state: dict) -> None:
+        """Written to a temporary file and renamed: a kill mid-write leaves the previous checkpoint."""
+        if self.folder is not None:
+            atomic_torch_save(state, self.path("checkpoint"))
+
+    def load_checkpoint(self, trust_pickle: bool = False) -> dict | None:
+        """The checkpoint (tensors and plain data only, unless trusted), None when there is none yet."""
+        if self.folder is None or not self.path("checkpoint").exists():
+            return None
+        return safe_torch_load(self.path("checkpoint"), trust_pickle=trust_pickle)
+
+    def resume(self, *subfolders: str) -> dict | None:
+        """Continue this run: remove what killed writes left (here and in ``subfolders``), load the
+        checkpoint (None: start afresh) and drop the metrics logged after its ``step``."""
+        if self.folder is None:
+            return None
+        for folder in (self.folder, *(self.folder / s for s in subfolders)):
+            if folder.is_dir():
+                remove_stale_temporaries(folder)
+        state = self.load_checkpoint()
+        if state is not None and isinstance(state.get("step"), int):
+            self.drop_metrics_after(state["step"])
+        return state
+
+
+class MetricsLog(Run):
+    """discovery.py's name for a :class:`Run`, until it adopts Run."""
+    write = Run.append
 
 
 def save_config(run_dir: str | Path, config: dict) -> None:
@@ -174,12 +268,17 @@ def check_same_config(folder: str | Path, section: str, now: dict, ignore=(), ge
     if not isinstance(before, dict):
         raise ValueError(f"{path}: {section!r} must be a JSON object of settings; restore the file or use another "
                          "output folder")
-    now = json.loads(json.dumps(now, default=str))  # tuples -> lists, as stored
-    changed = [k for k in now if k in before and k not in ignore and before[k] != now[k]]
+    changed = changed_settings(before, now, ignore)
     if changed:
-        listed = ", ".join(f"{k}: folder has {before[k]!r}, asked {now[k]!r}" for k in changed)
+        listed = ", ".join(f"{k}: folder has {before[k]!r}, asked {v!r}" for k, v in changed.items())
         raise ValueError(f"{folder} was run with other options ({listed}); use another output folder, "
                          "the same options, or delete it")
+
+
+def changed_settings(before: dict, now: dict, ignore=()) -> dict:
+    """The settings of ``now`` (as JSON stores them: tuples are lists) that ``before`` holds with another value."""
+    now = json.loads(json.dumps(now, default=str))
+    return {k: v for k, v in now.items() if k in before and k not in ignore and before[k] != v}
 
 
 def cpu_model() -> str:

@@ -26,10 +26,10 @@ from itertools import product
 from pathlib import Path
 from typing import ClassVar
 
-from .cells import RESULT, Log, append_jsonl, read_json, run_cells, write_jsonl, write_result
+from .cells import RESULT, Log, read_json, run_cells, write_result
 from .configs import parse_field
 from .discovery import CHECKPOINT, PRESETS, DiscoveryConfig
-from .runs import atomic_write_text, check_same_config, read_jsonl
+from .runs import append_jsonl, atomic_write_text, check_same_config, read_jsonl, write_jsonl
 
 OVERVIEW = "overview.png"
 ALIASES = {"k": "num_directions", "lambda": "shift_weight", "lam": "shift_weight", "param": "parametrization",
