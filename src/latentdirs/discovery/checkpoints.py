@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..directions import DirectionMatrix
-from ..runs import atomic_path, atomic_torch_save, load_error_reason
+from ..runs import atomic_path, load_error_reason
 from .config import DiscoveryConfig
 
 CHECKPOINT = "checkpoint.pt"
@@ -21,15 +21,16 @@ SNAPSHOTS = "snapshots.safetensors"
 _START_AGAIN = "delete it to start the run again from step 0 (config.json keeps its options), or copy back a good one"
 
 
-def write_checkpoint(path: Path, trainable: nn.Module, optimizer, step: int, history: list, snapshots: dict) -> None:
-    atomic_torch_save({"trainable": trainable.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                       "history": json.dumps(history), "snapshots": snapshots}, path)
+def checkpoint_state(trainable: nn.Module, optimizer, step: int, history: list, snapshots: dict) -> dict:
+    """What checkpoint.pt holds (``Run.save_checkpoint`` writes it atomically)."""
+    return {"trainable": trainable.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+            "history": json.dumps(history), "snapshots": snapshots}
 
 
 def read_checkpoint(path: Path, dev: torch.device) -> dict:
-    """checkpoint.pt as :func:`write_checkpoint` wrote it, checked; anything else is a ValueError naming the file.
+    """checkpoint.pt as :func:`checkpoint_state` made it, checked; anything else is a ValueError naming the file.
 
-    (No --trust-pickle: a file that needs it is not one this loop wrote.)"""
+    (Not ``Run.load_checkpoint``: no --trust-pickle hint, a file that needs it is not one this loop wrote.)"""
     try:
         state = torch.load(path, map_location=dev, weights_only=True) if path.stat().st_size else None
     except Exception as exc:

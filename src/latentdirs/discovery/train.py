@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import time
@@ -33,9 +32,9 @@ from ..directions import TRAINABLE, DirectionMatrix, DirectionSet
 from ..generators.base import Generator, GeneratorError, check_finite, check_generator
 from ..importance import image_change_scores, squared_cosines
 from ..reconstructors import make_reconstructor
-from ..runs import MetricsLog, atomic_write_text, check_same_config, remove_stale_temporaries, save_config
-from .checkpoints import (CHECKPOINT, load_checkpoint, read_checkpoint, save_snapshots, snapshot_steps, take_snapshot,
-                          write_checkpoint)
+from ..runs import Run, remove_stale_temporaries
+from .checkpoints import (checkpoint_state, load_checkpoint, read_checkpoint, save_snapshots, snapshot_steps,
+                          take_snapshot)
 from .config import DiscoveryConfig, resolve_config
 from .pairs import image_pairs, recognizability, sample_pairs, step_rng
 
@@ -188,15 +187,13 @@ def _place(cfg: DiscoveryConfig, rank: int, world: int) -> tuple[DiscoveryConfig
     return cfg, dev
 
 
-def _restore(out_dir, cfg: DiscoveryConfig, generator: Generator, dev: torch.device) -> dict | None:
+def _restore(run: Run, cfg: DiscoveryConfig, generator: Generator, dev: torch.device) -> dict | None:
     """The checkpoint of a run folder being resumed (None when it has none yet), after the config check."""
-    if out_dir is None:
-        return None
     # A resume may extend the run (more steps) or change how fast it goes, nothing else.
-    check_same_config(out_dir, "discovery", dataclasses.asdict(cfg), ignore=DiscoveryConfig.RUNTIME | {"steps"},
-                      generator=generator.describe())
-    checkpoint = Path(out_dir) / CHECKPOINT
-    return read_checkpoint(checkpoint, dev) if checkpoint.exists() else None
+    run.check_config("discovery", dataclasses.asdict(cfg), ignore=DiscoveryConfig.RUNTIME | {"steps"},
+                     generator=generator.describe())
+    path = run.path("checkpoint") if run.folder is not None else None
+    return read_checkpoint(path, dev) if path is not None and path.exists() else None
 
 
 def starting_directions(generator: Generator, cfg: DiscoveryConfig) -> DirectionSet | None:
@@ -238,15 +235,15 @@ def _build(generator: Generator, cfg: DiscoveryConfig, image_shape: tuple, dev: 
     return trainable, optimizer
 
 
-def _start_run_folder(run_dir: Path, cfg: DiscoveryConfig, generator: Generator, image_shape: tuple, world: int,
-                      start) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh start must not append to an old run's
+def _start_run(run: Run, cfg: DiscoveryConfig, generator: Generator, image_shape: tuple, world: int, start,
+               dev: torch.device) -> None:
+    run.clear_metrics()  # a fresh start must not append to an old run's
     note = None if start is None else (start.meta.get("method", "a direction set") if isinstance(start, DirectionSet)
                                        else "a given matrix")
     # "init" is the stored name of the start (run folders written before `start` was the one name keep it)
-    save_config(run_dir, {"discovery": dataclasses.asdict(cfg), "generator": generator.describe(),
-                          "image_shape": image_shape, "world_size": world, "init": note})
+    run.save_config({"discovery": dataclasses.asdict(cfg), "generator": generator.describe(),
+                     "image_shape": image_shape, "world_size": world, "init": note})
+    run.log(f"discovery on {generator.name} ({image_shape}), {cfg.num_directions} directions, device {dev}")
 
 
 def _parallel(trainable: _Trainable, cfg: DiscoveryConfig, world: int, dev: torch.device) -> nn.Module:
@@ -302,11 +299,12 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     cfg, dev = _place(cfg, rank, world)
     generator = generator.to(dev).freeze()
     image_shape = tuple(check_generator(generator).shape[1:])
-    run_dir = Path(out_dir) if out_dir is not None and rank == 0 else None
-    state = _restore(out_dir, cfg, generator, dev) if resume else None
-    if resume and run_dir is not None:  # what a kill during a write left behind
-        for folder in (run_dir, run_dir / "directions"):
-            remove_stale_temporaries(folder)
+    folder = Run(out_dir)  # every rank reads the run's config and checkpoint ...
+    run = folder if rank == 0 else Run(None)  # ... and rank 0 alone writes to it
+    state = _restore(folder, cfg, generator, dev) if resume else None
+    if resume and run.folder is not None:  # what a kill during a write left behind
+        for stale in (run.folder, run.folder / "directions"):
+            remove_stale_temporaries(stale)
     if state is not None and "direction_matrix.basis" in state["trainable"]:
         start = state["trainable"]["direction_matrix.basis"][:, :cfg.num_directions].cpu()  # the run's own start
     elif given_start is None and fixed_matrix is None:
@@ -315,17 +313,14 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
         start = given_start
     trainable, optimizer = _build(generator, cfg, image_shape, dev, start, fixed_matrix)
     matrix = trainable.direction_matrix
-    log = MetricsLog(run_dir)
     start_step, history, snapshots = 0, [], {}
     if state is not None:
-        load_checkpoint(Path(out_dir) / CHECKPOINT, state, trainable, optimizer)
+        load_checkpoint(folder.path("checkpoint"), state, trainable, optimizer)
         start_step, history, snapshots = state["step"], state["history"], state["snapshots"]
-        if run_dir is not None:  # steps logged after the checkpoint run again: keep each step once
-            atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        log.log(f"resumed at step {start_step}")
-    elif run_dir is not None:
-        _start_run_folder(run_dir, cfg, generator, image_shape, world, start)
-        log.log(f"discovery on {generator.name} ({image_shape}), {cfg.num_directions} directions, device {dev}")
+        run.drop_metrics_after(start_step)  # the steps logged after the checkpoint run again: each is kept once
+        run.log(f"resumed at step {start_step}")
+    else:
+        _start_run(run, cfg, generator, image_shape, world, start, dev)
 
     model = _parallel(trainable, cfg, world, dev)
     snapshot_at = snapshot_steps(cfg) if matrix.trainable else set()
@@ -348,17 +343,17 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
             record = {"step": done, **(mean_over_ranks(means, dev) if world > 1 else means),
                       "sec_per_step": (now - tick) / len(window)}
             history.append(record)
-            log.write(record)
+            run.append(record)
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.3f}")
             window, tick = [], now
-        if run_dir is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+        if run.folder is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
             take_snapshot(snapshots, done, snapshot_at, matrix)  # the checkpoint must hold it for a resume
-            write_checkpoint(run_dir / CHECKPOINT, trainable, optimizer, done, history, snapshots)
+            run.save_checkpoint(checkpoint_state(trainable, optimizer, done, history, snapshots))
     take_snapshot(snapshots, cfg.steps, snapshot_at, matrix)
     trainable.eval()
     directions = _export(generator, trainable, cfg, history, score=rank == 0)
-    if run_dir is not None:
-        directions.save(run_dir / "directions")
-        save_snapshots(run_dir, snapshots)
-        log.log(f"done: {cfg.steps} steps, final accuracy {directions.meta['final_accuracy']}")
-    return DiscoveryResult(directions, matrix, trainable.reconstructor, history, snapshots, run_dir)
+    if run.folder is not None:
+        directions.save(run.folder / "directions")
+        save_snapshots(run.folder, snapshots)
+        run.log(f"done: {cfg.steps} steps, final accuracy {directions.meta['final_accuracy']}")
+    return DiscoveryResult(directions, matrix, trainable.reconstructor, history, snapshots, run.folder)
