@@ -1,8 +1,5 @@
-"""A discovery run's resumable state on disk: ``checkpoint.pt`` and A's ``snapshots.safetensors``.
-
-Both hold only tensors and plain values, so both are read weights-only and checked: a damaged
-file is a ValueError that names it and says what to do, never a traceback from torch.
-"""
+"""A discovery run's ``checkpoint.pt`` and A's ``snapshots.safetensors``: tensors and plain values only,
+read back checked (a damaged file is a ValueError that names it and says what to do)."""
 from __future__ import annotations
 
 import json

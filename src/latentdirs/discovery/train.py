@@ -55,7 +55,6 @@ class DiscoveryResult:
 
 
 # -- one training step ----------------------------------------------------------------------
-
 class _Trainable(nn.Module):
     """A and R in one module, so one DDP wrapper syncs both; G is held, not registered."""
 
@@ -126,10 +125,10 @@ def _accumulate(model: nn.Module, generator: Generator, cfg: DiscoveryConfig, pa
                               overlap.detach()]) * w
 
 
-def _explain_non_finite(generator: Generator, model: nn.Module, parts, loss: float) -> None:
+def _explain_non_finite(generator: Generator, direction_matrix: DirectionMatrix, parts, loss: float) -> None:
     # Only on failure: redo the step's generator passes to tell a broken G from a diverged R.
     with torch.no_grad():
-        a = _unwrap(model).direction_matrix.matrix()
+        a = direction_matrix.matrix()
         for zc, ic, sc in parts:
             base = generator(zc)
             check_finite(base, generator.name)
@@ -161,7 +160,7 @@ def train_step(model: nn.Module, generator: Generator, optimizer: torch.optim.Op
         a.backward(step_a.grad)
     loss, accuracy, shift_error, overlap = stats.tolist()  # the step's only host-device sync
     if not math.isfinite(loss):
-        _explain_non_finite(generator, model, parts, loss)
+        _explain_non_finite(generator, direction_matrix, parts, loss)
     optimizer.step()
     record = {"loss": loss, "accuracy": accuracy, "shift_error": shift_error}
     if cfg.overlap_weight > 0:
@@ -170,7 +169,6 @@ def train_step(model: nn.Module, generator: Generator, optimizer: torch.optim.Op
 
 
 # -- setting up a run -----------------------------------------------------------------------
-
 def _place(cfg: DiscoveryConfig, rank: int, world: int) -> tuple[DiscoveryConfig, torch.device]:
     """This process's device, and the config with what depends on it resolved (saved as such)."""
     dev = resolve_device(cfg.device)
@@ -192,8 +190,7 @@ def _restore(run: Run, cfg: DiscoveryConfig, generator: Generator, dev: torch.de
     # A resume may extend the run (more steps) or change how fast it goes, nothing else.
     run.check_config("discovery", dataclasses.asdict(cfg), ignore=DiscoveryConfig.RUNTIME | {"steps"},
                      generator=generator.describe())
-    path = run.path("checkpoint") if run.folder is not None else None
-    return read_checkpoint(path, dev) if path is not None and path.exists() else None
+    return read_checkpoint(run.path("checkpoint"), dev) if run.folder and run.path("checkpoint").exists() else None
 
 
 def starting_directions(generator: Generator, cfg: DiscoveryConfig) -> DirectionSet | None:
@@ -274,7 +271,6 @@ def _export(generator: Generator, trainable: _Trainable, cfg: DiscoveryConfig, h
 
 
 # -- the loop -------------------------------------------------------------------------------
-
 def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out_dir: str | Path | None = None,
              resume: bool = False, progress: bool = True, fixed_matrix: torch.Tensor | None = None,
              **overrides) -> DiscoveryResult:
@@ -290,7 +286,7 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     ``ortho``/``cayley``).
     ``fixed_matrix`` trains R alone against frozen directions (used by :func:`latentdirs.rca`).
     """
-    given_start = overrides.pop("start") if not isinstance(overrides.get("start", ""), str) else None
+    start = overrides.pop("start") if not isinstance(overrides.get("start", ""), str) else None  # directions, not a name
     cfg = resolve_config(config, overrides)
     if not isinstance(generator, Generator):
         raise TypeError("discover() needs a latentdirs Generator: use latentdirs.wrap(module, latent_dim=...) "
@@ -307,10 +303,8 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
             remove_stale_temporaries(stale)
     if state is not None and "direction_matrix.basis" in state["trainable"]:
         start = state["trainable"]["direction_matrix.basis"][:, :cfg.num_directions].cpu()  # the run's own start
-    elif given_start is None and fixed_matrix is None:
+    elif start is None and fixed_matrix is None:
         start = starting_directions(generator, cfg)
-    else:
-        start = given_start
     trainable, optimizer = _build(generator, cfg, image_shape, dev, start, fixed_matrix)
     matrix = trainable.direction_matrix
     start_step, history, snapshots = 0, [], {}
