@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..runs import MetricsLog, atomic_write_text
+from ..runs import Run, atomic_write_text
 from .masks import PairFolder, images_to_uint8, save_png
 from .metrics import SaliencyScores
 from .unet import UNet, UNetConfig
@@ -79,13 +79,9 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: Tra
                            input_size=config.size)).to(device)
     optimizer = torch.optim.Adam(unet.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.decay_every, gamma=config.decay)
-    run_dir = Path(out_dir) if out_dir is not None else None
-    log = MetricsLog(run_dir)
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        atomic_write_text(run_dir / "config.json", json.dumps({"train": asdict(config), **(meta or {})}, indent=1,
-                                                              default=str))
+    run = Run(out_dir)
+    run.clear_metrics()  # a fresh U-Net: the metrics of one trained before in this folder go
+    run.save_config({"train": asdict(config), **(meta or {})})
     unet.train()
     window: list[float] = []
     tick = start = time.perf_counter()
@@ -107,13 +103,13 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: Tra
             now = time.perf_counter()
             record = {"step": done, "loss": sum(window) / len(window), "lr": optimizer.param_groups[0]["lr"],
                       "sec_per_step": (now - tick) / len(window), "elapsed_seconds": round(now - start, 1)}
-            log.write(record)
+            run.append(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
             window, tick = [], now
-        if run_dir is not None and (done % config.save_every == 0 or done == config.steps):
-            unet.save(run_dir / "unet", {"steps": done, "train": asdict(config), **(meta or {})})
+        if run.folder is not None and (done % config.save_every == 0 or done == config.steps):
+            unet.save(run.folder / "unet", {"steps": done, "train": asdict(config), **(meta or {})})
     unet = unet.cpu().eval()
-    log.log(f"trained {config.steps} steps in {time.perf_counter() - start:.0f} s")
+    run.log(f"trained {config.steps} steps in {time.perf_counter() - start:.0f} s")
     return unet
 
 
