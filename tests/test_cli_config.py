@@ -1,7 +1,9 @@
-"""DiscoveryConfig (and CompareConfig, SweepConfig, RCAConfig) are the one source of options and defaults:
-every command's options and shown defaults must agree with them, and so must the Python API's."""
+"""DiscoveryConfig (and CompareConfig, SweepConfig, RCAConfig, GANTrainConfig, UNetTrainConfig) are the one source
+of options and defaults: every command's options and shown defaults must agree with them, and so must the Python
+API's."""
 from __future__ import annotations  # field annotations as written, which is what the parsers read
 
+import argparse
 import dataclasses
 import re
 from typing import ClassVar
@@ -13,13 +15,17 @@ from latentdirs.cli.options import field_docs, flag
 from latentdirs.discovery import PRESETS, DiscoveryConfig, preset
 from latentdirs.evaluation.compare import CompareConfig
 from latentdirs.evaluation.rca import RCAConfig
+from latentdirs.gan.train import GANTrainConfig
 from latentdirs.sweep import SweepConfig, expand
 
 
 def subparser(name: str):
+    """The parser of command ``name`` ("rca", or "saliency train" for a step of a command)."""
     parser = build_parser()
-    (sub,) = [a for a in parser._actions if a.dest == "command"]
-    return sub.choices[name]
+    for word in name.split():
+        (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = sub.choices[word]
+    return parser
 
 
 def shown_defaults(parser) -> dict[str, str]:
@@ -42,6 +48,7 @@ def shown(value) -> str:
     ("compare", CompareConfig, CompareConfig(), {"device", "ld_options"}),  # ld_options: --ld-set KEY=VALUE
     ("sweep", SweepConfig, SweepConfig(), {"threads", "progress"}),
     ("rca", RCAConfig, RCAConfig(), set()),
+    ("train-gan", GANTrainConfig, GANTrainConfig(), set()),
 ])
 def test_cli_options_and_defaults_are_the_configs(command, config_class, defaults, left_out):
     parser = subparser(command)
@@ -62,7 +69,7 @@ def test_cli_options_and_defaults_are_the_configs(command, config_class, default
 
 
 def test_every_config_field_has_a_docstring():
-    for cls in (DiscoveryConfig, CompareConfig, SweepConfig, RCAConfig):
+    for cls in (DiscoveryConfig, CompareConfig, SweepConfig, RCAConfig, GANTrainConfig):
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in field_docs(cls)]
         assert missing == [], cls.__name__
 
@@ -220,7 +227,6 @@ def test_compare_api_defaults_are_compare_config_defaults():
 
 
 @pytest.mark.parametrize("argv, config_path", [
-    (["train-gan", "--out", "x"], "latentdirs.gan.train:TrainConfig"),
     (["saliency", "train", "--out", "x"], "latentdirs.saliency.train:TrainConfig"),
 ])
 def test_hand_declared_options_default_to_their_config(argv, config_path):
