@@ -79,9 +79,8 @@ def add_parser(subparsers) -> None:
 
     t = sub.add_parser("train", help="train the saliency U-Net (paper schedule by default)",
                        description="Train a U-Net on synthetic pairs: from --data (a make-data folder) or streamed "
-                                   "from SET's generator and the picked direction. Defaults are the paper's schedule "
-                                   "(Adam, lr 0.005 x0.2 every 4000 steps, 15000 steps, batch 128, temperature 10); "
-                                   "scale them down on a CPU.\n\n" + EXAMPLES, formatter_class=Formatter)
+                                   "from SET's generator and the picked direction. The defaults are the paper's "
+                                   "schedule: scale them down on a CPU.\n\n" + EXAMPLES, formatter_class=Formatter)
     add_set_options(t, nargs="?", default=None, help="run folder or direction-set folder (when streaming)")
     t.add_argument("--data", default=None, help="folder of image/mask pairs (instead of streaming)")
     t.add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, unet/")

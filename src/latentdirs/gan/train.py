@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..render import to_uint8
-from ..runs import Run, atomic_write_text, cpu_model, read_json_object, read_jsonl, safe_torch_load
+from ..render import grid, save_image, to_pil
+from ..runs import Run, atomic_path, atomic_write_text, cpu_model, read_json_object, read_jsonl, safe_torch_load
 from .augment import augment, parse_policy
 from .networks import (DCGANDiscriminator, DCGANGenerator, NetworkConfig, UpsampleGenerator, recalibrate_batchnorm,
                        update_ema)
@@ -116,11 +115,10 @@ class GANTrainConfig:
     """Stop cleanly after this much CPU time of this process (summed over resumes); 0 = no limit.
     The equal budget of candidate runs that share a machine."""
 
-
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"architecture": ARCHITECTURES}
     POSITIVE: ClassVar[tuple[str, ...]] = ("steps", "batch_size", "latent_dim", "base_channels", "max_channels",
-                                           "mapping_layers", "r1_every", "num_train_images", "threads",
-                                           "sample_every", "checkpoint_every", "log_every", "bn_calibration_batches")
+                                           "mapping_layers", "r1_every", "num_train_images", "threads", "sample_every",
+                                           "checkpoint_every", "log_every", "bn_calibration_batches")
 
     def __post_init__(self) -> None:
         self.widths = {int(k): int(v) for k, v in (self.widths or {}).items()}  # JSON keys are strings
@@ -146,30 +144,19 @@ class GANTrainConfig:
 
 
 def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
-    """Images in [-1, 1] NCHW -> one PNG grid."""
-    from PIL import Image
-    n, c, h, w = images.shape
-    rows = (n + nrow - 1) // nrow
-    pixels = to_uint8(images)
-    grid = np.zeros((rows * h, nrow * w, c), dtype=np.uint8)
-    for i, img in enumerate(pixels):
-        r, col = divmod(i, nrow)
-        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = img
-    tmp = path.with_name(path.name + ".tmp.png")
-    Image.fromarray(grid.squeeze(-1) if c == 1 else grid).save(tmp)
-    os.replace(tmp, path)
+    """Images in [-1, 1] NCHW -> one PNG grid, rows of ``nrow``."""
+    tiles = to_pil(images)
+    save_image(grid([tiles[i:i + nrow] for i in range(0, len(tiles), nrow)], pad=0), path)
 
 
 def export_generator(generator: nn.Module, out_dir: Path, metadata: dict) -> Path:
     """Write ``generator.safetensors`` + ``config.json`` (architecture and provenance)."""
     from safetensors.torch import save_file
-    out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().clone() for k, v in generator.state_dict().items()}
-    tmp = out_dir / "generator.safetensors.tmp"
     architecture = metadata.pop("architecture", "dcgan")
-    save_file(tensors, str(tmp), metadata={"format": f"latentdirs-{architecture}"})
-    os.chmod(tmp, 0o644)  # safetensors writes 0600; the file ships inside a package
-    os.replace(tmp, out_dir / "generator.safetensors")
+    with atomic_path(out_dir / "generator.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata={"format": f"latentdirs-{architecture}"})
+        tmp.chmod(0o644)  # safetensors writes 0600; the file ships inside a package
     config = {"architecture": architecture, **generator.config.to_dict(), **metadata}
     atomic_write_text(out_dir / "config.json", json.dumps(config, indent=2) + "\n")
     return out_dir / "generator.safetensors"
@@ -266,9 +253,7 @@ def build_networks(config: GANTrainConfig) -> Networks:
     if config.channels_last:
         generator.to(memory_format=torch.channels_last)
         discriminator.to(memory_format=torch.channels_last)
-    generator_ema = copy.deepcopy(generator).eval()
-    for p in generator_ema.parameters():
-        p.requires_grad_(False)
+    generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
     betas = (config.beta1, config.beta2)
     return Networks(generator, generator_ema, discriminator,
                     torch.optim.Adam(generator.parameters(), config.lr_generator, betas=betas),
@@ -327,8 +312,7 @@ def _warm_start(state: dict, stored: GANTrainConfig, config: GANTrainConfig, net
 
 def _record_start(run: Run, config: GANTrainConfig, command: str | None, state: dict | None,
                   warm_start: str | Path | None) -> None:
-    """This command's settings in train_config.json, and one more line in commands.jsonl: every
-    (re)start is kept there, so the weights can say how they were made."""
+    """train_config.json, and a line in commands.jsonl per (re)start: the weights say how they were made."""
     atomic_write_text(run.path("train_config.json"), json.dumps({**asdict(config), "command": command}, indent=2) + "\n")
     entry = {"command": command, "from_step": state["step"] if state else 0,
              "cpu_seconds_before": round(state.get("cpu_seconds", 0.0), 1) if state else 0.0,
@@ -377,10 +361,6 @@ def _fake_batch(nets: Networks, config: GANTrainConfig) -> torch.Tensor:
     return nets.generator.synthesis(ws)
 
 
-def _autocast(config: GANTrainConfig):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.amp)
-
-
 def _critic_input(images: torch.Tensor, config: GANTrainConfig) -> torch.Tensor:
     policy = parse_policy(config.augment)
     return augment(images, policy) if policy else images
@@ -388,12 +368,12 @@ def _critic_input(images: torch.Tensor, config: GANTrainConfig) -> torch.Tensor:
 
 def _train_step(nets: Networks, config: GANTrainConfig, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
     """One critic update and one generator update (hinge loss); the losses and the critic's scores."""
-    hinge = nn.functional.relu
+    hinge, amp = nn.functional.relu, dict(device_type="cpu", dtype=torch.bfloat16, enabled=config.amp)
     # Discriminator: hinge loss on real vs (detached) fake.
-    with torch.no_grad(), _autocast(config):
+    with torch.no_grad(), torch.autocast(**amp):
         fake = _fake_batch(nets, config)
     real = _critic_input(real, config)  # R1 below then penalizes the gradient at the critic's actual input
-    with _autocast(config):
+    with torch.autocast(**amp):
         d_real, d_fake = nets.discriminator(real).float(), nets.discriminator(_critic_input(fake, config)).float()
     loss_d = hinge(1 - d_real).mean() + hinge(1 + d_fake).mean()
     if config.r1_gamma > 0 and step % config.r1_every == 0:
@@ -403,7 +383,7 @@ def _train_step(nets: Networks, config: GANTrainConfig, real: torch.Tensor, step
     nets.opt_d.step()
 
     # Generator: raise the critic's score of fresh fakes.
-    with _autocast(config):
+    with torch.autocast(**amp):
         loss_g = -nets.discriminator(_critic_input(_fake_batch(nets, config), config)).float().mean()
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
@@ -448,9 +428,7 @@ def train_gan(config: GANTrainConfig | None = None, out_dir: str | Path = "runs/
     SIGTERM or a first Ctrl-C, like a spent ``max_minutes`` / ``max_cpu_minutes``, stops after the
     step with a checkpoint and the export; the same call resumes.
     """
-    config = config or GANTrainConfig()
-    if overrides:
-        config = GANTrainConfig(**{**asdict(config), **overrides})
+    config = replace(config or GANTrainConfig(), **overrides)
     run = Run(out_dir)
     samples = run.path("samples")
     samples.mkdir(parents=True, exist_ok=True)
