@@ -264,7 +264,7 @@ def _start(run: Run, nets: Networks, config: GANTrainConfig, resume: bool,
            warm_start: str | Path | None) -> tuple[dict | None, bool]:
     """Load the checkpoint this run continues into ``nets``: its own (when ``resume``), else
     ``warm_start``'s. Returns it (None: step 0) and whether it was a warm start."""
-    state, warm = run.resume() if resume else None, False
+    state, warm = run.resume("samples") if resume else None, False
     if state is not None:
         stored = _stored_config(state)
         if any(getattr(stored, name) != getattr(config, name) for name in ARCHITECTURE_FIELDS):
