@@ -242,6 +242,27 @@ def test_training_commands_pass_their_config_to_the_api(module, function, argv, 
     assert seen == [config_class(), config_class(steps=7, seed=3)]
 
 
+@pytest.mark.parametrize("command, function", [
+    ("saliency find-direction", "latentdirs.saliency.direction:rank_directions"),
+    ("saliency make-data", "latentdirs.saliency.masks:write_dataset"),
+    ("saliency select-classes", "latentdirs.saliency.classes:select_classes"),
+    ("saliency eval", "latentdirs.saliency.train:evaluate"),
+])
+def test_saliency_steps_default_to_their_api(command, function):
+    # steps without a config dataclass: each option that is also a keyword of the API defaults as the API does
+    import importlib
+    module, name = function.split(":")
+    actions = {a.dest: a for a in subparser(command)._actions}
+    declared = literal_defaults(getattr(importlib.import_module(module), name), list(actions))
+    assert len(declared) >= 2, declared
+    for dest, api_default in declared.items():
+        default = actions[dest].default
+        if isinstance(default, str) and actions[dest].type is not None:
+            default = actions[dest].type(default)  # argparse parses a string default, as a typed value
+        as_list = (lambda v: list(v) if isinstance(v, (list, tuple)) else v)
+        assert as_list(default) == as_list(api_default), f"{command} {flag(dest)}"
+
+
 class Captured(Exception):
     """Raised by a stand-in for the API once it has recorded what the command line passed it."""
 

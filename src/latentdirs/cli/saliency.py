@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..saliency.direction import DEFAULT_SHIFTS
+from ..saliency.masks import DEFAULT_AREA, DEFAULT_THRESHOLD
 from ..saliency.train import UNetTrainConfig
 from .options import (Formatter, add_config_options, add_runtime_options, add_set_options, config_from_args,
                       generator_for_set, nonnegative_float, positive_int, set_threads, shift_list)
@@ -52,7 +54,7 @@ def add_parser(subparsers) -> None:
                                    "ranking.txt and ranking.png (G(z) | G(z + s h) | mask for the top directions).\n\n"
                                    + EXAMPLES, formatter_class=Formatter)
     add_set_options(f)
-    f.add_argument("--shifts", type=shift_list, default="3,6,9", help="shift magnitudes to try (both signs)")
+    f.add_argument("--shifts", type=shift_list, default=list(DEFAULT_SHIFTS), help="shift sizes to try (both signs)")
     f.add_argument("--num-latents", type=positive_int, default=16, help="latents averaged per score")
     f.add_argument("--border", type=fraction, default=0.125, help="border band width, as a fraction of the side")
     f.add_argument("--min-valid", type=fraction, default=0.5,
@@ -130,9 +132,9 @@ def _mask_options(parser: argparse.ArgumentParser, with_direction: bool = True) 
         g.add_argument("--ranking", default=None, help="ranking.json from find-direction: use its pick")
         g.add_argument("--direction", type=int, default=None, help="direction index (instead of --ranking)")
         g.add_argument("--shift", type=float, default=None, help="signed shift s (instead of --ranking)")
-    g.add_argument("--threshold", type=fraction, default=0.95, help="theta: object where mean intensity < theta")
-    g.add_argument("--min-area", type=fraction, default=0.05, help="drop masks covering less of the image")
-    g.add_argument("--max-area", type=fraction, default=0.5, help="drop masks covering more of the image")
+    g.add_argument("--threshold", type=fraction, default=DEFAULT_THRESHOLD, help="object where mean intensity < this")
+    g.add_argument("--min-area", type=fraction, default=DEFAULT_AREA[0], help="drop masks covering less of the image")
+    g.add_argument("--max-area", type=fraction, default=DEFAULT_AREA[1], help="drop masks covering more of the image")
 
 
 def _class_options(parser: argparse.ArgumentParser) -> None:

@@ -48,7 +48,6 @@ HISTORY_NAME = "commands.jsonl"
 @dataclass
 class GANTrainConfig:
     """How ``latentdirs train-gan`` trains; its command line has one option per field."""
-
     architecture: str = "dcgan"
     """Generator: 'dcgan' (transposed convs), 'dcgan-up' (upsample + conv), 'style' (mapping network,
     modulated convs; gives W and W+) or 'dcgan-w' (dcgan-up with a mapping network and per-block styles)."""
@@ -208,10 +207,8 @@ def _r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
 
 
 class _StopRequest:
-    """SIGTERM or a first Ctrl-C asks the loop to finish its step, checkpoint, export and stop.
-
-    A second Ctrl-C interrupts at once (the last periodic checkpoint is then where it resumes).
-    """
+    """SIGTERM or a first Ctrl-C asks the loop to finish its step, checkpoint, export and stop; a second
+    Ctrl-C interrupts at once (the last periodic checkpoint is then where it resumes)."""
 
     def __init__(self) -> None:
         self.requested: str | None = None
@@ -262,8 +259,7 @@ def build_networks(config: GANTrainConfig) -> Networks:
 
 def _start(run: Run, nets: Networks, config: GANTrainConfig, resume: bool,
            warm_start: str | Path | None) -> tuple[dict | None, bool]:
-    """Load the checkpoint this run continues into ``nets``: its own (when ``resume``), else
-    ``warm_start``'s. Returns it (None: step 0) and whether it was a warm start."""
+    """Load the run's own checkpoint (else ``warm_start``'s) into ``nets``: (it or None for step 0, is_warm)."""
     state, warm = run.resume("samples") if resume else None, False
     if state is not None:
         stored = _stored_config(state)
@@ -313,7 +309,8 @@ def _warm_start(state: dict, stored: GANTrainConfig, config: GANTrainConfig, net
 def _record_start(run: Run, config: GANTrainConfig, command: str | None, state: dict | None,
                   warm_start: str | Path | None) -> None:
     """train_config.json, and a line in commands.jsonl per (re)start: the weights say how they were made."""
-    atomic_write_text(run.path("train_config.json"), json.dumps({**asdict(config), "command": command}, indent=2) + "\n")
+    settings = json.dumps({**asdict(config), "command": command}, indent=2)
+    atomic_write_text(run.path("train_config.json"), settings + "\n")
     entry = {"command": command, "from_step": state["step"] if state else 0,
              "cpu_seconds_before": round(state.get("cpu_seconds", 0.0), 1) if state else 0.0,
              "machine": cpu_model(), "threads": config.threads}
