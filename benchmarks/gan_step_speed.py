@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 
-from latentdirs.gan.train import ARCHITECTURES, TrainConfig, train_gan
+from latentdirs.gan.train import ARCHITECTURES, GANTrainConfig, train_gan
 from latentdirs.runs import atomic_write_text, cpu_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def cpu_seconds_per_step(config: TrainConfig) -> float:
+def cpu_seconds_per_step(config: GANTrainConfig) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         train_gan(config, tmp, resume=False, progress=False)
         rows = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
@@ -50,7 +50,7 @@ def main(argv=None) -> None:
     times: dict[str, list[float]] = {"fp32": [], "amp": []}
     for _ in range(args.repeats):
         for name in times:
-            config = TrainConfig(architecture=args.architecture, steps=args.steps, batch_size=args.batch_size,
+            config = GANTrainConfig(architecture=args.architecture, steps=args.steps, batch_size=args.batch_size,
                                  num_train_images=256, log_every=20, sample_every=10**9,
                                  checkpoint_every=10**9, channels_last=not args.no_channels_last,
                                  amp=name == "amp", threads=1)

@@ -109,7 +109,7 @@ def main(argv=None) -> int:
 
     import latentdirs
     from latentdirs.directions import DirectionSet
-    from latentdirs.saliency import TrainConfig, evaluate, rank_directions, stream_pairs, train_unet
+    from latentdirs.saliency import UNetTrainConfig, evaluate, rank_directions, stream_pairs, train_unet
     from latentdirs.saliency.masks import threshold_masks
     from latentdirs.saliency.metrics import iou
 
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     stats: dict = {}
     stream = stream_pairs(G, h, pick.signed_shift, args.unet_batch, seed=args.seed + 1, threshold=args.threshold,
                           min_area=args.min_area, max_area=args.max_area, stats=stats)
-    config = TrainConfig(steps=args.unet_steps, batch_size=args.unet_batch, lr=args.unet_lr,
+    config = UNetTrainConfig(steps=args.unet_steps, batch_size=args.unet_batch, lr=args.unet_lr,
                          decay_every=args.decay_every, temperature=args.temperature, base_channels=args.unet_base,
                          size=args.unet_size, seed=args.seed, log_every=25)
     unet = train_unet(stream, config, out_dir=out / "unet", progress=True,

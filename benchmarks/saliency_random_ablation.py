@@ -21,12 +21,12 @@ def main() -> int:
     torch.set_num_threads(1)
     import latentdirs
     from latentdirs.directions import DirectionSet
-    from latentdirs.saliency import TrainConfig, evaluate, rank_directions, stream_pairs, train_unet
+    from latentdirs.saliency import UNetTrainConfig, evaluate, rank_directions, stream_pairs, train_unet
     run = ROOT / "runs" / "saliency_e2e"
     e2e = json.loads((ROOT / "benchmarks" / "results" / "saliency_e2e.json").read_text())
     G = latentdirs.load_generator("shapes3d-fade")
     u = e2e["unet"]
-    config = TrainConfig(steps=u["steps"], batch_size=u["batch_size"], lr=u["lr"], decay_every=u["decay_every"],
+    config = UNetTrainConfig(steps=u["steps"], batch_size=u["batch_size"], lr=u["lr"], decay_every=u["decay_every"],
                          temperature=u["temperature"], base_channels=u["base_channels"], size=u["input_size"], seed=0,
                          log_every=25)
     found = DirectionSet.load(run / "discover")

@@ -1,7 +1,9 @@
-"""DiscoveryConfig (and CompareConfig, SweepConfig, RCAConfig) are the one source of options and defaults:
-every command's options and shown defaults must agree with them, and so must the Python API's."""
+"""DiscoveryConfig (and CompareConfig, SweepConfig, RCAConfig, GANTrainConfig, UNetTrainConfig) are the one source
+of options and defaults: every command's options and shown defaults must agree with them, and so must the Python
+API's."""
 from __future__ import annotations  # field annotations as written, which is what the parsers read
 
+import argparse
 import dataclasses
 import re
 from typing import ClassVar
@@ -13,13 +15,18 @@ from latentdirs.cli.options import field_docs, flag
 from latentdirs.discovery import PRESETS, DiscoveryConfig, preset
 from latentdirs.evaluation.compare import CompareConfig
 from latentdirs.evaluation.rca import RCAConfig
+from latentdirs.gan.train import GANTrainConfig
+from latentdirs.saliency.train import UNetTrainConfig
 from latentdirs.sweep import SweepConfig, expand
 
 
 def subparser(name: str):
+    """The parser of command ``name`` ("rca", or "saliency train" for a step of a command)."""
     parser = build_parser()
-    (sub,) = [a for a in parser._actions if a.dest == "command"]
-    return sub.choices[name]
+    for word in name.split():
+        (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = sub.choices[word]
+    return parser
 
 
 def shown_defaults(parser) -> dict[str, str]:
@@ -42,6 +49,8 @@ def shown(value) -> str:
     ("compare", CompareConfig, CompareConfig(), {"device", "ld_options"}),  # ld_options: --ld-set KEY=VALUE
     ("sweep", SweepConfig, SweepConfig(), {"threads", "progress"}),
     ("rca", RCAConfig, RCAConfig(), set()),
+    ("train-gan", GANTrainConfig, GANTrainConfig(), set()),
+    ("saliency train", UNetTrainConfig, UNetTrainConfig(), set()),
 ])
 def test_cli_options_and_defaults_are_the_configs(command, config_class, defaults, left_out):
     parser = subparser(command)
@@ -62,7 +71,7 @@ def test_cli_options_and_defaults_are_the_configs(command, config_class, default
 
 
 def test_every_config_field_has_a_docstring():
-    for cls in (DiscoveryConfig, CompareConfig, SweepConfig, RCAConfig):
+    for cls in (DiscoveryConfig, CompareConfig, SweepConfig, RCAConfig, GANTrainConfig, UNetTrainConfig):
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in field_docs(cls)]
         assert missing == [], cls.__name__
 
@@ -175,11 +184,6 @@ def test_sweep_values_are_parsed_as_the_command_line_parses_them():
 
 
 # -- the Python API and the command line default to the same values, for every command with a config --
-def parsed_defaults(argv: list[str]) -> dict:
-    """What the command line holds for each option that ``argv`` leaves out (generated options are absent)."""
-    return vars(build_parser().parse_args(argv))
-
-
 def literal_defaults(func, names) -> dict:
     """The defaults ``func``'s own signature declares for ``names`` (parameter name -> default)."""
     import inspect
@@ -219,20 +223,44 @@ def test_compare_api_defaults_are_compare_config_defaults():
     assert as_config == {field: getattr(CompareConfig(), field) for field in as_config}
 
 
-@pytest.mark.parametrize("argv, config_path", [
-    (["train-gan", "--out", "x"], "latentdirs.gan.train:TrainConfig"),
-    (["saliency", "train", "--out", "x"], "latentdirs.saliency.train:TrainConfig"),
+@pytest.mark.parametrize("module, function, argv, config_class", [
+    ("latentdirs.gan.train", "train_gan", ["train-gan"], GANTrainConfig),
+    ("latentdirs.saliency.train", "train_unet", ["saliency", "train", "--data", "pairs"], UNetTrainConfig),
 ])
-def test_hand_declared_options_default_to_their_config(argv, config_path):
+def test_training_commands_pass_their_config_to_the_api(module, function, argv, config_class, tmp_path, monkeypatch):
     import importlib
-    module, name = config_path.split(":")
-    config = getattr(importlib.import_module(module), name)()
-    parsed = parsed_defaults(argv)
-    shared = [f.name for f in dataclasses.fields(config) if f.name in parsed]
-    assert len(shared) >= 5, shared  # the command does take the config's options
-    differ = {n: (parsed[n], getattr(config, n)) for n in shared if parsed[n] != getattr(config, n)
-              and not (n == "widths" and parsed[n] in ("", None) and getattr(config, n) == {})}
-    assert differ == {}, f"{argv[0]}: option default vs {config_path} default"
+
+    from latentdirs.cli import main
+    api = importlib.import_module(module)
+    # declared once: the API takes the config and declares no default of its own for its fields
+    assert literal_defaults(getattr(api, function), [f.name for f in dataclasses.fields(config_class)]) == {}
+    seen = []
+    monkeypatch.setattr(api, function, lambda *args, **kwargs: seen.append(
+        next(a for a in (*args, *kwargs.values()) if isinstance(a, config_class))) or tmp_path)
+    out = ["--out", str(tmp_path / "out")]
+    assert main(argv + out) == 0 and main(argv + out + ["--steps", "7", "--seed", "3"]) == 0
+    assert seen == [config_class(), config_class(steps=7, seed=3)]
+
+
+@pytest.mark.parametrize("command, function", [
+    ("saliency find-direction", "latentdirs.saliency.direction:rank_directions"),
+    ("saliency make-data", "latentdirs.saliency.masks:write_dataset"),
+    ("saliency select-classes", "latentdirs.saliency.classes:select_classes"),
+    ("saliency eval", "latentdirs.saliency.train:evaluate"),
+])
+def test_saliency_steps_default_to_their_api(command, function):
+    # steps without a config dataclass: each option that is also a keyword of the API defaults as the API does
+    import importlib
+    module, name = function.split(":")
+    actions = {a.dest: a for a in subparser(command)._actions}
+    declared = literal_defaults(getattr(importlib.import_module(module), name), list(actions))
+    assert len(declared) >= 2, declared
+    for dest, api_default in declared.items():
+        default = actions[dest].default
+        if isinstance(default, str) and actions[dest].type is not None:
+            default = actions[dest].type(default)  # argparse parses a string default, as a typed value
+        as_list = (lambda v: list(v) if isinstance(v, (list, tuple)) else v)
+        assert as_list(default) == as_list(api_default), f"{command} {flag(dest)}"
 
 
 class Captured(Exception):

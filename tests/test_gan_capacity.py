@@ -7,7 +7,7 @@ import torch
 from latentdirs.gan.augment import augment, cutout, parse_policy, translate
 from latentdirs.gan.networks import DCGANDiscriminator, NetworkConfig
 from latentdirs.gan.stylegan import MappedDCGANGenerator, StyleNetworkConfig
-from latentdirs.gan.train import TrainConfig, add_train_gan_parser, export_from_checkpoint, train_gan
+from latentdirs.gan.train import GANTrainConfig, export_from_checkpoint, train_gan
 from latentdirs.gan.widen import fold_spectral_norm, widen_adam_state, widen_state_dict
 from latentdirs.generators.shapes3d import load
 
@@ -95,21 +95,21 @@ def test_augmentations_keep_shape_and_pass_gradients():
 
 def test_warm_start_runs_resume_and_keep_the_function(tmp_path):
     source = tmp_path / "source"
-    train_gan(TrainConfig(steps=3, **TINY), source, progress=False)
+    train_gan(GANTrainConfig(steps=3, **TINY), source, progress=False)
     before = load(export_from_checkpoint(source, tmp_path / "source_export"))
 
     # Warm start at the source's step: no training, so the export must be the source's generator.
     wide = tmp_path / "wide"
     options = dict(widths=WIDER, r1_gamma=0.05, augment="translation,cutout")
-    train_gan(TrainConfig(steps=3, **TINY, **options), wide, progress=False, warm_start=source / "checkpoint.pt")
+    train_gan(GANTrainConfig(steps=3, **TINY, **options), wide, progress=False, warm_start=source / "checkpoint.pt")
     after = load(wide / "final")
     z = torch.randn(4, 8, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(after(z), before(z), atol=1e-5, rtol=0)
     assert after.network.to_rgb.in_channels == 8
 
     # Then training starts from it; a second call resumes its own checkpoint, not the warm start.
-    train_gan(TrainConfig(steps=5, **TINY, **options), wide, progress=False, warm_start=source / "checkpoint.pt")
-    train_gan(TrainConfig(steps=6, **TINY, **options), wide, progress=False, warm_start=source / "checkpoint.pt")
+    train_gan(GANTrainConfig(steps=5, **TINY, **options), wide, progress=False, warm_start=source / "checkpoint.pt")
+    train_gan(GANTrainConfig(steps=6, **TINY, **options), wide, progress=False, warm_start=source / "checkpoint.pt")
     state = torch.load(wide / "checkpoint.pt", weights_only=True)
     assert state["step"] == 6 and state["config"]["widths"] == WIDER
     assert not any("parametrizations" in k for k in state["discriminator"])  # R1 critic: plain weights
@@ -120,13 +120,14 @@ def test_warm_start_runs_resume_and_keep_the_function(tmp_path):
 
 
 def test_cli_parses_widths_and_warm_start():
-    import argparse
-    root = argparse.ArgumentParser()
-    add_train_gan_parser(root.add_subparsers(dest="command"))
+    from latentdirs.cli import build_parser
+    from latentdirs.cli.train_gan import resolved_config
+    root = build_parser()
     args = root.parse_args(["train-gan", "--out", "x", "--architecture", "dcgan-w", "--widths", "32=64,64=32",
                             "--warm-start", "ckpt.pt", "--augment", "translation,cutout"])
-    assert args.widths == {32: 64, 64: 32} and args.warm_start == "ckpt.pt"
-    assert root.parse_args(["train-gan", "--out", "x"]).widths == {}
+    assert resolved_config(args).widths == {32: 64, 64: 32} and args.warm_start == "ckpt.pt"
+    assert resolved_config(args).augment == "translation,cutout"
+    assert resolved_config(root.parse_args(["train-gan", "--out", "x"])).widths == {}
     with pytest.raises(SystemExit):
         root.parse_args(["train-gan", "--out", "x", "--widths", "32:64"])
 
@@ -137,8 +138,8 @@ def test_snapshots_are_taken_at_cpu_marks(tmp_path, monkeypatch):
     import sys
     from pathlib import Path
     run = tmp_path / "run"
-    train_gan(TrainConfig(steps=2, **TINY), run, progress=False)
-    train_gan(TrainConfig(steps=4, **TINY), run, progress=False)  # a (re)start at step 2 to count from
+    train_gan(GANTrainConfig(steps=2, **TINY), run, progress=False)
+    train_gan(GANTrainConfig(steps=4, **TINY), run, progress=False)  # a (re)start at step 2 to count from
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "gan_snapshots.py"
     monkeypatch.setattr(sys, "argv", [str(script), str(run), "--from-step", "2", "--marks", "0",
                                       "--out", str(tmp_path / "snaps"), "--poll", "0"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from latentdirs.gan.stylegan import ModulatedConv, StyleGenerator, StyleNetworkConfig
-from latentdirs.gan.train import TrainConfig, train_gan
+from latentdirs.gan.train import GANTrainConfig, train_gan
 from latentdirs.generators import load_generator
 from latentdirs.generators.base import GeneratorError
 
@@ -16,7 +16,7 @@ TINY = dict(architecture="style", batch_size=4, latent_dim=8, base_channels=4, m
 @pytest.fixture(scope="module", params=["style", "dcgan-w"])
 def trained(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param) / "run"
-    config = TrainConfig(steps=3, r1_gamma=0.1, r1_every=2, bn_calibration_batches=1,
+    config = GANTrainConfig(steps=3, r1_gamma=0.1, r1_every=2, bn_calibration_batches=1,
                          **{**TINY, "architecture": request.param})
     return out, train_gan(config, out, progress=False)
 
@@ -42,12 +42,12 @@ def test_train_resume_and_export(trained, tmp_path):
     assert config["training"]["cpu_seconds"] > 0
     architecture = config["architecture"]
     tiny = {**TINY, "architecture": architecture, "bn_calibration_batches": 1}
-    train_gan(TrainConfig(steps=4, r1_gamma=0.1, r1_every=2, **tiny), out, progress=False)  # resumes at 3
+    train_gan(GANTrainConfig(steps=4, r1_gamma=0.1, r1_every=2, **tiny), out, progress=False)  # resumes at 3
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 4
     history = json.loads((final / "config.json").read_text())["training"]["history"]
     assert [h["from_step"] for h in history] == [0, 3]  # both commands, so the weights say how they were made
     with pytest.raises(ValueError, match="different architecture"):
-        train_gan(TrainConfig(steps=5, **{**tiny, "base_channels": 8}), out, progress=False)
+        train_gan(GANTrainConfig(steps=5, **{**tiny, "base_channels": 8}), out, progress=False)
 
 
 def test_spaces_and_layer_restricted_shift(trained):
@@ -131,7 +131,7 @@ def test_sigterm_checkpoints_and_resume_logs_each_step_once(tmp_path, monkeypatc
 
     monkeypatch.setattr(train_module, "update_ema", update_then_terminate)
     tiny = {**TINY, "checkpoint_every": 100, "architecture": "dcgan-w", "bn_calibration_batches": 1}
-    final = train_gan(TrainConfig(steps=10, **tiny), out, progress=False)
+    final = train_gan(GANTrainConfig(steps=10, **tiny), out, progress=False)
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3  # checkpointed although 3 % 100 != 0
     assert (final / "generator.safetensors").exists()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone after the run
@@ -139,6 +139,6 @@ def test_sigterm_checkpoints_and_resume_logs_each_step_once(tmp_path, monkeypatc
     with open(out / "metrics.jsonl", "a") as f:  # a row logged after the checkpoint, before a crash
         f.write(json.dumps({"step": 4, "loss_d": 0.0}) + "\n")
     monkeypatch.setattr(train_module, "update_ema", real_update)
-    train_gan(TrainConfig(steps=5, **tiny), out, progress=False)
+    train_gan(GANTrainConfig(steps=5, **tiny), out, progress=False)
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5]

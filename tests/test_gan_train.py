@@ -1,11 +1,12 @@
-import argparse
 import json
 import os
 
 import torch
 
 from latentdirs.gan.networks import DCGANGenerator, NetworkConfig, recalibrate_batchnorm
-from latentdirs.gan.train import TrainConfig, add_train_gan_parser, export_from_checkpoint, train_gan
+from latentdirs.cli import build_parser
+from latentdirs.cli.train_gan import resolved_config
+from latentdirs.gan.train import GANTrainConfig, export_from_checkpoint, train_gan
 from latentdirs.generators.shapes3d import load
 
 TINY = dict(batch_size=4, latent_dim=8, base_channels=4, num_train_images=32, sample_every=2,
@@ -14,12 +15,15 @@ TINY = dict(batch_size=4, latent_dim=8, base_channels=4, num_train_images=32, sa
 
 def test_train_resume_export_and_load(tmp_path):
     out = tmp_path / "run"
-    final = train_gan(TrainConfig(steps=3, **TINY), out, progress=False)
+    final = train_gan(GANTrainConfig(steps=3, **TINY), out, progress=False)
     assert (out / "checkpoint.pt").exists() and (out / "samples" / "ema_000002.png").exists()
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [1, 2, 3] and all("loss_d" in r for r in lines)
 
-    train_gan(TrainConfig(steps=5, **TINY), out, progress=False)  # resumes at step 3
+    stale = out / ".checkpoint.pt.k2x9.tmp"  # what a kill during a checkpoint write leaves
+    stale.write_bytes(b"half a checkpoint")
+    train_gan(GANTrainConfig(steps=5, **TINY), out, progress=False)  # resumes at step 3
+    assert not stale.exists()
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5]
     state = torch.load(out / "checkpoint.pt", weights_only=True)
@@ -49,9 +53,10 @@ def test_recalibrated_batchnorm_is_per_sample():
 
 
 def test_cli_parser_defaults_and_help():
-    root = argparse.ArgumentParser()
-    parser = add_train_gan_parser(root.add_subparsers(dest="command"))
-    args = root.parse_args(["train-gan", "--out", "x", "--steps", "10", "--with-fade"])
-    assert args.steps == 10 and args.with_fade and args.batch_size == TrainConfig().batch_size
-    text = parser.format_help()
-    assert "example" in text and "default" in text
+    parser = build_parser()
+    args = parser.parse_args(["train-gan", "--out", "x", "--steps", "10", "--with-fade"])
+    assert resolved_config(args) == GANTrainConfig(steps=10, with_fade=True)
+    assert resolved_config(parser.parse_args(["train-gan", "--out", "x", "--amp", "--no-amp"])).amp is False
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    text = sub.choices["train-gan"].format_help()
+    assert "example" in text and "(default: 32)" in text and "--max-cpu-minutes" in text

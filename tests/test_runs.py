@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from latentdirs.runs import Run, append_jsonl, read_jsonl, write_jsonl
+from latentdirs.runs import Run, read_jsonl, write_jsonl
 
 
 def test_config_is_saved_and_resuming_with_other_settings_is_refused(tmp_path):
@@ -92,7 +92,7 @@ def test_an_interrupted_checkpoint_write_leaves_the_old_one(tmp_path, monkeypatc
 def test_jsonl_helpers_round_trip_and_name_a_damaged_line(tmp_path):
     path = tmp_path / "r.jsonl"
     write_jsonl(path, [{"a": 1}, {"a": 2}])
-    append_jsonl(path, {"a": 3})
+    Run(tmp_path).append({"a": 3}, "r.jsonl")
     assert read_jsonl(path) == [{"a": 1}, {"a": 2}, {"a": 3}] and read_jsonl(tmp_path / "none.jsonl") == []
     with open(path, "a") as fh:
         fh.write('{"a": \n')

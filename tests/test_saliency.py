@@ -7,7 +7,7 @@ import torch
 
 import latentdirs
 from latentdirs.directions import DirectionSet
-from latentdirs.saliency import (SaliencyScores, TrainConfig, UNet, UNetConfig, area_filter, evaluate, iou, mae,
+from latentdirs.saliency import (SaliencyScores, UNetTrainConfig, UNet, UNetConfig, area_filter, evaluate, iou, mae,
                                  max_f_measure, rank_directions, select_classes, stream_pairs, threshold_masks,
                                  train_unet, write_dataset)
 from latentdirs.saliency.masks import PairFolder, find_pairs, restrict_classes, save_png
@@ -139,7 +139,7 @@ def test_unet_shapes_save_load_and_a_few_steps_lower_the_loss(toy, tmp_path):
     images, masks = next(stream_pairs(toy, torch.tensor([1.0, 0, 0, 0]), 6.0, batch_size=8))
     fixed = iter(lambda: (images, masks), None)
     # temperature 1 here: with the paper's 10 the logits must first grow tenfold, which takes more steps
-    config = TrainConfig(steps=30, lr=0.01, temperature=1.0, base_channels=4, depth=3, log_every=10, save_every=30)
+    config = UNetTrainConfig(steps=30, lr=0.01, temperature=1.0, base_channels=4, depth=3, log_every=10, save_every=30)
     trained = train_unet(fixed, config, out_dir=tmp_path / "run", progress=False)
     history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert history[-1]["loss"] < 0.75 * history[0]["loss"]

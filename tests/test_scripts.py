@@ -84,9 +84,9 @@ def test_gan_candidates_measures_runs_side_by_side(tmp_path, monkeypatch, capsys
     import torch
 
     from latentdirs.evaluation.quality import FactorClassifier
-    from latentdirs.gan.train import TrainConfig, train_gan
+    from latentdirs.gan.train import GANTrainConfig, train_gan
     run = tmp_path / "cand_tiny"
-    train_gan(TrainConfig(architecture="dcgan-w", steps=2, batch_size=4, latent_dim=8, base_channels=4, max_channels=8,
+    train_gan(GANTrainConfig(architecture="dcgan-w", steps=2, batch_size=4, latent_dim=8, base_channels=4, max_channels=8,
                           mapping_layers=2, num_train_images=8, sample_every=2, checkpoint_every=2,
                           bn_calibration_batches=1), run, progress=False)
     torch.save(FactorClassifier().state_dict(), tmp_path / "clf.pt")

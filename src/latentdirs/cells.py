@@ -10,7 +10,6 @@ one torch thread each.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -34,20 +33,6 @@ def read_result(cell_dir: str | Path) -> dict | None:
 
 def write_result(cell_dir: str | Path, result: dict) -> None:
     atomic_write_text(Path(cell_dir) / RESULT, json.dumps(result, indent=1, default=str))
-
-
-class Log:
-    """Timestamped lines appended to ``path``, echoed above the progress bar when asked."""
-
-    def __init__(self, path: str | Path, echo: bool = False) -> None:
-        self.path, self.echo = Path(path), echo
-
-    def __call__(self, message: str) -> None:
-        line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}"
-        with open(self.path, "a") as fh:
-            fh.write(line + "\n")
-        if self.echo:
-            tqdm.write(line)
 
 
 def _init_worker(threads: int) -> None:

@@ -90,11 +90,20 @@ def str_tuple(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
+def int_map(text: str) -> dict[int, int]:
+    """'32=64,64=32' -> {32: 64, 64: 32}; '' -> {}."""
+    try:
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        return {int(key): int(value) for key, value in pairs}
+    except ValueError:
+        raise ValueError(f"expected KEY=VALUE integer pairs like 32=64,64=32, got {text!r}") from None
+
+
 # a field's annotation (as written, `from __future__ import annotations`) -> its parser
 PARSERS: dict[str, Callable[[str], object]] = {
     "int": nonnegative_int, "float": nonnegative_float, "str": str, "bool": boolean,
     "int | None": optional_int, "str | None": optional(str), "bool | None": optional(boolean),
-    "tuple[int, ...]": int_tuple, "tuple[str, ...]": str_tuple,
+    "tuple[int, ...]": int_tuple, "tuple[str, ...]": str_tuple, "dict[int, int]": int_map,
 }
 
 

@@ -34,7 +34,7 @@ from .evaluation.rca import rca
 from .generators import Generator, GeneratorError, load_generator
 from .generators.base import StyleSpaceGenerator
 from .render import MANIFOLD_SIGMAS, overview, render_run, sample_latents, save_image, sigma_labels
-from .runs import MetricsLog, check_same_config, cpu_model, new_run_dir, save_config
+from .runs import Run, cpu_model, new_run_dir
 
 PRESET = "demo-disentangle"
 """The discover preset the demo's LD runs."""
@@ -85,9 +85,9 @@ def run_demo(generator: str | Generator = "shapes3d", config: DiscoveryConfig | 
                     gt_steps=gt_steps, gt_eval=gt_eval, name_latents=name_latents)
     run_dir = Path(out_dir) if out_dir is not None else new_run_dir(runs_dir, f"demo-{G.name}-k{k}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    check_same_config(run_dir, "demo", settings, generator=G.describe())
-    save_config(run_dir, {"demo": settings, "discovery": dataclasses.asdict(cfg), "generator": G.describe()})
-    log = MetricsLog(run_dir)
+    run = Run(run_dir)
+    run.check_config("demo", settings, generator=G.describe())
+    run.save_config({"demo": settings, "discovery": dataclasses.asdict(cfg), "generator": G.describe()})
     timings: dict[str, dict] = {}
 
     def timed(stage: str, fn, *args, **kwargs):
@@ -128,7 +128,7 @@ def run_demo(generator: str | Generator = "shapes3d", config: DiscoveryConfig | 
         if method in sets and rca_steps and "rca" not in results[method]:
             acc = timed(f"RCA ({method})", rca, G, sets[method], steps=rca_steps, seed=cfg.seed,
                         batch_size=cfg.batch_size, lr=cfg.lr, device=cfg.device, progress=progress)
-            _record(run_dir, results[method], log, rca=acc, rca_time=timings[f"RCA ({method})"])
+            _record(run_dir, results[method], run, rca=acc, rca_time=timings[f"RCA ({method})"])
         if "rca" in results.get(method, {}):
             print(f"RCA {results[method]['rca']:.3f}  {_label(method, cfg)}", flush=True)
     if truth is not None and gt_train:
@@ -140,7 +140,7 @@ def run_demo(generator: str | Generator = "shapes3d", config: DiscoveryConfig | 
                 gt = timed(f"MIG / DCI ({method})", ground_truth_scores, G, sets[method], dataset[0], dataset[1],
                            num_train=gt_train, steps=gt_steps, batch_size=cfg.batch_size, seed=cfg.seed,
                            device=str(resolve_device(cfg.device)), progress=progress)
-                _record(run_dir, results[method], log, gt_time=timings[f"MIG / DCI ({method})"],
+                _record(run_dir, results[method], run, gt_time=timings[f"MIG / DCI ({method})"],
                         **{key: gt[key] for key in ("mig", "dci_disentanglement", "dci_completeness",
                                                     "dci_informativeness", "modularity", "encoder_r2")})
             if "mig" in results.get(method, {}):
@@ -154,7 +154,7 @@ def run_demo(generator: str | Generator = "shapes3d", config: DiscoveryConfig | 
             if "names" not in results[method]:
                 named = timed(f"naming ({method})", name_directions, G, sets[method], num_latents=name_latents,
                               seed=cfg.seed)
-                _record(run_dir, results[method], log, names=named.to_dict(), **named.summary(),
+                _record(run_dir, results[method], run, names=named.to_dict(), **named.summary(),
                         naming_time=timings[f"naming ({method})"])
             names[method] = DirectionNames.from_dict(results[method]["names"])
 
@@ -172,7 +172,7 @@ def run_demo(generator: str | Generator = "shapes3d", config: DiscoveryConfig | 
     timings = _with_earlier_sessions(run_dir, timings)
     machine = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                "load_average_before": load_before, "load_average_after": _load(), "torch": torch.__version__}
-    log.write({"timings": timings, "machine": machine}, file="timings.jsonl")
+    run.append({"timings": timings, "machine": machine}, "timings.jsonl")
     path = _write_report(run_dir, G, cfg, settings, sets, results, names, errors, charts, timings, machine, truth)
     return path
 
@@ -219,10 +219,10 @@ def _snapshots_in_top_order(discovery_dir: Path, top: DirectionSet) -> dict:
     return {s: m[:, order] for s, m in snapshots.items()} if order else snapshots
 
 
-def _record(run_dir: Path, result: dict, log: MetricsLog, **values) -> None:
+def _record(run_dir: Path, result: dict, run: Run, **values) -> None:
     result.update(values)
     write_result(run_dir / "methods" / result["method"], result)
-    log.write({"method": result["method"], **{k: v for k, v in values.items() if k != "names"}})
+    run.append({"method": result["method"], **{k: v for k, v in values.items() if k != "names"}})
 
 
 def _label(method: str, cfg: DiscoveryConfig) -> str:

@@ -131,11 +131,6 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return records
 
 
-def append_jsonl(path: str | Path, record: dict) -> None:
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record, default=str) + "\n")
-
-
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, default=str) + "\n" for r in records))
 
@@ -163,8 +158,6 @@ class Run:
 
     def path(self, name: str) -> Path:
         """``folder / name``; ``name`` may be "log", "metrics" or "checkpoint" for this run's own files."""
-        if self.folder is None:
-            raise ValueError("this run keeps no folder")
         return self.folder / self.names.get(name, name)
 
     # -- settings ------------------------------------------------------------------------
@@ -184,16 +177,17 @@ class Run:
         if self.echo:
             from tqdm.auto import tqdm
             tqdm.write(line)
-        if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.path("log"), "a") as fh:
-                fh.write(line + "\n")
+        self._add_line("log", line)
 
     def append(self, record: dict, file: str = "metrics") -> None:
         """One JSON line at the end of the metrics (or of another JSONL ``file`` of the run)."""
+        self._add_line(file, json.dumps(record, default=str))
+
+    def _add_line(self, file: str, line: str) -> None:
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            append_jsonl(self.path(file), record)
+            with open(self.path(file), "a") as fh:
+                fh.write(line + "\n")
 
     def read(self, file: str = "metrics") -> list[dict]:
         """The records of the metrics (or of another JSONL ``file``); [] when there are none."""
@@ -206,8 +200,6 @@ class Run:
 
     def drop_metrics_after(self, step: int) -> None:
         """A resumed run repeats the steps after its checkpoint: drop their old records so none appears twice."""
-        if self.folder is None:
-            return
         records = self.read()
         kept = [r for r in records if r.get("step", 0) <= step]
         if len(kept) != len(records):
@@ -231,17 +223,12 @@ class Run:
         if self.folder is None:
             return None
         for folder in (self.folder, *(self.folder / s for s in subfolders)):
-            if folder.is_dir():
-                remove_stale_temporaries(folder)
+            remove_stale_temporaries(folder)
         state = self.load_checkpoint()
         if state is not None and isinstance(state.get("step"), int):
             self.drop_metrics_after(state["step"])
         return state
 
-
-class MetricsLog(Run):
-    """discovery.py's name for a :class:`Run`, until it adopts Run."""
-    write = Run.append
 
 
 def save_config(run_dir: str | Path, config: dict) -> None:
@@ -268,17 +255,12 @@ def check_same_config(folder: str | Path, section: str, now: dict, ignore=(), ge
     if not isinstance(before, dict):
         raise ValueError(f"{path}: {section!r} must be a JSON object of settings; restore the file or use another "
                          "output folder")
-    changed = changed_settings(before, now, ignore)
+    now = json.loads(json.dumps(now, default=str))  # tuples -> lists, as stored
+    changed = [k for k in now if k in before and k not in ignore and before[k] != now[k]]
     if changed:
-        listed = ", ".join(f"{k}: folder has {before[k]!r}, asked {v!r}" for k, v in changed.items())
+        listed = ", ".join(f"{k}: folder has {before[k]!r}, asked {now[k]!r}" for k in changed)
         raise ValueError(f"{folder} was run with other options ({listed}); use another output folder, "
                          "the same options, or delete it")
-
-
-def changed_settings(before: dict, now: dict, ignore=()) -> dict:
-    """The settings of ``now`` (as JSON stores them: tuples are lists) that ``before`` holds with another value."""
-    now = json.loads(json.dumps(now, default=str))
-    return {k: v for k, v in now.items() if k in before and k not in ignore and before[k] != v}
 
 
 def cpu_model() -> str:

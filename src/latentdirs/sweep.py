@@ -26,10 +26,10 @@ from itertools import product
 from pathlib import Path
 from typing import ClassVar
 
-from .cells import RESULT, Log, read_json, run_cells, write_result
+from .cells import RESULT, read_json, run_cells, write_result
 from .configs import parse_field
 from .discovery import CHECKPOINT, PRESETS, DiscoveryConfig
-from .runs import append_jsonl, atomic_write_text, check_same_config, read_jsonl, write_jsonl
+from .runs import Run, atomic_write_text, check_same_config, read_jsonl, write_jsonl
 
 OVERVIEW = "overview.png"
 ALIASES = {"k": "num_directions", "lambda": "shift_weight", "lam": "shift_weight", "param": "parametrization",
@@ -325,29 +325,29 @@ def sweep(generator, grid: dict[str, list] | list[dict[str, list]], base_options
         DiscoveryConfig(**options).validate()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    log = Log(out / "sweep.log", cfg.progress)
+    run = Run(out, log="sweep.log", echo=cfg.progress)
     _record_invocation(out, gen, grid, base_options, design, cfg, [n for n, _ in cells])
     todo = []
     for name, options in cells:
         state = cell_state(out / name)
         if state == "complete" and not cfg.reevaluate:
             _check_same_config(out / name, options, gen)
-            log(f"skip {name} (complete)")
+            run.log(f"skip {name} (complete)")
         else:
             verb = {"new": "run", "resume": "resume", "evaluate": "evaluate", "complete": "re-evaluate"}[state]
-            log(f"{verb} {name}")
+            run.log(f"{verb} {name}")
             todo.append((name, options))
     tick = time.perf_counter()
     # Worker processes load the generator from its spec (a module does not pickle well).
     payload = (getattr(gen, "load_spec", None) or gen) if cfg.workers > 1 else gen
     jobs = [(payload, name, options, str(out / name), cfg, cfg.progress and cfg.workers <= 1) for name, options in todo]
     for result in run_cells(_worker_cell, jobs, cfg.workers, cfg.threads, cfg.progress, desc="sweep cells"):
-        log(f"done {result['cell']} in {result['seconds']:.1f} s: rca {_fmt_metric(result['rca'])}, "
-            f"distinct {result['distinct']}/{result['options']['num_directions']}, "
-            f"collapsed {result['collapsed']}")
-        append_jsonl(out / "results.jsonl", _flat(result))
-    log(f"sweep finished: {len(todo)} cells run, {len(cells) - len(todo)} skipped, "
-        f"{time.perf_counter() - tick:.1f} s")
+        run.log(f"done {result['cell']} in {result['seconds']:.1f} s: rca {_fmt_metric(result['rca'])}, "
+                f"distinct {result['distinct']}/{result['options']['num_directions']}, "
+                f"collapsed {result['collapsed']}")
+        run.append(_flat(result), "results.jsonl")
+    run.log(f"sweep finished: {len(todo)} cells run, {len(cells) - len(todo)} skipped, "
+            f"{time.perf_counter() - tick:.1f} s")
     results = collect_results(out)
     write_jsonl(out / "results.jsonl", results)
     report = write_report(out)

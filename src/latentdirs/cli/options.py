@@ -176,7 +176,7 @@ def flag(name: str) -> str:
 
 
 _METAVARS = {"int": "N", "float": "X", "int | None": "N|none", "tuple[int, ...]": "N,N,...",
-             "tuple[str, ...]": "A,B,..."}
+             "tuple[str, ...]": "A,B,...", "dict[int, int]": "K=N,..."}
 
 
 def _shown(value) -> str:

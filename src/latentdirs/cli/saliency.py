@@ -13,8 +13,11 @@ import argparse
 import json
 from pathlib import Path
 
-from .options import (Formatter, add_runtime_options, add_set_options, generator_for_set, nonnegative_float,
-                      positive_float, positive_int, set_threads, shift_list)
+from ..saliency.direction import DEFAULT_SHIFTS
+from ..saliency.masks import DEFAULT_AREA, DEFAULT_THRESHOLD
+from ..saliency.train import UNetTrainConfig
+from .options import (Formatter, add_config_options, add_runtime_options, add_set_options, config_from_args,
+                      generator_for_set, nonnegative_float, positive_int, set_threads, shift_list)
 
 EXAMPLES = """examples:
   latentdirs saliency find-direction runs/00003-discover-shapes3d-fade-k32-unit --out runs/sal/find
@@ -51,7 +54,7 @@ def add_parser(subparsers) -> None:
                                    "ranking.txt and ranking.png (G(z) | G(z + s h) | mask for the top directions).\n\n"
                                    + EXAMPLES, formatter_class=Formatter)
     add_set_options(f)
-    f.add_argument("--shifts", type=shift_list, default="3,6,9", help="shift magnitudes to try (both signs)")
+    f.add_argument("--shifts", type=shift_list, default=list(DEFAULT_SHIFTS), help="shift sizes to try (both signs)")
     f.add_argument("--num-latents", type=positive_int, default=16, help="latents averaged per score")
     f.add_argument("--border", type=fraction, default=0.125, help="border band width, as a fraction of the side")
     f.add_argument("--min-valid", type=fraction, default=0.5,
@@ -78,25 +81,12 @@ def add_parser(subparsers) -> None:
 
     t = sub.add_parser("train", help="train the saliency U-Net (paper schedule by default)",
                        description="Train a U-Net on synthetic pairs: from --data (a make-data folder) or streamed "
-                                   "from SET's generator and the picked direction. Defaults are the paper's schedule "
-                                   "(Adam, lr 0.005 x0.2 every 4000 steps, 15000 steps, batch 128, temperature 10); "
-                                   "scale them down on a CPU.\n\n" + EXAMPLES, formatter_class=Formatter)
+                                   "from SET's generator and the picked direction. The defaults are the paper's "
+                                   "schedule: scale them down on a CPU.\n\n" + EXAMPLES, formatter_class=Formatter)
     add_set_options(t, nargs="?", default=None, help="run folder or direction-set folder (when streaming)")
     t.add_argument("--data", default=None, help="folder of image/mask pairs (instead of streaming)")
     t.add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, unet/")
-    o = t.add_argument_group("schedule")
-    o.add_argument("--steps", type=positive_int, default=15_000, help="optimizer steps")
-    o.add_argument("--batch-size", type=positive_int, default=128, help="pairs per step")
-    o.add_argument("--lr", type=positive_float, default=0.005, help="Adam learning rate")
-    o.add_argument("--decay-every", type=positive_int, default=4_000, help="steps between learning-rate decays")
-    o.add_argument("--decay", type=positive_float, default=0.2, help="learning-rate factor at each decay")
-    o.add_argument("--temperature", type=positive_float, default=10.0, help="softmax(logits / T) in the loss")
-    o.add_argument("--base-channels", type=positive_int, default=16, help="U-Net width at full resolution")
-    o.add_argument("--depth", type=positive_int, default=4, help="U-Net resolution levels")
-    o.add_argument("--size", type=positive_int, default=None,
-                   help="train at this shorter image side (batches resized; None: as generated)")
-    o.add_argument("--seed", type=int, default=0, help="seed of the U-Net init and of the data")
-    o.add_argument("--log-every", type=positive_int, default=25, help="append to metrics.jsonl every N steps")
+    add_config_options(t.add_argument_group("schedule (UNetTrainConfig fields)"), UNetTrainConfig, UNetTrainConfig())
     _mask_options(t)
     _class_options(t)
     _common(t)
@@ -142,9 +132,9 @@ def _mask_options(parser: argparse.ArgumentParser, with_direction: bool = True) 
         g.add_argument("--ranking", default=None, help="ranking.json from find-direction: use its pick")
         g.add_argument("--direction", type=int, default=None, help="direction index (instead of --ranking)")
         g.add_argument("--shift", type=float, default=None, help="signed shift s (instead of --ranking)")
-    g.add_argument("--threshold", type=fraction, default=0.95, help="theta: object where mean intensity < theta")
-    g.add_argument("--min-area", type=fraction, default=0.05, help="drop masks covering less of the image")
-    g.add_argument("--max-area", type=fraction, default=0.5, help="drop masks covering more of the image")
+    g.add_argument("--threshold", type=fraction, default=DEFAULT_THRESHOLD, help="object where mean intensity < this")
+    g.add_argument("--min-area", type=fraction, default=DEFAULT_AREA[0], help="drop masks covering less of the image")
+    g.add_argument("--max-area", type=fraction, default=DEFAULT_AREA[1], help="drop masks covering more of the image")
 
 
 def _class_options(parser: argparse.ArgumentParser) -> None:
@@ -259,18 +249,16 @@ def cmd_make_data(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..saliency.masks import stream_pairs
-    from ..saliency.train import TrainConfig, folder_batches, train_unet
+    from ..saliency.train import folder_batches, train_unet
     set_threads(args.threads)
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, decay_every=args.decay_every,
-                         decay=args.decay, temperature=args.temperature, base_channels=args.base_channels,
-                         depth=args.depth, size=args.size, seed=args.seed, log_every=args.log_every)
+    config = config_from_args(args, UNetTrainConfig, UNetTrainConfig())
     if args.data:
-        batches, meta = folder_batches(args.data, args.batch_size, seed=args.seed), {"data": args.data}
+        batches, meta = folder_batches(args.data, config.batch_size, seed=config.seed), {"data": args.data}
     elif args.set:
         directions, generator = _load_set_and_generator(args)
         index, shift = _direction_from_args(args, directions)
         generator, classes = _select_classes(args, generator)
-        batches = stream_pairs(generator, directions[index], shift, args.batch_size, seed=args.seed,
+        batches = stream_pairs(generator, directions[index], shift, config.batch_size, seed=config.seed,
                                threshold=args.threshold, min_area=args.min_area, max_area=args.max_area)
         meta = {"direction_set": args.set, "direction": index, "shift": shift, "classes": classes,
                 "generator": generator.describe()}

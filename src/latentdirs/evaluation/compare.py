@@ -26,7 +26,7 @@ from ..cells import read_result, run_cells, write_result
 from ..directions import DirectionError, DirectionSet, best_cosines
 from ..discovery import PRESETS, STARTS
 from ..generators.base import Generator, GeneratorError
-from ..runs import MetricsLog, check_same_config, new_run_dir, save_config
+from ..runs import Run, new_run_dir
 
 METHODS = ("ld-unit", "ld-ortho", "sefa", "ganspace", "random", "identity")
 KNOWN_METHODS = METHODS + ("ld-cayley", "ld-linear", "sefa-raw", "latentclr")
@@ -223,19 +223,19 @@ def compare(generator: Generator, k: int = 10, seeds=(0, 1, 2), methods=METHODS,
     out.mkdir(parents=True, exist_ok=True)
     # Kept cells must have been measured with these settings; seeds and methods may be added.
     # (folders written before ``ld_start`` was the one name store it as ld_init: checked under both)
-    check_same_config(out, "compare", {**asdict(cfg), "ld_init": cfg.ld_start}, ignore={"seeds", "methods", "device"},
-                      generator=generator.describe())
-    save_config(out, {"compare": asdict(cfg), "generator": generator.describe()})
-    log = MetricsLog(out)
+    run = Run(out)
+    run.check_config("compare", {**asdict(cfg), "ld_init": cfg.ld_start}, ignore={"seeds", "methods", "device"},
+                     generator=generator.describe())
+    run.save_config({"compare": asdict(cfg), "generator": generator.describe()})
     cells = [(method, seed, out / method / f"seed{seed}") for seed in cfg.seeds for method in cfg.methods]
     done = {folder: read_result(folder) for _, _, folder in cells}
     todo = [cell for cell in cells if done[cell[2]] is None]
     # The real images are rendered once, and not at all when every cell is done.
-    dataset = (_real_dataset(generator, cfg, log) or None) if todo else None
+    dataset = (_real_dataset(generator, cfg, run) or None) if todo else None
     jobs = [(generator, method, seed, cfg, folder, dataset, progress) for method, seed, folder in todo]
     for result in run_cells(_run_cell, jobs, progress=False):
-        log.write(result)
-        log.log(f"{result['method']} seed {result['seed']}: "
+        run.append(result)
+        run.log(f"{result['method']} seed {result['seed']}: "
                 + ", ".join(f"{m}={result[m]:.3f}" for m in METRICS if m in result)
                 + (f" error: {result['error']}" if "error" in result else ""))
         if progress:
@@ -266,16 +266,16 @@ def _run_cell(generator, method, seed, cfg, folder, dataset, progress) -> dict:
     return result
 
 
-def _real_dataset(generator: Generator, cfg: CompareConfig, log: MetricsLog):
+def _real_dataset(generator: Generator, cfg: CompareConfig, run: Run):
     if not cfg.gt_train:
         return None
     from .ground_truth import ground_truth_dataset
     try:
         images, factors, names = ground_truth_dataset(generator, cfg.gt_eval, seed=10_000)
     except GeneratorError as exc:
-        log.log(f"no ground-truth metrics: {exc}")
+        run.log(f"no ground-truth metrics: {exc}")
         return None
-    log.log(f"ground truth: {len(factors)} real points, factors {', '.join(names)}")
+    run.log(f"ground truth: {len(factors)} real points, factors {', '.join(names)}")
     return images, factors
 
 

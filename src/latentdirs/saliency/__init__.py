@@ -12,9 +12,9 @@ from .classes import count_top_classes, select_classes
 from .direction import DirectionRanking, rank_directions
 from .masks import MaskConfig, PairFolder, area_filter, stream_pairs, threshold_masks, write_dataset
 from .metrics import SaliencyScores, iou, mae, max_f_measure
-from .train import TrainConfig, evaluate, folder_batches, train_unet
+from .train import UNetTrainConfig, evaluate, folder_batches, train_unet
 from .unet import UNet, UNetConfig
 
-__all__ = ["DirectionRanking", "MaskConfig", "PairFolder", "SaliencyScores", "TrainConfig", "UNet", "UNetConfig",
+__all__ = ["DirectionRanking", "MaskConfig", "PairFolder", "SaliencyScores", "UNetTrainConfig", "UNet", "UNetConfig",
            "area_filter", "count_top_classes", "evaluate", "folder_batches", "iou", "mae", "max_f_measure",
            "rank_directions", "select_classes", "stream_pairs", "threshold_masks", "train_unet", "write_dataset"]

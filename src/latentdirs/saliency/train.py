@@ -5,7 +5,7 @@ The paper's schedule is the default: Adam, lr 0.005 multiplied by 0.2 every 4000
 down with the options (e.g. 600 steps of batch 32, decay every 250).
 
     >>> stream = stream_pairs(G, h, shift=6.0, batch_size=32)
-    >>> unet = train_unet(stream, TrainConfig(steps=600, batch_size=32, decay_every=250), out_dir="runs/sal")
+    >>> unet = train_unet(stream, UNetTrainConfig(steps=600, batch_size=32, decay_every=250), out_dir="runs/sal")
     >>> evaluate(unet, "heldout/", out_dir="runs/sal/eval")    # {"mae": ..., "max_f": ..., "iou": ...}
 """
 from __future__ import annotations
@@ -14,39 +14,52 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import ClassVar, Iterable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..runs import MetricsLog, atomic_write_text
+from ..runs import Run, atomic_write_text
 from .masks import PairFolder, images_to_uint8, save_png
 from .metrics import SaliencyScores
 from .unet import UNet, UNetConfig
 
 
 @dataclass
-class TrainConfig:
+class UNetTrainConfig:
+    """How the saliency U-Net is trained (the paper's schedule); ``latentdirs saliency train`` has an option per field."""
+
     steps: int = 15_000
+    """Optimizer steps."""
     batch_size: int = 128
-    """Used when batches are drawn from a folder; a stream brings its own batch size."""
+    """Pairs per step (in Python, a stream given to train_unet brings its own batch size)."""
     lr: float = 0.005
+    """Adam learning rate."""
     decay_every: int = 4_000
     """Multiply the learning rate by ``decay`` every this many steps."""
     decay: float = 0.2
+    """Learning-rate factor at each decay."""
     temperature: float = 10.0
+    """T in the loss's softmax(logits / T)."""
     base_channels: int = 16
+    """U-Net width at full resolution."""
     depth: int = 4
+    """U-Net resolution levels."""
     size: int | None = None
     """Resize every batch so its shorter side is this (None: as given). Evaluation uses it too."""
     seed: int = 0
+    """Seed of the U-Net's initialization and of the data."""
     log_every: int = 25
+    """Append to metrics.jsonl every N steps."""
     save_every: int = 500
+    """Save the U-Net (OUT/unet) every N steps."""
+    POSITIVE: ClassVar[tuple[str, ...]] = ("steps", "batch_size", "decay_every", "base_channels", "depth",
+                                           "log_every", "save_every")
 
     def validate(self) -> None:
-        for name in ("steps", "batch_size", "decay_every", "base_channels", "depth", "log_every", "save_every"):
+        for name in self.POSITIVE:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.size is not None and self.size < 2 ** self.depth:
@@ -65,27 +78,23 @@ def folder_batches(folder: str | Path, batch_size: int, seed: int = 0, size: int
         yield from loader
 
 
-def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: TrainConfig | None = None,
+def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: UNetTrainConfig | None = None,
                out_dir: str | Path | None = None, progress: bool = True, meta: dict | None = None,
                device: str | torch.device = "cpu") -> UNet:
     """Train a fresh U-Net on (images [-1, 1] N3HW, masks {0,1} N1HW) batches; saves to ``out_dir/unet``.
 
     The U-Net trains on ``device``; it is returned (and saved) on the CPU.
     """
-    config = config or TrainConfig()
+    config = config or UNetTrainConfig()
     config.validate()
     torch.manual_seed(config.seed)
     unet = UNet(UNetConfig(base_channels=config.base_channels, depth=config.depth, temperature=config.temperature,
                            input_size=config.size)).to(device)
     optimizer = torch.optim.Adam(unet.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.decay_every, gamma=config.decay)
-    run_dir = Path(out_dir) if out_dir is not None else None
-    log = MetricsLog(run_dir)
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        atomic_write_text(run_dir / "config.json", json.dumps({"train": asdict(config), **(meta or {})}, indent=1,
-                                                              default=str))
+    run = Run(out_dir)
+    run.clear_metrics()  # a fresh U-Net: the metrics of one trained before in this folder go
+    run.save_config({"train": asdict(config), **(meta or {})})
     unet.train()
     window: list[float] = []
     tick = start = time.perf_counter()
@@ -107,13 +116,13 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: Tra
             now = time.perf_counter()
             record = {"step": done, "loss": sum(window) / len(window), "lr": optimizer.param_groups[0]["lr"],
                       "sec_per_step": (now - tick) / len(window), "elapsed_seconds": round(now - start, 1)}
-            log.write(record)
+            run.append(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
             window, tick = [], now
-        if run_dir is not None and (done % config.save_every == 0 or done == config.steps):
-            unet.save(run_dir / "unet", {"steps": done, "train": asdict(config), **(meta or {})})
+        if run.folder is not None and (done % config.save_every == 0 or done == config.steps):
+            unet.save(run.folder / "unet", {"steps": done, "train": asdict(config), **(meta or {})})
     unet = unet.cpu().eval()
-    log.log(f"trained {config.steps} steps in {time.perf_counter() - start:.0f} s")
+    run.log(f"trained {config.steps} steps in {time.perf_counter() - start:.0f} s")
     return unet
 
 
