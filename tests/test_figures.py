@@ -16,7 +16,8 @@ A figure spec: ``source`` (path from the repository root; ``.jsonl`` is read as 
 which makes the path match several values), ``where`` (keep only list rows with these fields),
 ``reduce`` (``one`` by default; ``mean``, ``std`` (sample), ``min``, ``max``, ``median``), or
 instead ``ratio``/``difference``: a list of two specs; then ``scale`` (e.g. 100 for percent),
-``format`` (a Python format spec such as ``.3f``) applied to ``value * scale``.
+``format`` (a Python format spec such as ``.3f``) applied to ``value * scale``. Instead of
+``source``/``key``, ``file_size`` (a path) takes the size in bytes of that committed file.
 
     python tests/test_figures.py          # print every figure: recorded, recomputed, shown
     python tests/test_figures.py --fill   # write recomputed values into docs/figures.json
@@ -84,6 +85,8 @@ def evaluate(spec: dict) -> float:
         if op in spec:
             a, b = (evaluate(s) for s in spec[op])
             return a / b if op == "ratio" else a - b
+    if "file_size" in spec:  # the size in bytes of a committed file (e.g. shipped weights)
+        return float((ROOT / spec["file_size"]).stat().st_size)
     node = _read(spec["source"])
     if "where" in spec:
         node = [row for row in node if all(row.get(k) == v for k, v in spec["where"].items())]
@@ -119,6 +122,8 @@ def doc_line(figure: dict) -> str:
 def sources(figure: dict) -> str:
     if "source" in figure:
         return figure["source"]
+    if "file_size" in figure:
+        return figure["file_size"]
     return " and ".join(sorted({sources(s) for op in ("ratio", "difference") for s in figure.get(op, [])}))
 
 
