@@ -1,7 +1,7 @@
 """Every published figure is checked against the results file it came from (docs/figures.json).
 
 Each entry of ``docs/figures.json`` names a doc, the line the figure stands on (a substring of
-it, optionally the first such line after an ``after`` marker), the text as shown, its source
+it, optionally the first such line after an ``after`` marker, or after a list of markers in turn), the text as shown, its source
 (a JSON or JSONL results file), the key in it and how it is reduced and rounded. This module
 
 - recomputes each figure from its source and fails when the recorded ``value`` disagrees
@@ -111,9 +111,11 @@ def shown(figure: dict, value: float | None = None) -> str:
 def doc_line(figure: dict) -> str:
     lines = (ROOT / figure["doc"]).read_text().splitlines()
     start = 0
-    if "after" in figure:
-        start = next((i for i, line in enumerate(lines) if figure["after"] in line), None)
-        assert start is not None, f"{figure['doc']}: no line with {figure['after']!r}"
+    # ``after``: a marker, or a list of markers found one after the other (a table whose header
+    # repeats an earlier table's: the section's marker, then the header)
+    for marker in ([figure["after"]] if isinstance(figure.get("after"), str) else figure.get("after", [])):
+        start = next((i for i in range(start, len(lines)) if marker in lines[i]), None)
+        assert start is not None, f"{figure['doc']}: no line with {marker!r}"
     found = [line for line in lines[start:] if figure["line"] in line]
     assert found, f"{figure['doc']}: no line with {figure['line']!r}" + (f" after {figure['after']!r}" if "after" in figure else "")
     return found[0]
