@@ -1,7 +1,7 @@
 """Every published figure is checked against the results file it came from (docs/figures.json).
 
 Each entry of ``docs/figures.json`` names a doc, the line the figure stands on (a substring of
-it, optionally the first such line after an ``after`` marker), the text as shown, its source
+it, optionally the first such line after an ``after`` marker, or after a list of markers in turn), the text as shown, its source
 (a JSON or JSONL results file), the key in it and how it is reduced and rounded. This module
 
 - recomputes each figure from its source and fails when the recorded ``value`` disagrees
@@ -16,7 +16,8 @@ A figure spec: ``source`` (path from the repository root; ``.jsonl`` is read as 
 which makes the path match several values), ``where`` (keep only list rows with these fields),
 ``reduce`` (``one`` by default; ``mean``, ``std`` (sample), ``min``, ``max``, ``median``), or
 instead ``ratio``/``difference``: a list of two specs; then ``scale`` (e.g. 100 for percent),
-``format`` (a Python format spec such as ``.3f``) applied to ``value * scale``.
+``format`` (a Python format spec such as ``.3f``) applied to ``value * scale``. Instead of
+``source``/``key``, ``file_size`` (a path) takes the size in bytes of that committed file.
 
     python tests/test_figures.py          # print every figure: recorded, recomputed, shown
     python tests/test_figures.py --fill   # write recomputed values into docs/figures.json
@@ -84,6 +85,8 @@ def evaluate(spec: dict) -> float:
         if op in spec:
             a, b = (evaluate(s) for s in spec[op])
             return a / b if op == "ratio" else a - b
+    if "file_size" in spec:  # the size in bytes of a committed file (e.g. shipped weights)
+        return float((ROOT / spec["file_size"]).stat().st_size)
     node = _read(spec["source"])
     if "where" in spec:
         node = [row for row in node if all(row.get(k) == v for k, v in spec["where"].items())]
@@ -108,9 +111,11 @@ def shown(figure: dict, value: float | None = None) -> str:
 def doc_line(figure: dict) -> str:
     lines = (ROOT / figure["doc"]).read_text().splitlines()
     start = 0
-    if "after" in figure:
-        start = next((i for i, line in enumerate(lines) if figure["after"] in line), None)
-        assert start is not None, f"{figure['doc']}: no line with {figure['after']!r}"
+    # ``after``: a marker, or a list of markers found one after the other (a table whose header
+    # repeats an earlier table's: the section's marker, then the header)
+    for marker in ([figure["after"]] if isinstance(figure.get("after"), str) else figure.get("after", [])):
+        start = next((i for i in range(start, len(lines)) if marker in lines[i]), None)
+        assert start is not None, f"{figure['doc']}: no line with {marker!r}"
     found = [line for line in lines[start:] if figure["line"] in line]
     assert found, f"{figure['doc']}: no line with {figure['line']!r}" + (f" after {figure['after']!r}" if "after" in figure else "")
     return found[0]
@@ -119,6 +124,8 @@ def doc_line(figure: dict) -> str:
 def sources(figure: dict) -> str:
     if "source" in figure:
         return figure["source"]
+    if "file_size" in figure:
+        return figure["file_size"]
     return " and ".join(sorted({sources(s) for op in ("ratio", "difference") for s in figure.get(op, [])}))
 
 
