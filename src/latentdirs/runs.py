@@ -222,13 +222,17 @@ class Run:
         checkpoint (None: start afresh) and drop the metrics logged after its ``step``."""
         if self.folder is None:
             return None
-        for folder in (self.folder, *(self.folder / s for s in subfolders)):
-            remove_stale_temporaries(folder)
+        self.remove_stale_temporaries(*subfolders)
         state = self.load_checkpoint()
         if state is not None and isinstance(state.get("step"), int):
             self.drop_metrics_after(state["step"])
         return state
 
+    def remove_stale_temporaries(self, *subfolders: str) -> None:
+        """What writes killed mid-way left here and in ``subfolders`` (only while no other process writes)."""
+        if self.folder is not None:
+            for folder in (self.folder, *(self.folder / s for s in subfolders)):
+                remove_stale_temporaries(folder)
 
 
 def save_config(run_dir: str | Path, config: dict) -> None:

@@ -32,7 +32,7 @@ from ..directions import TRAINABLE, DirectionMatrix, DirectionSet
 from ..generators.base import Generator, GeneratorError, check_finite, check_generator
 from ..importance import image_change_scores, squared_cosines
 from ..reconstructors import make_reconstructor
-from ..runs import Run, remove_stale_temporaries
+from ..runs import Run
 from .checkpoints import (checkpoint_state, load_checkpoint, read_checkpoint, save_snapshots, snapshot_steps,
                           take_snapshot)
 from .config import DiscoveryConfig, resolve_config
@@ -298,9 +298,8 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     folder = Run(out_dir)  # every rank reads the run's config and checkpoint ...
     run = folder if rank == 0 else Run(None)  # ... and rank 0 alone writes to it
     state = _restore(folder, cfg, generator, dev) if resume else None
-    if resume and run.folder is not None:  # what a kill during a write left behind
-        for stale in (run.folder, run.folder / "directions"):
-            remove_stale_temporaries(stale)
+    if resume:
+        run.remove_stale_temporaries("directions")  # what a kill during a write left behind
     if state is not None and "direction_matrix.basis" in state["trainable"]:
         start = state["trainable"]["direction_matrix.basis"][:, :cfg.num_directions].cpu()  # the run's own start
     elif start is None and fixed_matrix is None:
