@@ -177,9 +177,10 @@ def _real_pairs(folder, num, seed):
         save_png((truth[i] * 255).astype(np.uint8), folder / "ground_truth_mask" / f"{i:03d}.png")
 
 
-def test_saliency_cli_end_to_end_on_a_toy_generator(tmp_path, capsys):
+def test_saliency_cli_end_to_end_on_a_toy_generator(tmp_path, capsys, monkeypatch):
     from latentdirs.cli import main
-    latentdirs.generators.register_generator("toy-fade", "test_saliency:toy_generator", "test generator")
+    from latentdirs.generators import registry
+    monkeypatch.setitem(registry._KINDS, "toy-fade", ("test_saliency:toy_generator", "test generator"))  # undone after
     gen = latentdirs.load_generator("toy-fade")
     ds = DirectionSet(DirectionSet.random(4, 4, seed=1).matrix, meta={"generator": gen.describe()})
     ds.matrix[:, 1] = torch.tensor([1.0, 0, 0, 0])

@@ -118,6 +118,22 @@ def field_parser(cls, name: str) -> Callable[[str], object]:
     return PARSERS[annotation]
 
 
+def check_declared(config) -> None:
+    """A ValueError naming the first field of ``config`` that breaks what its class declares: a ``POSITIVE``
+    int below 1, a ``CHOICES`` field outside its choices (None passes where the field is ``... | None``)."""
+    optional = {f.name for f in dataclasses.fields(config) if str(f.type).endswith("| None")}
+    for name in getattr(config, "POSITIVE", ()):
+        value = getattr(config, name)
+        if (value is None and name in optional) or (isinstance(value, int) and not isinstance(value, bool)
+                                                    and value >= 1):
+            continue
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    for name, allowed in getattr(config, "CHOICES", {}).items():
+        value = getattr(config, name)
+        if value not in allowed and not (value is None and name in optional):
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def parse_field(cls, name: str, text: str):
     """``text`` as the value of field ``name`` of ``cls``, or a ValueError naming the field and the reason."""
     annotation = str(next(f.type for f in dataclasses.fields(cls) if f.name == name))

@@ -12,7 +12,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -139,7 +139,8 @@ class Run:
     """One run folder and what a job keeps in it: its settings (``config.json``), a human log,
     metrics appended as JSONL and a resumable checkpoint.
 
-    ``Run(None)`` keeps nothing: every write is skipped, for a job run without a folder.
+    ``Run(None)`` keeps nothing: every write is skipped, for a job run without a folder;
+    ``Run(folder, writes=False)`` reads a run another process writes (a torchrun rank other than 0).
 
         run = Run("runs/00007-discover-planted-k10")
         run.check_config("discovery", settings)   # resuming with other settings is refused
@@ -148,9 +149,11 @@ class Run:
     """
 
     def __init__(self, folder: str | Path | None, log: str = "log.txt", metrics: str = "metrics.jsonl",
-                 checkpoint: str = "checkpoint.pt", echo: bool = False) -> None:
+                 checkpoint: str = "checkpoint.pt", echo: bool = False, writes: bool = True) -> None:
         self.folder = Path(folder) if folder is not None else None
         """The run folder (created on the first write), None to keep nothing."""
+        self.writes = writes and self.folder is not None
+        """Whether this process writes the folder (False: it only reads its config and checkpoint)."""
         self.names = {"log": log, "metrics": metrics, "checkpoint": checkpoint}
         """File names inside the folder: sweeps keep ``sweep.log``, train-gan keeps its ``commands.jsonl`` beside."""
         self.echo = echo
@@ -167,7 +170,7 @@ class Run:
             check_same_config(self.folder, section, now, ignore, generator)
 
     def save_config(self, config: dict) -> None:
-        if self.folder is not None:
+        if self.writes:
             save_config(self.folder, config)
 
     # -- log and metrics -----------------------------------------------------------------
@@ -184,7 +187,7 @@ class Run:
         self._add_line(file, json.dumps(record, default=str))
 
     def _add_line(self, file: str, line: str) -> None:
-        if self.folder is not None:
+        if self.writes:
             self.folder.mkdir(parents=True, exist_ok=True)
             with open(self.path(file), "a") as fh:
                 fh.write(line + "\n")
@@ -195,12 +198,12 @@ class Run:
 
     def clear_metrics(self) -> None:
         """A fresh start: the metrics of an earlier run in this folder must not be appended to."""
-        if self.folder is not None:
+        if self.writes:
             self.path("metrics").unlink(missing_ok=True)
 
     def drop_metrics_after(self, step: int) -> None:
         """A resumed run repeats the steps after its checkpoint: drop their old records so none appears twice."""
-        records = self.read()
+        records = self.read() if self.writes else []
         kept = [r for r in records if r.get("step", 0) <= step]
         if len(kept) != len(records):
             write_jsonl(self.path("metrics"), kept)
@@ -208,7 +211,7 @@ class Run:
     # -- checkpoint ----------------------------------------------------------------------
     def save_checkpoint(self, state: dict) -> None:
         """Written to a temporary file and renamed: a kill mid-write leaves the previous checkpoint."""
-        if self.folder is not None:
+        if self.writes:
             atomic_torch_save(state, self.path("checkpoint"))
 
     def load_checkpoint(self, trust_pickle: bool = False) -> dict | None:
@@ -217,20 +220,23 @@ class Run:
             return None
         return safe_torch_load(self.path("checkpoint"), trust_pickle=trust_pickle)
 
-    def resume(self, *subfolders: str) -> dict | None:
+    def resume(self, *subfolders: str, read: Callable[[Path], dict] | None = None) -> dict | None:
         """Continue this run: remove what killed writes left (here and in ``subfolders``), load the
-        checkpoint (None: start afresh) and drop the metrics logged after its ``step``."""
+        checkpoint (None: start afresh) and drop the metrics logged after its ``step``.
+
+        ``read(path)`` reads and checks the checkpoint (default :meth:`load_checkpoint`)."""
         if self.folder is None:
             return None
         self.remove_stale_temporaries(*subfolders)
-        state = self.load_checkpoint()
+        path = self.path("checkpoint")
+        state = self.load_checkpoint() if read is None else read(path) if path.exists() else None
         if state is not None and isinstance(state.get("step"), int):
             self.drop_metrics_after(state["step"])
         return state
 
     def remove_stale_temporaries(self, *subfolders: str) -> None:
         """What writes killed mid-way left here and in ``subfolders`` (only while no other process writes)."""
-        if self.folder is not None:
+        if self.writes:
             for folder in (self.folder, *(self.folder / s for s in subfolders)):
                 remove_stale_temporaries(folder)
 

@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..configs import check_declared
 from ..directions import TRAINABLE
 
 PARAMETRIZATIONS = ("unit", "ortho", "cayley", "linear")
@@ -98,13 +99,7 @@ class DiscoveryConfig:
     """Options that change how fast a run goes, not what it computes: a resume may change them."""
 
     def validate(self) -> None:
-        for name in self.POSITIVE:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name, allowed in self.CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        check_declared(self)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.shift_weight < 0:

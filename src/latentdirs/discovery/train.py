@@ -185,14 +185,6 @@ def _place(cfg: DiscoveryConfig, rank: int, world: int) -> tuple[DiscoveryConfig
     return cfg, dev
 
 
-def _restore(run: Run, cfg: DiscoveryConfig, generator: Generator, dev: torch.device) -> dict | None:
-    """The checkpoint of a run folder being resumed (None when it has none yet), after the config check."""
-    # A resume may extend the run (more steps) or change how fast it goes, nothing else.
-    run.check_config("discovery", dataclasses.asdict(cfg), ignore=DiscoveryConfig.RUNTIME | {"steps"},
-                     generator=generator.describe())
-    return read_checkpoint(run.path("checkpoint"), dev) if run.folder and run.path("checkpoint").exists() else None
-
-
 def starting_directions(generator: Generator, cfg: DiscoveryConfig) -> DirectionSet | None:
     """A's start by ``cfg.start`` (None: the coordinate axes), fit for ``cfg.parametrization``."""
     if cfg.start == "axes" or cfg.parametrization not in TRAINABLE:
@@ -295,11 +287,12 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     cfg, dev = _place(cfg, rank, world)
     generator = generator.to(dev).freeze()
     image_shape = tuple(check_generator(generator).shape[1:])
-    folder = Run(out_dir)  # every rank reads the run's config and checkpoint ...
-    run = folder if rank == 0 else Run(None)  # ... and rank 0 alone writes to it
-    state = _restore(folder, cfg, generator, dev) if resume else None
-    if resume:
-        run.remove_stale_temporaries("directions")  # what a kill during a write left behind
+    run = Run(out_dir, writes=rank == 0)  # every rank reads the run's config and checkpoint; rank 0 writes
+    state = None
+    if resume:  # which may extend the run (more steps) or change how fast it goes, nothing else
+        run.check_config("discovery", dataclasses.asdict(cfg), ignore=DiscoveryConfig.RUNTIME | {"steps"},
+                         generator=generator.describe())
+        state = run.resume("directions", read=lambda path: read_checkpoint(path, dev))
     if state is not None and "direction_matrix.basis" in state["trainable"]:
         start = state["trainable"]["direction_matrix.basis"][:, :cfg.num_directions].cpu()  # the run's own start
     elif start is None and fixed_matrix is None:
@@ -308,9 +301,8 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     matrix = trainable.direction_matrix
     start_step, history, snapshots = 0, [], {}
     if state is not None:
-        load_checkpoint(folder.path("checkpoint"), state, trainable, optimizer)
+        load_checkpoint(run.path("checkpoint"), state, trainable, optimizer)
         start_step, history, snapshots = state["step"], state["history"], state["snapshots"]
-        run.drop_metrics_after(start_step)  # the steps logged after the checkpoint run again: each is kept once
         run.log(f"resumed at step {start_step}")
     else:
         _start_run(run, cfg, generator, image_shape, world, start, dev)
@@ -339,13 +331,13 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
             run.append(record)
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.3f}")
             window, tick = [], now
-        if run.folder is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+        if run.writes and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
             take_snapshot(snapshots, done, snapshot_at, matrix)  # the checkpoint must hold it for a resume
             run.save_checkpoint(checkpoint_state(trainable, optimizer, done, history, snapshots))
     take_snapshot(snapshots, cfg.steps, snapshot_at, matrix)
     trainable.eval()
     directions = _export(generator, trainable, cfg, history, score=rank == 0)
-    if run.folder is not None:
+    if run.writes:
         directions.save(run.folder / "directions")
         save_snapshots(run.folder, snapshots)
         run.log(f"done: {cfg.steps} steps, final accuracy {directions.meta['final_accuracy']}")

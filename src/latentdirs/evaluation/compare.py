@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..cells import read_result, run_cells, write_result
+from ..configs import check_declared
 from ..directions import DirectionError, DirectionSet, best_cosines
 from ..discovery import PRESETS, STARTS
 from ..generators.base import Generator, GeneratorError
@@ -117,14 +118,9 @@ class CompareConfig:
                 raise ValueError(f"LD's {key} is set by compare itself ({_SET_BY_COMPARE[key]}), not by ld_options")
             if key not in known:
                 raise ValueError(f"unknown LD option {key!r} in ld_options; options: {', '.join(sorted(known))}")
-        for name, allowed in self.CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed and not (value is None and name == "ld_start"):
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        check_declared(self)
         if not self.methods or not self.seeds:
             raise ValueError("need at least one method and one seed")
-        if self.num_directions < 1:
-            raise ValueError(f"num_directions must be >= 1, got {self.num_directions}")
 
 
 @dataclass

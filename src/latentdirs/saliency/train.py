@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..configs import check_declared
 from ..runs import Run, atomic_write_text
 from .masks import PairFolder, images_to_uint8, save_png
 from .metrics import SaliencyScores
@@ -59,9 +60,7 @@ class UNetTrainConfig:
                                            "log_every", "save_every")
 
     def validate(self) -> None:
-        for name in self.POSITIVE:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_declared(self)
         if self.size is not None and self.size < 2 ** self.depth:
             raise ValueError(f"size {self.size} is too small for a U-Net of depth {self.depth}")
         if not self.lr > 0 or not 0 < self.decay <= 1 or not self.temperature > 0:
