@@ -21,6 +21,7 @@ instead ``ratio``/``difference``: a list of two specs; then ``scale`` (e.g. 100 
 
     python tests/test_figures.py          # print every figure: recorded, recomputed, shown
     python tests/test_figures.py --fill   # write recomputed values into docs/figures.json
+    python tests/test_figures.py --coverage   # per doc: numbers with an entry, and tables not complete
 """
 from __future__ import annotations
 
@@ -199,7 +200,37 @@ def test_unsourced_figures_say_why_and_are_shown():
         assert entry["text"] in doc_line(entry), entry
 
 
+def coverage() -> None:
+    """Per doc: how many of the numbers in its tables and in its prose have an entry (figure or unsourced),
+    and each table not yet complete (``python tests/test_figures.py --coverage``)."""
+    covered: dict[str, set[tuple[str, str]]] = {}
+    for entry in ALL["figures"] + ALL["unsourced"]:
+        covered.setdefault(entry["doc"], set()).update((doc_line(entry), n) for n in re.findall(NUMBER, entry["text"]))
+    for doc in ["README.md"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")):
+        counts = {"table": [0, 0], "prose": [0, 0]}
+        open_tables, header, in_code = [], None, False
+        for line in (ROOT / doc).read_text().splitlines():
+            in_code ^= line.startswith("```")
+            if in_code or line.startswith("```"):
+                continue
+            kind = "table" if line.startswith("|") else "prose"
+            header = (header or line) if kind == "table" else None
+            text = line.strip().strip("|").split("|", 1)[-1] if kind == "table" and header != line else line
+            numbers = re.findall(NUMBER, re.sub(r"\]\([^)]*\)", "]", text))  # not in link targets
+            have = sum((line, n) in covered.get(doc, ()) for n in numbers)
+            counts[kind][0] += have
+            counts[kind][1] += len(numbers)
+            if kind == "table" and have < len(numbers) and header not in open_tables:
+                open_tables.append(header)
+        print(f"{doc:24s} tables {counts['table'][0]:4d} / {counts['table'][1]:4d}   "
+              f"prose {counts['prose'][0]:4d} / {counts['prose'][1]:4d}")
+        for header in open_tables:
+            print(f"    incomplete: {header.strip()[:90]}")
+
+
 def main() -> None:
+    if "--coverage" in sys.argv:
+        return coverage()
     data = load_figures()
     for figure in data["figures"]:
         try:
