@@ -47,21 +47,23 @@ def image_pairs(generator: Generator, matrix: torch.Tensor, z: torch.Tensor, ind
     return pairs, shifted
 
 
+def _held_out_logits(generator: Generator, a: torch.Tensor, reconstructor: nn.Module, cfg: DiscoveryConfig,
+                     z: torch.Tensor, index: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    pairs, _ = image_pairs(generator, a, z, index, shift, generator(z), cfg.channels_last)
+    return reconstructor(pairs)[0]
+
+
 @torch.no_grad()
 def reconstructor_accuracy(generator: Generator, direction_matrix: DirectionMatrix, reconstructor: nn.Module,
                            cfg: DiscoveryConfig, num_batches: int = 10, seed: int = 10_000) -> float:
     """Accuracy of R's direction head on fresh pairs drawn from a held-out seed."""
     reconstructor.eval()
-    a = direction_matrix.matrix()
-    correct = total = 0
-    eval_cfg = dataclasses.replace(cfg, shifts_per_latent=1)
+    a, one_shift = direction_matrix.matrix(), dataclasses.replace(cfg, shifts_per_latent=1)
+    correct = 0
     for b in range(num_batches):
-        z, index, shift = sample_pairs(generator, eval_cfg, cfg.batch_size, step_rng(seed, 0, b), generator.device)
-        pairs, _ = image_pairs(generator, a, z, index, shift, generator(z), cfg.channels_last)
-        logits, _ = reconstructor(pairs)
-        correct += (logits.argmax(1) == index).sum().item()
-        total += index.numel()
-    return correct / total
+        z, index, shift = sample_pairs(generator, one_shift, cfg.batch_size, step_rng(seed, 0, b), generator.device)
+        correct += (_held_out_logits(generator, a, reconstructor, cfg, z, index, shift).argmax(1) == index).sum().item()
+    return correct / (num_batches * cfg.batch_size)
 
 
 @torch.no_grad()
@@ -70,15 +72,13 @@ def recognizability(generator: Generator, direction_matrix: DirectionMatrix, rec
     """(K,) mean probability R gives the true direction, over ``num_latents`` held-out pairs per direction."""
     was_training = reconstructor.training
     reconstructor.eval()
-    a = direction_matrix.matrix()
+    a, one_shift = direction_matrix.matrix(), dataclasses.replace(cfg, shifts_per_latent=1)
     rng = torch.Generator().manual_seed(seed)
     scores = torch.zeros(cfg.num_directions)
-    one_shift = dataclasses.replace(cfg, shifts_per_latent=1)
     for k in range(cfg.num_directions):
         z, _, shift = sample_pairs(generator, one_shift, num_latents, rng, generator.device)
         index = torch.full_like(shift, k, dtype=torch.long)
-        pairs, _ = image_pairs(generator, a, z, index, shift, generator(z), cfg.channels_last)
-        logits, _ = reconstructor(pairs)
+        logits = _held_out_logits(generator, a, reconstructor, cfg, z, index, shift)
         scores[k] = logits.float().softmax(1)[:, k].mean().cpu()
     reconstructor.train(was_training)
     return scores
