@@ -15,9 +15,10 @@ A figure spec: ``source`` (path from the repository root; ``.jsonl`` is read as 
 ``key`` (dotted path; a segment may be an index or an fnmatch pattern such as ``*`` or ``w+*``,
 which makes the path match several values), ``where`` (keep only list rows with these fields;
 ``rows``, a dotted path, names that list when it is not the file's top level), ``reduce``
-(``one`` by default; ``mean``, ``std`` (sample), ``min``, ``max``, ``median``), or instead ``ratio``/``difference``: a list of two specs; then ``scale`` (e.g. 100 for percent),
-``format`` (a Python format spec such as ``.3f``) applied to ``value * scale``. Instead of
-``source``/``key``, ``file_size`` (a path) takes the size in bytes of that committed file.
+(``one`` by default; ``mean``, ``std`` (sample), ``min``, ``max``, ``median``), or instead
+``ratio``/``difference``: a list of two specs; then ``scale`` (e.g. 100 for percent), ``format``
+(a Python format spec such as ``.3f``) applied to ``value * scale``. Instead of ``source``/``key``,
+``file_size`` (a path) takes the size in bytes of that committed file.
 
     python tests/test_figures.py          # print every figure: recorded, recomputed, shown
     python tests/test_figures.py --fill   # write recomputed values into docs/figures.json
