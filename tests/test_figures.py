@@ -13,11 +13,12 @@ it, optionally the first such line after an ``after`` marker, or after a list of
 
 A figure spec: ``source`` (path from the repository root; ``.jsonl`` is read as a list of rows),
 ``key`` (dotted path; a segment may be an index or an fnmatch pattern such as ``*`` or ``w+*``,
-which makes the path match several values), ``where`` (keep only list rows with these fields),
-``reduce`` (``one`` by default; ``mean``, ``std`` (sample), ``min``, ``max``, ``median``), or
-instead ``ratio``/``difference``: a list of two specs; then ``scale`` (e.g. 100 for percent),
-``format`` (a Python format spec such as ``.3f``) applied to ``value * scale``. Instead of
-``source``/``key``, ``file_size`` (a path) takes the size in bytes of that committed file.
+which makes the path match several values), ``where`` (keep only list rows with these fields;
+``rows``, a dotted path, names that list when it is not the file's top level), ``reduce``
+(``one`` by default; ``mean``, ``std`` (sample), ``min``, ``max``, ``median``), or instead
+``ratio``/``difference``: a list of two specs; then ``scale`` (e.g. 100 for percent), ``format``
+(a Python format spec such as ``.3f``) applied to ``value * scale``. Instead of ``source``/``key``,
+``file_size`` (a path) takes the size in bytes of that committed file.
 
     python tests/test_figures.py          # print every figure: recorded, recomputed, shown
     python tests/test_figures.py --fill   # write recomputed values into docs/figures.json
@@ -89,6 +90,8 @@ def evaluate(spec: dict) -> float:
     if "file_size" in spec:  # the size in bytes of a committed file (e.g. shipped weights)
         return float((ROOT / spec["file_size"]).stat().st_size)
     node = _read(spec["source"])
+    if "rows" in spec:  # the list that ``where`` filters and ``key`` starts from, when not the top level
+        [node] = _walk(node, _split(spec["rows"]))
     if "where" in spec:
         node = [row for row in node if all(row.get(k) == v for k, v in spec["where"].items())]
     values = [float(v) for v in _walk(node, _split(spec["key"]))]
