@@ -13,7 +13,8 @@ it, optionally the first such line after an ``after`` marker, or after a list of
 
 A figure spec: ``source`` (path from the repository root; ``.jsonl`` is read as a list of rows),
 ``key`` (dotted path; a segment may be an index or an fnmatch pattern such as ``*`` or ``w+*``,
-which makes the path match several values), ``where`` (keep only list rows with these fields),
+which makes the path match several values), ``where`` (keep only list rows with these fields;
+``rows`` names the list when it is not the file itself, e.g. ``rows``),
 ``reduce`` (``one`` by default; ``mean``, ``std`` (sample), ``min``, ``max``, ``median``), or
 instead ``ratio``/``difference``: a list of two specs; then ``scale`` (e.g. 100 for percent),
 ``format`` (a Python format spec such as ``.3f``) applied to ``value * scale``. Instead of
@@ -89,8 +90,9 @@ def evaluate(spec: dict) -> float:
     if "file_size" in spec:  # the size in bytes of a committed file (e.g. shipped weights)
         return float((ROOT / spec["file_size"]).stat().st_size)
     node = _read(spec["source"])
-    if "where" in spec:
-        node = [row for row in node if all(row.get(k) == v for k, v in spec["where"].items())]
+    if "where" in spec:  # ``rows``: the dotted path of the list ``where`` filters (the file itself by default)
+        rows = _walk(node, _split(spec["rows"]))[0] if "rows" in spec else node
+        node = [row for row in rows if all(row.get(k) == v for k, v in spec["where"].items())]
     values = [float(v) for v in _walk(node, _split(spec["key"]))]
     reduce = spec.get("reduce", "one")
     if not values:
