@@ -181,18 +181,23 @@ def _tables(entry: dict) -> list[tuple[str, list[str]]]:
             if lines[i].startswith("|") and re.match(r"^\|[-|: ]+\|$", lines[i + 1])]
 
 
-def test_every_number_in_a_listed_table_has_a_source():
-    covered: dict[str, list[tuple[str, str]]] = {}
+def _covered_numbers() -> dict[str, set[tuple[str, str]]]:
+    """{doc: (line, number)} for every number that a figure or an unsourced entry accounts for."""
+    covered: dict[str, set[tuple[str, str]]] = {}
     for entry in ALL["figures"] + ALL["unsourced"]:
-        covered.setdefault(entry["doc"], []).append((doc_line(entry), entry["text"]))
+        covered.setdefault(entry["doc"], set()).update((doc_line(entry), n) for n in re.findall(NUMBER, entry["text"]))
+    return covered
+
+
+def test_every_number_in_a_listed_table_has_a_source():
+    covered = _covered_numbers()
     missing = []
     for entry in ALL["complete_tables"]:
         for header, rows in _tables(entry):
             for row in rows:
                 cells = row.strip().strip("|").split("|")[1:]  # the first column is the row's label
                 for number in re.findall(NUMBER, "|".join(cells)):
-                    if not any(line == row and number in re.findall(NUMBER, text)
-                               for line, text in covered.get(entry["doc"], [])):
+                    if (row, number) not in covered.get(entry["doc"], ()):
                         missing.append(f"{entry['doc']} [{header.strip()[:50]}] {row.strip()[:70]}: {number}")
     assert not missing, "numbers with no entry in docs/figures.json:\n" + "\n".join(missing)
 
@@ -206,9 +211,7 @@ def test_unsourced_figures_say_why_and_are_shown():
 def coverage() -> None:
     """Per doc: how many of the numbers in its tables and in its prose have an entry (figure or unsourced),
     and each table not yet complete (``python tests/test_figures.py --coverage``)."""
-    covered: dict[str, set[tuple[str, str]]] = {}
-    for entry in ALL["figures"] + ALL["unsourced"]:
-        covered.setdefault(entry["doc"], set()).update((doc_line(entry), n) for n in re.findall(NUMBER, entry["text"]))
+    covered = _covered_numbers()
     for doc in ["README.md"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")):
         counts = {"table": [0, 0], "prose": [0, 0]}
         open_tables, header, in_code = [], None, False

@@ -203,7 +203,9 @@ class Run:
 
     def drop_metrics_after(self, step: int) -> None:
         """A resumed run repeats the steps after its checkpoint: drop their old records so none appears twice."""
-        records = self.read() if self.writes else []
+        if not self.writes:
+            return
+        records = self.read()
         kept = [r for r in records if r.get("step", 0) <= step]
         if len(kept) != len(records):
             write_jsonl(self.path("metrics"), kept)
@@ -229,7 +231,7 @@ class Run:
             return None
         self.remove_stale_temporaries(*subfolders)
         path = self.path("checkpoint")
-        state = self.load_checkpoint() if read is None else read(path) if path.exists() else None
+        state = (read or safe_torch_load)(path) if path.exists() else None
         if state is not None and isinstance(state.get("step"), int):
             self.drop_metrics_after(state["step"])
         return state
