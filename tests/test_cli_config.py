@@ -9,6 +9,7 @@ import re
 from typing import ClassVar
 
 import pytest
+import torch
 
 from latentdirs.cli import build_parser
 from latentdirs.cli.options import field_docs, flag
@@ -291,3 +292,63 @@ def test_edit_and_invert_share_one_config(tmp_path, monkeypatch):
             main(edit + extra)
     # per_layer: the command line's default is auto (resolve_per_layer: off for the planted generator in z)
     assert seen == [InversionConfig(), InversionConfig(steps=5)]
+
+
+def config_classes() -> list[type]:
+    """Every dataclass of the package that declares POSITIVE or CHOICES fields: the configs of its jobs."""
+    import importlib
+    import pkgutil
+
+    import latentdirs
+    found = {}
+    for info in pkgutil.walk_packages(latentdirs.__path__, "latentdirs."):
+        if info.name.endswith("__main__"):  # importing it runs the command line
+            continue
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if (dataclasses.is_dataclass(value) and isinstance(value, type) and value.__module__ == info.name
+                    and (getattr(value, "POSITIVE", ()) or getattr(value, "CHOICES", {}))):
+                found[value.__qualname__] = value
+    return [found[name] for name in sorted(found)]
+
+
+def test_the_census_finds_every_job_config():
+    names = {cls.__name__ for cls in config_classes()}
+    assert {"DiscoveryConfig", "CompareConfig", "SweepConfig", "RCAConfig", "GANTrainConfig", "UNetTrainConfig",
+            "InversionConfig"} <= names, names
+
+
+@pytest.mark.parametrize("cls", config_classes(), ids=lambda cls: cls.__name__)
+def test_a_config_with_a_value_its_class_forbids_cannot_be_made(cls):
+    # a config that exists is valid: the Python API refuses what the command line's types refuse
+    for name in getattr(cls, "POSITIVE", ()):
+        for bad in (0, -3):
+            with pytest.raises(ValueError, match=f"{name} must be a positive integer, got {bad}"):
+                cls(**{name: bad})
+    for name in getattr(cls, "CHOICES", {}):
+        with pytest.raises(ValueError, match=f"{name} must be one of .*, got 'nonsense'"):
+            cls(**{name: "nonsense"})
+    cls()  # the defaults pass
+
+
+def test_job_entry_points_refuse_a_forbidden_value_before_any_work(tmp_path):
+    from latentdirs import DirectionSet
+    from latentdirs.evaluation.rca import rca
+    from latentdirs.gan.train import train_gan
+    from latentdirs.generators import load_generator
+    from latentdirs.inversion import InversionError, invert
+    from latentdirs.sweep import sweep
+    planted = load_generator("planted")
+    with pytest.raises(ValueError, match="eval_batches must be a positive integer, got 0"):
+        rca(planted, DirectionSet.random(planted.latent_dim, 3, seed=0), eval_batches=0)  # was a ZeroDivisionError
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        rca(planted, DirectionSet.random(planted.latent_dim, 3, seed=0), lr=0.0)
+    with pytest.raises(InversionError, match="batch_size must be a positive integer"):  # was range()'s error
+        invert(planted, torch.zeros(1, 3, 32, 32), batch_size=0, progress=False)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        train_gan(out_dir=tmp_path / "out", steps=0)
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        sweep(planted, {"num_directions": [2]}, out_dir=tmp_path / "out", workers=0)
+    with pytest.raises(ValueError, match="num_directions must be a positive integer"):
+        sweep(planted, {"num_directions": [0]}, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before a folder was made

@@ -107,8 +107,8 @@ def test_bad_images_are_refused_with_a_reason(planted, images, message):
 def test_bad_settings_are_refused(planted):
     with pytest.raises(InversionError, match="steps >= 0"):
         invert(planted, torch.zeros(1, 3, 32, 32), steps=-1, progress=False)
-    for scales in (0, 5):  # 32 pixels halved four times leaves 2
-        with pytest.raises(InversionError, match="scales must be >= 1"):
+    for scales, message in ((0, "scales must be a positive integer"), (5, "at least 4 pixels")):
+        with pytest.raises(InversionError, match=message):  # 5: 32 pixels halved four times leaves 2
             invert(planted, torch.zeros(1, 3, 32, 32), scales=scales, progress=False)
 
 
@@ -138,7 +138,7 @@ def test_restarts_keep_each_images_best_start(planted, known):
     assert optimized.latents.shape == latents.shape
     assert (optimized.pixel_error <= single.pixel_error + 1e-6).all()  # the first start is among the three
     assert optimized.settings["restarts"] == 3
-    with pytest.raises(InversionError, match="restarts must be >= 1"):
+    with pytest.raises(InversionError, match="restarts must be a positive integer"):
         invert(planted, images, restarts=0, progress=False)
     with pytest.raises(InversionError, match="at most num_starts"):
         invert(planted, images, restarts=9, num_starts=8, progress=False)

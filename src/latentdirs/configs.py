@@ -118,8 +118,8 @@ def field_parser(cls, name: str) -> Callable[[str], object]:
     return PARSERS[annotation]
 
 
-def check_declared(config) -> None:
-    """A ValueError naming the first field of ``config`` that breaks what its class declares: a ``POSITIVE``
+def check_declared(config, error: type[Exception] = ValueError) -> None:
+    """An ``error`` naming the first field of ``config`` that breaks what its class declares: a ``POSITIVE``
     int below 1, a ``CHOICES`` field outside its choices (None passes where the field is ``... | None``)."""
     optional = {f.name for f in dataclasses.fields(config) if str(f.type).endswith("| None")}
     for name in getattr(config, "POSITIVE", ()):
@@ -127,11 +127,11 @@ def check_declared(config) -> None:
         if (value is None and name in optional) or (isinstance(value, int) and not isinstance(value, bool)
                                                     and value >= 1):
             continue
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise error(f"{name} must be a positive integer, got {value!r}")
     for name, allowed in getattr(config, "CHOICES", {}).items():
         value = getattr(config, name)
         if value not in allowed and not (value is None and name in optional):
-            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+            raise error(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def parse_field(cls, name: str, text: str):

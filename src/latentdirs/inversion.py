@@ -34,6 +34,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from .configs import check_declared
 from .generators.base import Generator
 
 ENCODER_WEIGHTS = "encoder.safetensors"
@@ -320,6 +321,12 @@ class InversionConfig:
 
     POSITIVE: ClassVar[tuple[str, ...]] = ("num_starts", "batch_size", "scales", "restarts")
 
+    def __post_init__(self) -> None:
+        check_declared(self, InversionError)
+        if self.steps < 0 or not self.lr > 0 or self.prior_weight < 0:
+            raise InversionError(f"need steps >= 0, lr > 0 and prior_weight >= 0; got {self.steps}, {self.lr}, "
+                                 f"{self.prior_weight}")
+
 
 def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None = None,
            config: InversionConfig | None = None, *, prior: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -344,13 +351,10 @@ def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None =
     if encoder is not None:
         encoder.check_compatible(generator)
         encoder = encoder.to(generator.device).eval()
-    if steps < 0 or lr <= 0 or prior_weight < 0:
-        raise InversionError(f"need steps >= 0, lr > 0 and prior_weight >= 0; got {steps}, {lr}, {prior_weight}")
-    if restarts < 1 or (restarts > 1 and restarts - (encoder is not None) > num_starts):
-        raise InversionError(f"restarts must be >= 1 and at most num_starts ({num_starts}) prior samples; "
-                             f"got {restarts}")
-    if not 1 <= scales or images.shape[-1] >> (scales - 1) < 4:
-        raise InversionError(f"scales must be >= 1 and leave images of at least 4 pixels; got {scales} for "
+    if restarts - (encoder is not None) > num_starts:
+        raise InversionError(f"restarts must be at most num_starts ({num_starts}) prior samples; got {restarts}")
+    if images.shape[-1] >> (scales - 1) < 4:
+        raise InversionError(f"scales must leave images of at least 4 pixels; got {scales} for "
                              f"{images.shape[-1]}-pixel images")
     from tqdm.auto import tqdm
     mean, spread = (t.to(generator.device) for t in (prior or latent_prior(generator, seed=seed)))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from .cells import RESULT, read_json, run_cells, write_result
-from .configs import parse_field
+from .configs import check_declared, parse_field
 from .discovery import CHECKPOINT, PRESETS, DiscoveryConfig
 from .runs import Run, atomic_write_text, check_same_config, read_jsonl, write_jsonl
 
@@ -83,6 +83,9 @@ class SweepConfig:
     POSITIVE: ClassVar[tuple[str, ...]] = ("eval_latents", "ground_truth_top", "ground_truth_steps",
                                            "ground_truth_points", "workers")
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"reevaluate": ("all", "measures")}
+
+    def __post_init__(self) -> None:
+        check_declared(self)
 
 
 @dataclass
@@ -322,7 +325,7 @@ def sweep(generator, grid: dict[str, list] | list[dict[str, list]], base_options
                 names.add(name)
                 cells.append((name, options))
     for _, options in cells:
-        DiscoveryConfig(**options).validate()
+        DiscoveryConfig(**options)  # a bad value fails here, before any cell runs
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = Run(out, log="sweep.log", echo=cfg.progress)

@@ -78,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
         known = set(training_options())
         try:
             config = DiscoveryConfig(**{k: v for k, v in stored["discovery"].items() if k in known})
-            config.validate()
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{run_dir / 'config.json'}: its discovery settings are not valid ({exc})") from None
         config = config_from_args(args, DiscoveryConfig, config, device=args.device)  # e.g. a longer --steps

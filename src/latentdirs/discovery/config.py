@@ -98,7 +98,7 @@ class DiscoveryConfig:
                                                    "channels_last", "micro_batches"})
     """Options that change how fast a run goes, not what it computes: a resume may change them."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:  # a config that exists is valid: the API and every command check alike
         check_declared(self)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
@@ -157,7 +157,5 @@ def resolve_config(config: DiscoveryConfig | None, overrides: dict) -> Discovery
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise TypeError(f"unknown discovery options {unknown}; options: {', '.join(sorted(known))}")
-    cfg = dataclasses.replace(config or DiscoveryConfig(), **overrides)
-    cfg.validate()
-    return cfg
+    return dataclasses.replace(config or DiscoveryConfig(), **overrides)
 

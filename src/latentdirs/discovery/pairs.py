@@ -47,6 +47,11 @@ def image_pairs(generator: Generator, matrix: torch.Tensor, z: torch.Tensor, ind
     return pairs, shifted
 
 
+def _one_shift(cfg: DiscoveryConfig) -> DiscoveryConfig:
+    # Held-out pairs are drawn one per latent; the overlap penalty (which needs two) plays no part in them.
+    return dataclasses.replace(cfg, shifts_per_latent=1, overlap_weight=0.0)
+
+
 def _held_out_logits(generator: Generator, a: torch.Tensor, reconstructor: nn.Module, cfg: DiscoveryConfig,
                      z: torch.Tensor, index: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     pairs, _ = image_pairs(generator, a, z, index, shift, generator(z), cfg.channels_last)
@@ -58,7 +63,7 @@ def reconstructor_accuracy(generator: Generator, direction_matrix: DirectionMatr
                            cfg: DiscoveryConfig, num_batches: int = 10, seed: int = 10_000) -> float:
     """Accuracy of R's direction head on fresh pairs drawn from a held-out seed."""
     reconstructor.eval()
-    a, one_shift = direction_matrix.matrix(), dataclasses.replace(cfg, shifts_per_latent=1)
+    a, one_shift = direction_matrix.matrix(), _one_shift(cfg)
     correct = 0
     for b in range(num_batches):
         z, index, shift = sample_pairs(generator, one_shift, cfg.batch_size, step_rng(seed, 0, b), generator.device)
@@ -72,7 +77,7 @@ def recognizability(generator: Generator, direction_matrix: DirectionMatrix, rec
     """(K,) mean probability R gives the true direction, over ``num_latents`` held-out pairs per direction."""
     was_training = reconstructor.training
     reconstructor.eval()
-    a, one_shift = direction_matrix.matrix(), dataclasses.replace(cfg, shifts_per_latent=1)
+    a, one_shift = direction_matrix.matrix(), _one_shift(cfg)
     rng = torch.Generator().manual_seed(seed)
     scores = torch.zeros(cfg.num_directions)
     for k in range(cfg.num_directions):

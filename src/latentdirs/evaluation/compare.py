@@ -102,7 +102,7 @@ class CompareConfig:
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"dci_predictor": ("gbt", "forest"), "ld_preset": tuple(PRESETS),
                                                      "ld_start": STARTS}
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in KNOWN_METHODS and not _LD_VARIANT.fullmatch(m)]
         if unknown:
             raise ValueError(f"unknown methods {unknown}; choose from {', '.join(KNOWN_METHODS)} "
@@ -214,7 +214,6 @@ def compare(generator: Generator, k: int = 10, seeds=(0, 1, 2), methods=METHODS,
     ``settings`` are the fields of :class:`CompareConfig` (``ld_steps``, ``rca_steps``, ``gt_train``...).
     """
     cfg = CompareConfig(num_directions=k, seeds=tuple(seeds), methods=tuple(methods), **settings)
-    cfg.validate()
     out = Path(out_dir) if out_dir is not None else new_run_dir(runs_dir, f"compare-{generator.name}-k{k}")
     out.mkdir(parents=True, exist_ok=True)
     # Kept cells must have been measured with these settings; seeds and methods may be added.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from ..configs import check_declared
 from ..directions import DirectionSet
 from ..discovery import RECONSTRUCTORS, DiscoveryConfig, discover, reconstructor_accuracy
 from ..generators.base import Generator
@@ -40,6 +41,11 @@ class RCAConfig:
 
     POSITIVE: ClassVar[tuple[str, ...]] = ("steps", "batch_size", "eval_batches")
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"reconstructor": RECONSTRUCTORS}
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
 
 
 def rca(generator: Generator, directions: DirectionSet, config: RCAConfig | None = None, *,

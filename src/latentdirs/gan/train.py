@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..configs import check_declared
 from ..render import grid, save_image, to_pil
 from ..runs import Run, atomic_path, atomic_write_text, cpu_model, read_json_object, read_jsonl, safe_torch_load
 from .augment import augment, parse_policy
@@ -120,6 +121,7 @@ class GANTrainConfig:
                                            "checkpoint_every", "log_every", "bn_calibration_batches")
 
     def __post_init__(self) -> None:
+        check_declared(self)
         self.widths = {int(k): int(v) for k, v in (self.widths or {}).items()}  # JSON keys are strings
         if self.widths and self.architecture not in STYLED:
             raise ValueError(f"widths applies to the 'style' and 'dcgan-w' generators, not {self.architecture!r}")
@@ -129,8 +131,6 @@ class GANTrainConfig:
         return NetworkConfig(latent_dim=self.latent_dim, base_channels=self.base_channels)
 
     def build_generator(self) -> nn.Module:
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
         if self.architecture in STYLED:
             network = StyleGenerator if self.architecture == "style" else MappedDCGANGenerator
             return network(StyleNetworkConfig(latent_dim=self.latent_dim, mapping_layers=self.mapping_layers,

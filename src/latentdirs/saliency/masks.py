@@ -45,7 +45,7 @@ class MaskConfig:
     max_area: float = DEFAULT_AREA[1]
     """... and at most this fraction."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if not 0 < self.threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
         if not 0 <= self.min_area < self.max_area <= 1:
@@ -105,7 +105,6 @@ def stream_pairs(generator: Generator, direction: torch.Tensor, shift: float = 6
     can report the acceptance rate of the area filter.
     """
     config = MaskConfig(shift, threshold, min_area, max_area)
-    config.validate()
     rng = torch.Generator().manual_seed(seed)
     stats = {} if stats is None else stats
     stats.setdefault("drawn", 0)

@@ -59,7 +59,7 @@ class UNetTrainConfig:
     POSITIVE: ClassVar[tuple[str, ...]] = ("steps", "batch_size", "decay_every", "base_channels", "depth",
                                            "log_every", "save_every")
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         check_declared(self)
         if self.size is not None and self.size < 2 ** self.depth:
             raise ValueError(f"size {self.size} is too small for a U-Net of depth {self.depth}")
@@ -85,7 +85,6 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: UNe
     The U-Net trains on ``device``; it is returned (and saved) on the CPU.
     """
     config = config or UNetTrainConfig()
-    config.validate()
     torch.manual_seed(config.seed)
     unet = UNet(UNetConfig(base_channels=config.base_channels, depth=config.depth, temperature=config.temperature,
                            input_size=config.size)).to(device)
