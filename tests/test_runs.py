@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from latentdirs.runs import Run, read_jsonl, write_jsonl
+from latentdirs.runs import Run, read_jsonl, safe_torch_load, write_jsonl
 
 
 def test_config_is_saved_and_resuming_with_other_settings_is_refused(tmp_path):
@@ -69,8 +69,8 @@ def test_checkpoints_load_weights_only(tmp_path):
     run = Run(tmp_path)
     run.save_checkpoint({"step": 1, "thing": Code()})
     with pytest.raises(ValueError, match="trust_pickle"):
-        run.load_checkpoint()
-    assert isinstance(run.load_checkpoint(trust_pickle=True)["thing"], Code)
+        run.resume()
+    assert isinstance(run.resume(read=lambda path: safe_torch_load(path, trust_pickle=True))["thing"], Code)
 
 
 def test_an_interrupted_checkpoint_write_leaves_the_old_one(tmp_path, monkeypatch):
@@ -86,7 +86,7 @@ def test_an_interrupted_checkpoint_write_leaves_the_old_one(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         run.save_checkpoint({"step": 2})
     monkeypatch.undo()
-    assert run.load_checkpoint()["step"] == 1 and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+    assert safe_torch_load(run.path("checkpoint"))["step"] == 1 and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
 
 
 def test_jsonl_helpers_round_trip_and_name_a_damaged_line(tmp_path):

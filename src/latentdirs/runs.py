@@ -88,17 +88,6 @@ def read_json_object(path: str | Path, what: str = "") -> dict:
     return data
 
 
-def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Delete what :func:`atomic_path` leaves behind when a process is killed mid-write
-    (``.checkpoint.pt.x8f2k.tmp``). Call it only where no other process writes into ``folder``,
-    e.g. when resuming a run."""
-    folder = Path(folder)
-    stale = [p for p in folder.glob(".*.tmp") if p.is_file() and re.fullmatch(r"\..+\.[^.]+\.tmp", p.name)]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
-
-
 def new_run_dir(root: str | Path, description: str) -> Path:
     """Create ``root/NNNNN-description`` with the next free number."""
     root = Path(root)
@@ -165,13 +154,35 @@ class Run:
 
     # -- settings ------------------------------------------------------------------------
     def check_config(self, section: str, now: dict, ignore=(), generator: dict | None = None) -> None:
-        """Refuse to resume with settings other than ``config.json``'s (see :func:`check_same_config`)."""
-        if self.folder is not None:
-            check_same_config(self.folder, section, now, ignore, generator)
+        """Refuse to resume this run with settings other than those in its ``config.json``.
+
+        ``section`` is the key of the stored settings ("discovery", "compare"); ``ignore`` names
+        settings that may change (how fast, not what is computed). ``generator`` is the
+        ``describe()`` of the generator now. The one check behind discover, sweep, compare and the demo.
+        """
+        path = self.path("config.json") if self.folder is not None else None
+        if path is None or not path.exists():
+            return
+        stored = read_json_object(path, f" (the settings of the run in {self.folder})")
+        if generator is not None and "generator" in stored:
+            now_generator = json.loads(json.dumps(generator, default=str))
+            if stored["generator"] != now_generator:  # e.g. new weights: old results would describe another model
+                raise ValueError(f"{self.folder} was run on another generator ({stored['generator']}; now "
+                                 f"{now_generator}); use another output folder")
+        before = stored.get(section, {})
+        if not isinstance(before, dict):
+            raise ValueError(f"{path}: {section!r} must be a JSON object of settings; restore the file or use "
+                             "another output folder")
+        now = json.loads(json.dumps(now, default=str))  # tuples -> lists, as stored
+        changed = [k for k in now if k in before and k not in ignore and before[k] != now[k]]
+        if changed:
+            listed = ", ".join(f"{k}: folder has {before[k]!r}, asked {now[k]!r}" for k in changed)
+            raise ValueError(f"{self.folder} was run with other options ({listed}); use another output folder, "
+                             "the same options, or delete it")
 
     def save_config(self, config: dict) -> None:
         if self.writes:
-            save_config(self.folder, config)
+            atomic_write_text(self.path("config.json"), json.dumps(config, indent=1, default=str))
 
     # -- log and metrics -----------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -216,17 +227,11 @@ class Run:
         if self.writes:
             atomic_torch_save(state, self.path("checkpoint"))
 
-    def load_checkpoint(self, trust_pickle: bool = False) -> dict | None:
-        """The checkpoint (tensors and plain data only, unless trusted), None when there is none yet."""
-        if self.folder is None or not self.path("checkpoint").exists():
-            return None
-        return safe_torch_load(self.path("checkpoint"), trust_pickle=trust_pickle)
-
     def resume(self, *subfolders: str, read: Callable[[Path], dict] | None = None) -> dict | None:
         """Continue this run: remove what killed writes left (here and in ``subfolders``), load the
         checkpoint (None: start afresh) and drop the metrics logged after its ``step``.
 
-        ``read(path)`` reads and checks the checkpoint (default :meth:`load_checkpoint`)."""
+        ``read(path)`` reads and checks the checkpoint (default :func:`safe_torch_load`: tensors and plain data)."""
         if self.folder is None:
             return None
         self.remove_stale_temporaries(*subfolders)
@@ -237,42 +242,13 @@ class Run:
         return state
 
     def remove_stale_temporaries(self, *subfolders: str) -> None:
-        """What writes killed mid-way left here and in ``subfolders`` (only while no other process writes)."""
+        """Delete what :func:`atomic_path` leaves behind when a process is killed mid-write
+        (``.checkpoint.pt.x8f2k.tmp``), here and in ``subfolders``: only while no other process writes."""
         if self.writes:
             for folder in (self.folder, *(self.folder / s for s in subfolders)):
-                remove_stale_temporaries(folder)
-
-
-def save_config(run_dir: str | Path, config: dict) -> None:
-    atomic_write_text(Path(run_dir) / "config.json", json.dumps(config, indent=1, default=str))
-
-
-def check_same_config(folder: str | Path, section: str, now: dict, ignore=(), generator: dict | None = None) -> None:
-    """Refuse to resume ``folder`` with settings other than those in its ``config.json``.
-
-    ``section`` is the key of the stored settings ("discovery", "compare"); ``ignore`` names
-    settings that may change (how fast, not what is computed). ``generator`` is the
-    ``describe()`` of the generator now. The one check behind discover, sweep and compare.
-    """
-    path = Path(folder) / "config.json"
-    if not path.exists():
-        return
-    stored = read_json_object(path, f" (the settings of the run in {folder})")
-    if generator is not None and "generator" in stored:
-        now_generator = json.loads(json.dumps(generator, default=str))
-        if stored["generator"] != now_generator:  # e.g. new weights: old results would describe another model
-            raise ValueError(f"{folder} was run on another generator ({stored['generator']}; now {now_generator}); "
-                             "use another output folder")
-    before = stored.get(section, {})
-    if not isinstance(before, dict):
-        raise ValueError(f"{path}: {section!r} must be a JSON object of settings; restore the file or use another "
-                         "output folder")
-    now = json.loads(json.dumps(now, default=str))  # tuples -> lists, as stored
-    changed = [k for k in now if k in before and k not in ignore and before[k] != now[k]]
-    if changed:
-        listed = ", ".join(f"{k}: folder has {before[k]!r}, asked {now[k]!r}" for k in changed)
-        raise ValueError(f"{folder} was run with other options ({listed}); use another output folder, "
-                         "the same options, or delete it")
+                for path in folder.glob(".*.tmp"):
+                    if path.is_file() and re.fullmatch(r"\..+\.[^.]+\.tmp", path.name):
+                        path.unlink(missing_ok=True)
 
 
 def cpu_model() -> str:

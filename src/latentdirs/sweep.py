@@ -29,7 +29,7 @@ from typing import ClassVar
 from .cells import RESULT, read_json, run_cells, write_result
 from .configs import check_declared, parse_field
 from .discovery import CHECKPOINT, PRESETS, DiscoveryConfig
-from .runs import Run, atomic_write_text, check_same_config, read_jsonl, write_jsonl
+from .runs import Run, atomic_write_text, read_jsonl, write_jsonl
 
 OVERVIEW = "overview.png"
 ALIASES = {"k": "num_directions", "lambda": "shift_weight", "lam": "shift_weight", "param": "parametrization",
@@ -185,7 +185,7 @@ def cell_state(cell_dir: Path) -> str:
 
 
 def _check_same_config(cell_dir: Path, options: dict, generator) -> None:
-    check_same_config(cell_dir, "discovery", options, ignore=DiscoveryConfig.RUNTIME, generator=generator.describe())
+    Run(cell_dir).check_config("discovery", options, ignore=DiscoveryConfig.RUNTIME, generator=generator.describe())
 
 
 def run_cell(generator, name: str, options: dict, cell_dir: Path, cfg: SweepConfig, progress: bool = False) -> dict:
