@@ -77,6 +77,8 @@ def test_resume_from_the_command_line_matches_an_uninterrupted_run(tmp_path, mon
     (["discover", "--generator", "planted", "--steps", "0"], "positive integer"),
     (["discover", "--generator", "planted", "--lr", "abc"], "expected a number"),
     (["render", "x", "--shifts", "a:b"], "shifts must look like"),
+    (["render", "x", "--shifts", "1:2:0"], "at least one"),  # was torch.cat's "expected a non-empty list"
+    (["render", "x", "--shifts", "0,nan"], "finite"),
 ])
 def test_bad_cli_values_are_named(argv, message, capsys):
     with pytest.raises(SystemExit):

@@ -115,3 +115,22 @@ def test_load_finds_the_set_inside_discover_and_demo_run_folders(tmp_path):
         run = tmp_path / inner.replace("/", "_")
         found.save(run / inner)
         torch.testing.assert_close(DirectionSet.load(run).matrix, found.matrix)
+
+
+def test_a_set_without_directions_or_with_nan_cannot_be_made():
+    import latentdirs
+    from latentdirs.generators import load_generator
+    for matrix in (torch.zeros(16, 0), torch.zeros(0, 3)):
+        with pytest.raises(DirectionError, match="K, latent_dim >= 1"):
+            DirectionSet(matrix)
+    bad = torch.randn(16, 3)
+    bad[2, 1] = float("nan")
+    with pytest.raises(DirectionError, match="NaN or inf"):
+        DirectionSet(bad)
+    with pytest.raises(DirectionError, match="k must be 1 to 3"):
+        DirectionSet.random(16, 3, seed=0).top(0)
+    planted = load_generator("planted")
+    with pytest.raises(DirectionError, match=r"at most latent_dim=16 directions \(and at least 1\), asked for 0"):
+        latentdirs.sefa(planted, 0)
+    with pytest.raises(DirectionError, match="num_directions >= 1"):
+        latentdirs.ganspace(planted, 0)

@@ -134,6 +134,16 @@ def test_bad_options_are_rejected(planted, bad):
         tiny_run(planted, **bad)
 
 
+@pytest.mark.parametrize("options", [dict(batch_size=1), dict(batch_size=4, micro_batches=4)])
+def test_a_forward_pass_of_one_pair_is_refused_before_training(planted, options):
+    # R's BatchNorm cannot train on a single pair: named here, not torch's "more than 1 value per channel"
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        tiny_run(planted, **options)
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        latentdirs.rca(planted, latentdirs.DirectionSet.random(planted.latent_dim, 3, seed=0), steps=1,
+                       batch_size=1)
+
+
 def test_rca_api_with_baselines(planted):
     d, k = planted.latent_dim, 4
     for ds in (DirectionSet.random(d, k, seed=0), DirectionSet.identity(d, k)):

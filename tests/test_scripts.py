@@ -52,6 +52,7 @@ SMALLEST = [
     ("fast_path_quality.py", ["--options", "plain,channels_last", "--steps", "4", "--seeds", "0", "--num-directions", "3",
                               "--batch-size", "16", "--rca-steps", "4", "--out", "{tmp}/fp.json"]),
     ("web_latency.py", ["--generator", "planted", "--requests", "3", "--out", "{tmp}/web.json"]),
+    ("house_lines.py", ["--base", "HEAD", "--json", "{tmp}/lines.json"]),  # HEAD: a shallow clone has it
     ("gan_step_speed.py", ["--architecture", "dcgan-up", "--steps", "24", "--batch-size", "2", "--repeats", "1",
                            "--out", "{tmp}/gss.json"]),
 ]
@@ -137,3 +138,10 @@ def test_inversion_report_counts_near_misses_per_factor(monkeypatch):
     kept = inversion_report(None, classifier, pictures, factors, result, encoder=None)["factors_kept"]
     assert kept["per_factor"]["scale"] == 0.25 and kept["all_six"] == 0.25
     assert kept["misses_off_by_one"] == {"scale": {"misses": 3, "off_by_one": pytest.approx(2 / 3)}}
+
+
+def test_house_lines_counts_each_line_once_by_kind(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from house_lines import kinds
+    text = '"""Module doc,\ntwo lines."""\nimport os  # why\n\n# a comment\n\n\ndef f():\n    """Doc."""\n    return 1\n'
+    assert kinds(text) == {"total": 10, "code": 3, "docstring": 3, "comment": 1, "blank": 3}

@@ -34,7 +34,7 @@ def sefa_from_weight(weight: torch.Tensor, num_directions: int = 10,
         raise DirectionError(f"SeFa needs a 2-D weight (out_features, latent_dim), got shape {tuple(weight.shape)}")
     latent_dim = weight.shape[1]
     if not 1 <= num_directions <= latent_dim:
-        raise DirectionError(f"SeFa gives at most latent_dim={latent_dim} directions, asked for {num_directions}")
+        raise DirectionError(f"SeFa gives at most latent_dim={latent_dim} directions (and at least 1), asked for {num_directions}")
     if normalize:
         weight = weight / weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
     eigenvalues, eigenvectors = torch.linalg.eigh(weight.t() @ weight)  # ascending
@@ -76,6 +76,8 @@ def ganspace(generator: Generator, num_directions: int = 10, num_samples: int = 
     Generators without ``early_features`` are refused rather than silently falling back to
     pixels: pixel PCA is a different method and would not be comparable.
     """
+    if num_directions < 1:  # before sampling: PCA would otherwise run for nothing
+        raise DirectionError(f"GANSpace needs num_directions >= 1, got {num_directions}")
     rng = torch.Generator().manual_seed(seed)
     latents = generator.sample_latents(num_samples, generator=rng, device="cpu")
     space = generator.latent_space

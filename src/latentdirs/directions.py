@@ -41,8 +41,11 @@ class DirectionSet:
 
     def __post_init__(self) -> None:
         self.matrix = torch.as_tensor(self.matrix, dtype=torch.float32).detach().cpu()
-        if self.matrix.dim() != 2:
-            raise DirectionError(f"direction matrix must be 2-D (latent_dim, K), got {tuple(self.matrix.shape)}")
+        if self.matrix.dim() != 2 or 0 in self.matrix.shape:
+            raise DirectionError(f"direction matrix must be 2-D (latent_dim, K) with K, latent_dim >= 1, got "
+                                 f"{tuple(self.matrix.shape)}")
+        if not torch.isfinite(self.matrix).all():  # a NaN direction would turn every image it moves into NaN
+            raise DirectionError("direction matrix holds NaN or inf")
         if self.scores is not None:
             self.scores = torch.as_tensor(self.scores, dtype=torch.float32).detach().cpu().flatten()
             if len(self.scores) != self.num_directions:
@@ -129,8 +132,9 @@ class DirectionSet:
         exceeds it (unit-norm LD sets often hold near-duplicates of their strongest
         directions); skipped ones fill the remaining places only if too few are distinct.
         """
-        if k > self.num_directions:
-            raise DirectionError(f"asked for the top {k} of only {self.num_directions} directions")
+        if not 1 <= k <= self.num_directions:
+            raise DirectionError(f"asked for the top {k} of {self.num_directions} directions: k must be 1 to "
+                                 f"{self.num_directions}")
         order = self._ranking()
         if max_cosine is None:
             return self.select(order[:k])

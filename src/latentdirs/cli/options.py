@@ -13,6 +13,7 @@ import ast
 import dataclasses
 import inspect
 import json
+import math
 import textwrap
 
 from .. import configs
@@ -50,10 +51,15 @@ def shift_list(text: str) -> list[float]:
         if ":" in text:
             start, stop, count = text.split(":")
             import numpy as np
-            return np.linspace(float(start), float(stop), int(count)).tolist()
-        return [float(s) for s in text.split(",")]
+            shifts = np.linspace(float(start), float(stop), int(count)).tolist()
+        else:
+            shifts = [float(s) for s in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"shifts must look like -8:8:9 or -4,0,4; got {text!r}") from None
+        shifts = []
+    if not shifts or not all(math.isfinite(s) for s in shifts):
+        raise argparse.ArgumentTypeError(f"shifts must look like -8:8:9 or -4,0,4 (finite, at least one); "
+                                         f"got {text!r}")
+    return shifts
 
 
 def index_list(text: str) -> list[int]:

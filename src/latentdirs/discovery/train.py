@@ -178,6 +178,9 @@ def _place(cfg: DiscoveryConfig, rank: int, world: int) -> tuple[DiscoveryConfig
     if cfg.batch_size % (world * per_rank):
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by processes x shifts_per_latent x "
                          f"micro_batches = {world} x {cfg.shifts_per_latent} x {cfg.micro_batches}")
+    if cfg.batch_size // (world * cfg.micro_batches) < 2:  # R's BatchNorm cannot train on one pair
+        raise ValueError(f"each forward pass needs at least 2 pairs, but batch_size {cfg.batch_size} over "
+                         f"{world} process(es) x {cfg.micro_batches} micro_batches gives fewer: raise batch_size")
     if cfg.channels_last is None:
         cfg = dataclasses.replace(cfg, channels_last=dev.type == "cpu")
     if cfg.tf32 and dev.type == "cuda":
