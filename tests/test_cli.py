@@ -154,3 +154,24 @@ def test_resuming_with_another_config_is_refused_naming_the_fields(tmp_path, cap
                  resume=True, progress=False)
     assert main(["discover", "--resume", str(out), "--steps", "3", "--no-render", "--threads", "1"]) == 0
     assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3
+
+
+@pytest.mark.parametrize("argv", [
+    ["discover", "--generator", "planted", "-k", "3", "--steps", "2"],
+    ["render", "{set}"],
+    ["saliency", "find-direction", "{set}", "--num-latents", "2"],
+    ["sweep", "--generator", "planted", "--grid", "k=2", "--set", "steps=2", "--rca-steps", "0"],
+    ["compare", "--generator", "planted", "-k", "2", "--ld-steps", "2", "--rca-steps", "2", "--gt-train", "0"],
+    ["train-gan", "--steps", "1"],
+], ids=lambda argv: argv[0] if argv[0] != "saliency" else "saliency")
+@pytest.mark.filterwarnings("ignore:no direction gives masks")  # a random set has no background direction
+def test_an_output_folder_that_is_a_file_is_named_not_a_traceback(argv, tmp_path, capsys):
+    from latentdirs import DirectionSet, load_generator
+    directions = DirectionSet.random(16, 3, seed=0)
+    directions.meta["generator"] = load_generator("planted").describe()  # what a set records, so SET reloads it
+    directions.save(tmp_path / "set")
+    (tmp_path / "taken").write_text("a file the user keeps")
+    code = main([a.format(set=tmp_path / "set") for a in argv] + ["--out", str(tmp_path / "taken")])
+    err = capsys.readouterr().err
+    assert code == 2 and "a file stands where a folder must be" in err and "Traceback" not in err, err
+    assert (tmp_path / "taken").read_text() == "a file the user keeps"

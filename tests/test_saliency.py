@@ -317,3 +317,11 @@ def test_saliency_benchmark_runs_end_to_end_quickly(tmp_path):
     # does better than chance there, so the evaluation sees the objects
     assert report["heldout"]["num_images"] > 0
     assert report["reference_unet_on_true_masks"]["iou"] > report["synthetic_mask_quality"]["true_mean_object_area_of_renders"]
+
+
+def test_a_missing_or_maskless_pair_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder of image/mask pairs: .*nowhere"):
+        find_pairs(tmp_path / "nowhere")
+    (tmp_path / "images").mkdir()
+    with pytest.raises(FileNotFoundError, match="has no mask folder"):
+        find_pairs(tmp_path)

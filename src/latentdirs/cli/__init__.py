@@ -37,10 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args) or 0
-    except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, IndexError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError,
+            IndexError) as exc:
         # Bad input, one line, exit 2 (docs/promises.md). Every refusal of the package is a ValueError
         # (DirectionError, GeneratorError, CheckpointError, RatingError, ...) whose message names the file.
-        print(f"error: {exc}", file=sys.stderr)
+        where = (" (a file stands where a folder must be: give another output path)"
+                 if isinstance(exc, (FileExistsError, NotADirectoryError)) else "")
+        print(f"error: {exc}{where}", file=sys.stderr)
         return 2
     except SystemExit as exc:
         if isinstance(exc.code, str) and exc.code.startswith("error:"):  # raise SystemExit("error: ...")

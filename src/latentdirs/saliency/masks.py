@@ -188,6 +188,8 @@ def find_pairs(folder: str | Path, images_subdir: str = IMAGE_DIR, masks_subdir:
     The mask folder defaults to the first of masks/, ground_truth_mask/ (ECSSD), gt/, GT/ that exists.
     """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder of image/mask pairs: {folder}")
     image_dir = folder / images_subdir
     if masks_subdir is None:
         found = [folder / c for c in MASK_DIR_CANDIDATES if (folder / c).is_dir()]
