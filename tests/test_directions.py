@@ -134,3 +134,21 @@ def test_a_set_without_directions_or_with_nan_cannot_be_made():
         latentdirs.sefa(planted, 0)
     with pytest.raises(DirectionError, match="num_directions >= 1"):
         latentdirs.ganspace(planted, 0)
+
+
+def test_empty_or_out_of_range_requests_are_named_not_index_errors():
+    from latentdirs import render
+    from latentdirs.generators import load_generator
+    from latentdirs.importance import image_change_scores
+    planted, directions = load_generator("planted"), DirectionSet.random(16, 3, seed=0)
+    for indices in ([], [5], [-4]):
+        with pytest.raises(DirectionError, match=r"direction indices in 0\.\.2"):
+            directions.select(indices)
+    assert directions.select([2, -1]).num_directions == 2  # negative indices count from the end, as in Python
+    for shifts in ([], [0.0, float("nan")]):
+        with pytest.raises(ValueError, match="one or more finite numbers"):
+            render.chart(planted, directions, 0, shifts=shifts)
+    with pytest.raises(ValueError, match="at least one direction index"):
+        render.overview(planted, directions, indices=[])
+    with pytest.raises(ValueError, match="num_latents >= 1"):
+        image_change_scores(planted, directions.matrix, num_latents=0)

@@ -149,6 +149,10 @@ class DirectionSet:
         return self.select(kept)
 
     def select(self, indices: list[int]) -> "DirectionSet":
+        indices = [int(i) for i in indices]
+        bad = [i for i in indices if not -self.num_directions <= i < self.num_directions]
+        if not indices or bad:
+            raise DirectionError(f"select needs direction indices in 0..{self.num_directions - 1}, got {indices}")
         scores = None if self.scores is None else self.scores[indices]
         meta = dict(self.meta)
         meta["selected_from"] = meta.get("selected_from", list(range(self.num_directions)))

@@ -16,6 +16,8 @@ from .generators.base import Generator
 def image_change_scores(generator: Generator, matrix: torch.Tensor, num_latents: int = 32,
                         shift: float = 3.0, seed: int = 0, batch_size: int = 64) -> torch.Tensor:
     """Mean absolute pixel change per unit shift for each column of ``matrix`` (d, K)."""
+    if num_latents < 1 or not shift > 0:
+        raise ValueError(f"need num_latents >= 1 and shift > 0, got {num_latents} and {shift}")
     device = generator.device
     g = torch.Generator().manual_seed(seed)
     z = generator.sample_latents(num_latents, generator=g, device=device)

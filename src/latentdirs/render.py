@@ -8,6 +8,7 @@ latent distribution: up to three standard deviations of the sampled latents alon
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,8 @@ def _zero_column(shifts) -> int | None:
 def shifted_images(generator: Generator, latents: torch.Tensor, direction: torch.Tensor,
                    shifts=DEFAULT_SHIFTS) -> torch.Tensor:
     """(len(latents), len(shifts), C, H, W): G(z + s h) for every latent and shift."""
+    if len(shifts) == 0 or not all(math.isfinite(s) for s in shifts):  # every chart's images pass here
+        raise ValueError(f"shifts must be one or more finite numbers, got {list(shifts)}")
     latents = latents.to(generator.device)
     h = direction.to(latents)
     batch = latents.repeat(len(shifts), 1)
@@ -150,6 +153,8 @@ def overview(generator: Generator, directions: DirectionSet, latent: torch.Tenso
     check_same_space(generator, directions.meta.get("generator"))
     latent = sample_latents(generator, 1, seed) if latent is None else latent.view(1, -1)
     indices = list(range(directions.num_directions)) if indices is None else indices
+    if not indices:
+        raise ValueError("an overview needs at least one direction index")
     manifold = isinstance(shifts, str)
     shifts = resolve_shifts(generator, directions, shifts, seed)
     per_row = _per_row(shifts)
