@@ -159,7 +159,8 @@ def test_one_text_to_value_parser_for_every_field_type(name, text, value):
 
 @pytest.mark.parametrize("name, text, message", [
     ("count", "0", "count takes int values: expected a positive integer, got 0"),
-    ("count", "2.5", "expected a positive integer"), ("rate", "-1", "expected a number >= 0"),
+    ("count", "2.5", "expected a positive integer"), ("rate", "-1", "expected a finite number >= 0"),
+    ("rate", "inf", "expected a finite number >= 0"), ("rate", "nan", "expected a finite number >= 0"),
     ("flag", "maybe", "expected true or false"), ("maybe", "maybe", "expected true or false"),
     ("ids", "0,x", "expected integers like 0,1,2"), ("mode", "c", "mode must be one of a, b, got 'c'"),
 ])
@@ -328,6 +329,12 @@ def test_a_config_with_a_value_its_class_forbids_cannot_be_made(cls):
     for name in getattr(cls, "CHOICES", {}):
         with pytest.raises(ValueError, match=f"{name} must be one of .*, got 'nonsense'"):
             cls(**{name: "nonsense"})
+    # every int and float field refuses what the command line's parsers refuse: below 0, NaN, infinite
+    for f in dataclasses.fields(cls):
+        kind = str(f.type).removesuffix(" | None")
+        for bad in {"int": (-1, 1.5, True), "float": (-0.5, float("nan"), float("inf"))}.get(kind, ()):
+            with pytest.raises(ValueError, match=f"{f.name} must be "):
+                cls(**{f.name: bad})
     cls()  # the defaults pass
 
 

@@ -30,7 +30,7 @@ def test_an_annealed_run_logs_its_shift_weight(planted):
 def test_overlap_penalty_needs_two_shifts_per_latent(planted):
     with pytest.raises(ValueError, match="shifts_per_latent >= 2"):
         latentdirs.discover(planted, num_directions=4, steps=2, overlap_weight=1.0, progress=False)
-    with pytest.raises(ValueError, match="overlap_weight must be >= 0"):
+    with pytest.raises(ValueError, match="overlap_weight must be a finite number >= 0"):
         latentdirs.discover(planted, num_directions=4, steps=2, overlap_weight=-1.0, progress=False)
     with pytest.raises(ValueError, match="shift_weight_schedule"):
         latentdirs.discover(planted, num_directions=4, steps=2, shift_weight_schedule="exp", progress=False)

@@ -1,6 +1,7 @@
 import json
 import os
 
+import pytest
 import torch
 
 from latentdirs.gan.networks import DCGANGenerator, NetworkConfig, recalibrate_batchnorm
@@ -60,3 +61,10 @@ def test_cli_parser_defaults_and_help():
     (sub,) = [a for a in parser._actions if a.dest == "command"]
     text = sub.choices["train-gan"].format_help()
     assert "example" in text and "(default: 32)" in text and "--max-cpu-minutes" in text
+
+
+@pytest.mark.parametrize("field, value", [("lr_generator", 0.0), ("lr_discriminator", -1e-4), ("beta1", 1.0),
+                                          ("beta2", 1.5), ("ema_decay", 1.01), ("style_mixing", 2.0)])
+def test_an_impossible_optimizer_setting_cannot_be_made(field, value):
+    with pytest.raises(ValueError, match=field):
+        GANTrainConfig(**{field: value})

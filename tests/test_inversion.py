@@ -105,7 +105,7 @@ def test_bad_images_are_refused_with_a_reason(planted, images, message):
 
 
 def test_bad_settings_are_refused(planted):
-    with pytest.raises(InversionError, match="steps >= 0"):
+    with pytest.raises(InversionError, match="steps must be an integer >= 0"):
         invert(planted, torch.zeros(1, 3, 32, 32), steps=-1, progress=False)
     for scales, message in ((0, "scales must be a positive integer"), (5, "at least 4 pixels")):
         with pytest.raises(InversionError, match=message):  # 5: 32 pixels halved four times leaves 2

@@ -8,6 +8,8 @@ A config dataclass may declare ``POSITIVE`` (int fields that must be >= 1) and `
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from typing import Callable
 
 
@@ -45,8 +47,8 @@ def nonnegative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise ValueError(f"expected a number >= 0, got {text}")
+    if not 0 <= value < math.inf:
+        raise ValueError(f"expected a finite number >= 0, got {text}")
     return value
 
 
@@ -119,9 +121,19 @@ def field_parser(cls, name: str) -> Callable[[str], object]:
 
 
 def check_declared(config, error: type[Exception] = ValueError) -> None:
-    """An ``error`` naming the first field of ``config`` that breaks what its class declares: a ``POSITIVE``
-    int below 1, a ``CHOICES`` field outside its choices (None passes where the field is ``... | None``)."""
+    """An ``error`` naming the first field of ``config`` that breaks what its class declares: an ``int`` or
+    ``float`` field below 0, NaN or infinite (what the command line's parsers refuse), a ``POSITIVE`` int
+    below 1, a ``CHOICES`` field outside its choices (None passes where the field is ``... | None``)."""
     optional = {f.name for f in dataclasses.fields(config) if str(f.type).endswith("| None")}
+    for f in dataclasses.fields(config):
+        kind, value = str(f.type).removesuffix(" | None"), getattr(config, f.name)
+        if kind not in ("int", "float") or f.name in getattr(config, "POSITIVE", ()) or (
+                value is None and f.name in optional):
+            continue
+        number = numbers.Integral if kind == "int" else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, number) or not 0 <= value < math.inf:
+            raise error(f"{f.name} must be {'an integer' if kind == 'int' else 'a finite number'} >= 0, "
+                        f"got {value!r}")
     for name in getattr(config, "POSITIVE", ()):
         value = getattr(config, name)
         if (value is None and name in optional) or (isinstance(value, int) and not isinstance(value, bool)

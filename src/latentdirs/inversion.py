@@ -323,9 +323,8 @@ class InversionConfig:
 
     def __post_init__(self) -> None:
         check_declared(self, InversionError)
-        if self.steps < 0 or not self.lr > 0 or self.prior_weight < 0:
-            raise InversionError(f"need steps >= 0, lr > 0 and prior_weight >= 0; got {self.steps}, {self.lr}, "
-                                 f"{self.prior_weight}")
+        if not self.lr > 0:
+            raise InversionError(f"lr must be > 0, got {self.lr}")
 
 
 def invert(generator: Generator, images: torch.Tensor, encoder: Encoder | None = None,

@@ -102,10 +102,6 @@ class DiscoveryConfig:
         check_declared(self)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.shift_weight < 0:
-            raise ValueError(f"shift_weight (lambda) must be >= 0, got {self.shift_weight}")
-        if self.overlap_weight < 0:
-            raise ValueError(f"overlap_weight must be >= 0, got {self.overlap_weight}")
         if self.overlap_weight > 0 and self.shifts_per_latent < 2:
             raise ValueError("overlap_weight compares two directions at the same latent: it needs "
                              f"shifts_per_latent >= 2, got {self.shifts_per_latent}")

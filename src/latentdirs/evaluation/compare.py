@@ -103,6 +103,7 @@ class CompareConfig:
                                                      "ld_start": STARTS}
 
     def __post_init__(self) -> None:
+        check_declared(self)
         unknown = [m for m in self.methods if m not in KNOWN_METHODS and not _LD_VARIANT.fullmatch(m)]
         if unknown:
             raise ValueError(f"unknown methods {unknown}; choose from {', '.join(KNOWN_METHODS)} "
@@ -118,7 +119,6 @@ class CompareConfig:
                 raise ValueError(f"LD's {key} is set by compare itself ({_SET_BY_COMPARE[key]}), not by ld_options")
             if key not in known:
                 raise ValueError(f"unknown LD option {key!r} in ld_options; options: {', '.join(sorted(known))}")
-        check_declared(self)
         if not self.methods or not self.seeds:
             raise ValueError("need at least one method and one seed")
 

@@ -122,6 +122,12 @@ class GANTrainConfig:
 
     def __post_init__(self) -> None:
         check_declared(self)
+        bad = ([n for n in ("lr_generator", "lr_discriminator") if not getattr(self, n) > 0]
+               + [n for n in ("beta1", "beta2") if not getattr(self, n) < 1]
+               + [n for n in ("ema_decay", "style_mixing") if not getattr(self, n) <= 1])
+        if bad:
+            raise ValueError(f"{', '.join(bad)} out of range: learning rates must be > 0, Adam's betas < 1, "
+                             "ema_decay and style_mixing at most 1")
         self.widths = {int(k): int(v) for k, v in (self.widths or {}).items()}  # JSON keys are strings
         if self.widths and self.architecture not in STYLED:
             raise ValueError(f"widths applies to the 'style' and 'dcgan-w' generators, not {self.architecture!r}")
