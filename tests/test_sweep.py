@@ -158,3 +158,13 @@ def test_worker_processes_give_the_results_of_one_process(planted, tmp_path):
     pooled = sweep("planted", {"k": [2, 3]}, tiny, tmp_path / "two", workers=2, **settings)
     assert [(c["cell"], c["rca"], c["distinct"]) for c in pooled.cells] == \
         [(c["cell"], c["rca"], c["distinct"]) for c in alone.cells]
+
+
+def test_a_grid_that_gives_no_cells_is_refused_before_any_folder(tmp_path):
+    from latentdirs import load_generator
+    planted = load_generator("planted")
+    with pytest.raises(ValueError, match="gives num_directions no values"):
+        sweep(planted, {"k": []}, out_dir=tmp_path / "a", progress=False)
+    with pytest.raises(ValueError, match="no grid"):
+        sweep(planted, [], out_dir=tmp_path / "b", progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -157,6 +157,9 @@ def expand(grid: dict[str, list], base_options: dict | None = None, design: str 
     keys take turns (first value of each key, then the second...), so list the values that
     matter most first."""
     grid = {canonical_key(k): list(v) for k, v in grid.items()}
+    empty = [k for k, values in grid.items() if not values]
+    if empty:  # product() would silently give no cells at all
+        raise ValueError(f"the grid gives {', '.join(empty)} no values: list at least one for each option")
     base = dataclasses.asdict(PRESETS["sweep"])
     base.update({canonical_key(k): v for k, v in (base_options or {}).items()})
     if design == "product":
@@ -319,6 +322,8 @@ def sweep(generator, grid: dict[str, list] | list[dict[str, list]], base_options
     cfg = dataclasses.replace(config or SweepConfig(), **sweep_options)
     gen = _resolve_generator(generator)
     cells, names = [], set()
+    if isinstance(grid, list) and not grid:
+        raise ValueError("no grid: give {option: values}, or a list of such grids")
     for g in grid if isinstance(grid, list) else [grid]:
         for name, options in expand(g, base_options, design):
             if name not in names:
