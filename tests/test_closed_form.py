@@ -109,3 +109,15 @@ def test_ganspace_without_features_is_a_clear_error():
     generator = latentdirs.wrap(tiny_network(), LATENT_DIM)
     with pytest.raises(GeneratorError, match="early_features"):
         ganspace(generator, num_directions=2, num_samples=100)
+
+
+def test_sefa_refuses_a_weight_with_nan_and_ganspace_too_few_samples(planted):
+    weight = torch.randn(8, 4)
+    weight[0, 0] = float("nan")
+    with pytest.raises(DirectionError, match="NaN or inf"):  # was linalg.eigh's "ill-conditioned"
+        sefa_from_weight(weight, 2)
+    for samples in (0, 3):  # 3 centred samples span 2 axes: a third came back with zero variance
+        with pytest.raises(DirectionError, match="raise num_samples"):
+            ganspace(planted, 3, num_samples=samples)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        ganspace(planted, 2, num_samples=10, batch_size=0)

@@ -148,3 +148,16 @@ def test_ld_in_a_comparison_is_the_named_preset(planted, tmp_path):
           "--ld-steps", "4", "--batch-size", "16", "--rca-steps", "0", "--gt-train", "0", "--out", str(tmp_path / "demo")])
     paper = json.loads((tmp_path / "demo" / "ld-unit" / "seed0" / "discovery" / "config.json").read_text())
     assert (paper["discovery"]["start"], paper["discovery"]["shift_weight"]) == ("axes", 0.25)
+
+
+def test_report_tables_and_bar_charts_refuse_ragged_input(tmp_path):
+    from latentdirs import report
+    from latentdirs.charts import grouped_bars
+    with pytest.raises(ValueError, match=r"rows \[1\] do not have 2 cells"):  # was a table with shifted cells
+        report.table(["a", "b"], [[1, 2], [3]])
+    with pytest.raises(ValueError, match="at least one column header"):
+        report.table([], [])
+    with pytest.raises(ValueError, match="at least one series"):  # was a ZeroDivisionError
+        grouped_bars(["MIG"], {}, tmp_path / "bars.png")
+    with pytest.raises(ValueError, match="1 means and 1 stds for 2 groups"):  # one value was drawn twice
+        grouped_bars(["MIG", "RCA"], {"sefa": ([0.5], [0.1])}, tmp_path / "bars.png")

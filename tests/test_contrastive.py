@@ -88,3 +88,18 @@ def test_compare_runs_latentclr(planted, tmp_path):
     failed = compare(planted, k=1, seeds=(0,), methods=("latentclr",), out_dir=tmp_path / "k1", ld_steps=3,
                      batch_size=4, rca_steps=2, gt_train=0, progress=False)
     assert "at least 2 directions" in failed.results[0]["error"]
+
+
+@pytest.mark.parametrize("name", ["lr", "temperature", "shift"])
+def test_infinite_options_are_refused(planted, name):
+    # an infinite temperature made the loss constant (directions left at their start), lr or shift NaN directions
+    with pytest.raises(ValueError, match=f"{name} must be a finite number > 0"):
+        latentclr(planted, 3, **{name: float("inf")})
+
+
+def test_nt_xent_refuses_a_zero_temperature_and_masks_of_another_size():
+    features, eye = torch.randn(4, 5), torch.eye(4, dtype=torch.bool)
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        nt_xent(features, ~eye, ~eye, 0.0)  # was a NaN loss
+    with pytest.raises(ValueError, match=r"\(4, 4\) masks for 4 feature rows"):
+        nt_xent(features, torch.zeros(3, 3, dtype=torch.bool), ~eye, 0.5)

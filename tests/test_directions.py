@@ -152,3 +152,20 @@ def test_empty_or_out_of_range_requests_are_named_not_index_errors():
         render.overview(planted, directions, indices=[])
     with pytest.raises(ValueError, match="num_latents >= 1"):
         image_change_scores(planted, directions.matrix, num_latents=0)
+
+
+def test_image_change_measures_refuse_matrices_that_are_not_directions():
+    from latentdirs.generators import load_generator
+    from latentdirs.importance import image_change_overlap, image_change_scores
+    planted, matrix = load_generator("planted"), DirectionSet.random(16, 3, seed=0).matrix
+    for bad, match in ((matrix[:, 0], r"\(16, K\) with K >= 1"), (matrix.t(), r"got shape \(3, 16\)"),
+                       (matrix * float("nan"), "NaN or inf"),
+                       (DirectionSet(matrix), r"pass a DirectionSet's \.matrix")):
+        with pytest.raises(ValueError, match=match):
+            image_change_scores(planted, bad, num_latents=2)
+    with pytest.raises(ValueError, match="K >= 1"):  # was torch.stack's "non-empty TensorList"
+        image_change_overlap(planted, matrix[:, :0], num_latents=2)
+    with pytest.raises(ValueError, match="num_latents >= 1"):  # was a matrix of NaN
+        image_change_overlap(planted, matrix, num_latents=0)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        image_change_scores(planted, matrix, num_latents=2, batch_size=0)

@@ -196,3 +196,16 @@ def test_bad_starting_directions_are_named(planted):
     with pytest.raises(DirectionError, match="must start at orthonormal"):
         latentdirs.discover(planted, num_directions=4, parametrization="ortho", steps=1, start=torch.randn(16, 4),
                             progress=False)
+
+
+def test_make_reconstructor_refuses_shapes_it_cannot_take():
+    from latentdirs.reconstructors import make_reconstructor
+    for args, match in ((((32, 32), 3), r"\(channels, height, width\)"), (((0, 32, 32), 3), "each >= 1"),
+                        (((3, 32, 32), 0), "num_directions >= 1"),
+                        (((3, 8, 8), 3), "at least 12x12"),  # was torch's "Kernel size can't be greater" at step 1
+                        ):
+        with pytest.raises(ValueError, match=match):
+            make_reconstructor("lenet", *args)
+    with pytest.raises(ValueError, match="width >= 1"):  # width=0 silently built the default width
+        make_reconstructor("lenet", (3, 32, 32), 3, width=0)
+    assert make_reconstructor("lenet", (3, 12, 12), 3).eval()(torch.randn(2, 6, 12, 12))[0].shape == (2, 3)

@@ -218,3 +218,17 @@ def test_labelled_directions_find_the_line_each_factor_varies_along():
     with pytest.warns(UserWarning, match="no direction for x0"):
         partial = labelled_directions(squeezed, _CoordinateReader(), num_samples=1000, factor_names=("x0", "x1+x2"))
     assert partial.names == ["x1+x2"] and partial.meta["skipped_factors"] == ["x0"]
+
+
+def test_edit_tables_refuse_changes_that_do_not_match_their_shifts_or_choices():
+    changed = np.random.default_rng(0).random((3, 2, 5, 4)) > 0.5
+    with pytest.raises(ValueError, match="2 shifts but 1 shifts"):  # shifts[0] named the wrong shift
+        choose_edits(changed, [1.0])
+    with pytest.raises(ValueError, match="non-empty"):
+        choose_edits(changed[:, :, :0], [-1.0, 1.0])
+    choices = choose_edits(changed, [-1.0, 1.0])
+    with pytest.raises(ValueError, match="names no direction"):
+        edit_precision_table(changed[:1], [-1.0, 1.0], [{**choices[0], "direction": 2}])
+    with pytest.raises(ValueError, match="8 choices for 4 factors"):
+        edit_precision_table(changed, [-1.0, 1.0], choices + choices)
+    assert len(edit_precision_table(changed, np.array([-1.0, 1.0]), choices)) == 4  # an array of shifts works too

@@ -41,3 +41,23 @@ def test_classifier_shapes():
     assert features.shape == (3, 128)
     assert [p.shape[1] for p in probs] == list(FACTOR_SIZES)
     torch.testing.assert_close(probs[0].sum(1), torch.ones(3))
+
+
+def test_degenerate_quality_inputs_are_named():
+    rng = np.random.default_rng(0)
+    assert frechet_distance(rng.normal(size=(50, 1)), rng.normal(size=(50, 1))) >= 0  # one feature was a LinAlgError
+    for a, b, match in ((rng.normal(size=(1, 3)), rng.normal(size=(9, 3)), "at least 2 rows"),  # was NaN
+                        (rng.normal(size=(9, 3)), rng.normal(size=(9, 4)), "the same D"),
+                        (np.full((9, 3), np.nan), rng.normal(size=(9, 3)), "NaN")):
+        with pytest.raises(ValueError, match=match):
+            frechet_distance(a, b)
+    with pytest.raises(ValueError, match="one .* probability tensor per factor"):
+        confident_fraction([torch.zeros(0, 3)])  # was NaN
+    with pytest.raises(ValueError, match="order must be 'circular', 'linear' or None"):
+        within_one_step(torch.rand(4, 3), "circle")  # was counted as linear
+    with pytest.raises(ValueError, match="no neighbour order known"):
+        within_one_step_fractions([torch.rand(4, 3)], names=("hue",))
+    with pytest.raises(ValueError, match="1 probability tensors for 2 factor names"):
+        within_one_step_fractions([torch.rand(4, 3)], names=("scale", "shape"))
+    with pytest.raises(ValueError, match="at least one image"):
+        classify(FactorClassifier(), torch.zeros(0, 3, 64, 64))

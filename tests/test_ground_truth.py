@@ -51,3 +51,16 @@ def test_uint8_images_and_mismatches(planted, planted_data):
         ground_truth_scores(planted, truth, images[:10], factors[:9], num_train=64, steps=1)
     with pytest.raises(ValueError, match="latents"):
         ground_truth_scores(planted, DirectionSet(torch.eye(3)), images, factors, num_train=64, steps=1)
+
+
+def test_degenerate_sizes_are_refused_before_training(planted, planted_data):
+    images, factors, _ = planted_data
+    truth = DirectionSet.random(16, 3, seed=0)
+    with pytest.raises(ValueError, match="num >= 1"):
+        ground_truth_dataset(planted, 0)
+    for bad, match in ((dict(num_train=2), "num_train must be >= 20"), (dict(batch_size=0), "batch_size >= 1"),
+                       (dict(image_size=4), "image_size must be >= 8")):
+        with pytest.raises(ValueError, match=match):
+            ground_truth_scores(planted, truth, images[:10], factors[:10], **{"num_train": 64, "steps": 1, **bad})
+    with pytest.raises(ValueError, match="at least 2 real images"):
+        ground_truth_scores(planted, truth, images[:1], factors[:1], num_train=64, steps=1)

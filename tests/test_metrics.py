@@ -217,3 +217,22 @@ def test_public_module_offers_the_metrics():
     assert latentdirs.metrics is public
     codes, factors = fixed_codes("mixed", 200, seed=0)
     assert public.all_metrics(codes, factors, predictor="forest") == metrics.all_metrics(codes, factors, predictor="forest")
+
+
+def test_degenerate_codes_and_factors_are_named():
+    codes, factors = np.random.default_rng(0).normal(size=(20, 3)), np.random.default_rng(0).integers(0, 3, (20, 2))
+    for bad_codes, bad_factors in ((codes[:0], factors[:0]), (codes[:, :0], factors)):  # no point, no code
+        with pytest.raises(ValueError, match="at least one point and one code"):
+            metrics.mig(bad_codes, bad_factors)
+        with pytest.raises(ValueError, match="at least one point and one code"):
+            metrics.modularity(bad_codes, bad_factors)
+    with pytest.raises(ValueError, match="at least one factor"):  # was NaN informativeness
+        metrics.dci(codes, factors[:, :0], predictor="forest")
+    with pytest.raises(ValueError, match=r"reshape one factor to \(N, 1\)"):
+        metrics.factor_entropies(factors[:, 0])
+    with pytest.raises(ValueError, match="leaves none to train on"):  # one point: all of it held out
+        metrics.dci(codes[:1], factors[:1], predictor="forest")
+    with pytest.raises(ValueError, match="leaves none to train on"):
+        metrics.importance_matrix(codes[:5], factors[:5], test_fraction=0.99, predictor="forest")
+    with pytest.raises(ValueError, match=r"test must be a pair \(codes, factors\)"):
+        metrics.dci(codes, factors, predictor="forest", test=(codes,))

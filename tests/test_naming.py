@@ -80,3 +80,16 @@ def test_compare_reports_the_names_of_each_method_s_directions(tmp_path):
     sefa = next(r for r in done.results if r["method"] == "sefa")
     assert len(sefa["names"]) == 2 and f"| sefa | #0 {sefa['names'][0]}; #1 {sefa['names'][1]} |" in text
     assert 1 / 6 <= sefa["purity"] <= 1
+
+
+def test_odd_naming_options_are_named():
+    G, reader = _two_factor_world()
+    directions = DirectionSet(torch.eye(2))
+    kw = dict(classifier=reader, factor_names=["a", "b"], num_latents=4)
+    for bad, match in ((dict(factor_names=["a"]), "reads 2 factors but 1 factor_names"),  # was an IndexError
+                       (dict(factor_kinds=["ordinal"]), "1 factor_kinds for 2 factor_names"),
+                       (dict(num_latents=0), "num_latents >= 1"), (dict(batch_size=0), "batch_size >= 1"),
+                       (dict(shifts=[0.0]), "at least one of them nonzero"),  # every direction read 'little change'
+                       (dict(shifts=[float("nan"), 1.0]), "finite numbers"), (dict(sigmas=0.0), "sigmas must be")):
+        with pytest.raises(ValueError, match=match):
+            name_directions(G, directions, **{**kw, **bad})

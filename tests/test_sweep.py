@@ -168,3 +168,26 @@ def test_a_grid_that_gives_no_cells_is_refused_before_any_folder(tmp_path):
     with pytest.raises(ValueError, match="no grid"):
         sweep(planted, [], out_dir=tmp_path / "b", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_diversity_measures_refuse_degenerate_input(planted, tmp_path):
+    from latentdirs.charts import line_panels
+    from latentdirs.directions import DirectionSet
+    from latentdirs.evaluation.diversity import change_fields, diversity_report
+    matrix = DirectionSet.random(16, 2, seed=0).matrix
+    for bad, match in ((dict(matrix=matrix[:, 0]), r"\(16, K\) with K >= 1"), (dict(matrix=matrix[:, :0]), "K >= 1"),
+                       (dict(matrix=matrix * float("nan")), "NaN"),  # was a report of NaN
+                       (dict(num_latents=0), "num_latents must be >= 1"),
+                       (dict(change_shift=0.0), "nonzero"),  # every direction came out inactive
+                       (dict(same_threshold=float("nan")), r"must be a \|cos\|"),
+                       (dict(collapse_threshold=float("nan")), "must be a ratio of spreads")):
+        with pytest.raises(ValueError, match=match):
+            diversity_report(planted, **{"matrix": matrix, "num_latents": 2, **bad})
+    with pytest.raises(ValueError, match="num_latents must be >= 2"):  # the spread of one image is NaN
+        collapse_ratios(planted, matrix, num_latents=1)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        change_fields(planted, matrix, num_latents=2, batch_size=0)
+    with pytest.raises(ValueError, match=r"\(K, D\)"):
+        distinct_directions(torch.zeros(10))
+    with pytest.raises(ValueError, match="1 to 4 panels"):  # a fifth was dropped
+        line_panels([{"title": "t", "lines": []}] * 5, ["a"], "x", tmp_path / "p.png")

@@ -27,6 +27,8 @@ def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
 def line_panels(panels: list[dict], ticks: list[str], xlabel: str, path: str | Path, legend: bool = True) -> Path:
     """A 2x2 grid of panels ``{"title", "lines": [{"label", "points": [(x, y)], "dashed", "group"}],
     "ylim", "reference"}``; lines of one group share a colour, x positions are tick indices."""
+    if not 1 <= len(panels) <= 4:  # zip with the 2x2 axes would drop a fifth panel without a word
+        raise ValueError(f"line_panels draws 1 to 4 panels (a 2x2 grid), got {len(panels)}")
     plt = _pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))
     for ax, panel in zip(axes.flat, panels):
@@ -53,6 +55,12 @@ def line_panels(panels: list[dict], ticks: list[str], xlabel: str, path: str | P
 def grouped_bars(groups: list[str], series: dict[str, tuple[list[float], list[float]]], path: str | Path,
                  ylim: tuple[float, float] = (0, 1.05)) -> Path:
     """One group of bars per entry of ``groups``, one bar per series ``{label: (means, stds)}``."""
+    if not series:
+        raise ValueError("grouped_bars needs at least one series {label: (means, stds)}")
+    for label, (means, stds) in series.items():
+        if len(means) != len(groups) or len(stds) != len(groups):  # matplotlib would repeat a single value
+            raise ValueError(f"series {label!r} has {len(means)} means and {len(stds)} stds for {len(groups)} groups: "
+                             "give one of each per group")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(2.6 + 1.4 * len(groups), 3.6), dpi=120)
     width = 0.8 / len(series)

@@ -35,6 +35,8 @@ def sefa_from_weight(weight: torch.Tensor, num_directions: int = 10,
     latent_dim = weight.shape[1]
     if not 1 <= num_directions <= latent_dim:
         raise DirectionError(f"SeFa gives at most latent_dim={latent_dim} directions (and at least 1), asked for {num_directions}")
+    if not torch.isfinite(weight).all():  # eigh would fail with "ill-conditioned", which hides the cause
+        raise DirectionError("SeFa's weight holds NaN or inf: check the generator's first layer (a diverged training?)")
     if normalize:
         weight = weight / weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
     eigenvalues, eigenvectors = torch.linalg.eigh(weight.t() @ weight)  # ascending
@@ -78,6 +80,11 @@ def ganspace(generator: Generator, num_directions: int = 10, num_samples: int = 
     """
     if num_directions < 1:  # before sampling: PCA would otherwise run for nothing
         raise DirectionError(f"GANSpace needs num_directions >= 1, got {num_directions}")
+    if num_samples <= num_directions:  # centred, N samples span at most N - 1 axes
+        raise DirectionError(f"GANSpace's PCA of {num_samples} samples gives at most {max(num_samples - 1, 0)} "
+                             f"components, asked for {num_directions}: raise num_samples")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     rng = torch.Generator().manual_seed(seed)
     latents = generator.sample_latents(num_samples, generator=rng, device="cpu")
     space = generator.latent_space
@@ -115,9 +122,10 @@ def _early_features(generator: Generator, latents: torch.Tensor, batch_size: int
 def _pca(data: torch.Tensor, num_components: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Top principal axes (D, K), explained-variance ratios (K,) and coordinates (N, K) of rows of ``data``."""
     num_samples, dim = data.shape
-    if num_components > min(num_samples, dim):
+    most = min(num_samples - 1, dim)  # centring takes one degree of freedom: an N-th axis would have no variance
+    if num_components > most:
         raise DirectionError(
-            f"PCA of {num_samples} samples of {dim} features gives at most {min(num_samples, dim)} components, "
+            f"PCA of {num_samples} samples of {dim} features gives at most {most} components, "
             f"asked for {num_components}: lower num_directions or use a wider layer")
     centered = data - data.mean(0, dtype=torch.float64).to(data.dtype)
     total_variance = centered.pow(2).sum(dtype=torch.float64)

@@ -47,8 +47,9 @@ def latentclr(generator: Generator, num_directions: int = 10, *, steps: int = 1_
     if batch_size < 2:
         raise ValueError(f"batch_size must be >= 2 (the positives are other latents), got {batch_size}")
     for name, value in (("lr", lr), ("temperature", temperature), ("shift", shift)):
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value}")
+        # inf: a constant loss (temperature) or NaN directions after the first step (lr, shift)
+        if not 0 < value < float("inf"):
+            raise ValueError(f"{name} must be a finite number > 0, got {value}")
     dev = resolve_device(device)
     generator = generator.to(dev).freeze()
     matrix = DirectionMatrix(generator.latent_dim, num_directions, "unit", seed=seed).to(dev)
@@ -84,6 +85,12 @@ def nt_xent(features: torch.Tensor, positives: torch.Tensor, negatives: torch.Te
 
     ``positives`` / ``negatives``: boolean (rows, rows) masks saying which pairs count as which.
     """
+    if not 0 < temperature < float("inf"):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    rows = (len(features), len(features))
+    if tuple(positives.shape) != rows or tuple(negatives.shape) != rows:
+        raise ValueError(f"positives and negatives must be {rows} masks for {len(features)} feature rows, got "
+                         f"{tuple(positives.shape)} and {tuple(negatives.shape)}")
     unit = F.normalize(features, dim=1, eps=1e-8)
     logits = unit @ unit.t() / temperature
     pulled = logits.masked_fill(~positives, float("-inf")).logsumexp(dim=1)

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 RECONSTRUCTORS = ("lenet", "resnet18")
+LENET_MIN_SIZE = 12
+"""Below this, LeNet's last 5x5 convolution is larger than its (padded) input."""
 
 
 class TwoHeads(nn.Module):
@@ -90,7 +92,14 @@ class ResNet18Reconstructor(nn.Module):
 def make_reconstructor(kind: str, image_shape: tuple[int, int, int], num_directions: int,
                        width: int | None = None) -> nn.Module:
     """Build a reconstructor for images of ``image_shape`` = (C, H, W); ``width`` scales it."""
+    if len(image_shape) != 3 or min(image_shape) < 1:
+        raise ValueError(f"image_shape must be (channels, height, width), each >= 1, got {tuple(image_shape)}")
+    if num_directions < 1 or (width is not None and width < 1):
+        raise ValueError(f"need num_directions >= 1 and width >= 1, got {num_directions} and {width}")
     channels, height, img_width = image_shape
+    if kind == "lenet" and min(height, img_width) < LENET_MIN_SIZE:
+        raise ValueError(f"the lenet reconstructor needs images of at least {LENET_MIN_SIZE}x{LENET_MIN_SIZE} "
+                         f"pixels, got {height}x{img_width}: use resnet18")
     if kind == "lenet":
         return LeNetReconstructor(channels, num_directions, width=width or 2)
     if kind == "resnet18":

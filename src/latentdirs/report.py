@@ -10,6 +10,11 @@ from .runs import atomic_write_text
 def table(headers: list[str], rows: list[list]) -> str:
     def fmt(v):
         return f"{v:.3f}" if isinstance(v, float) else str(v)
+    if not headers:
+        raise ValueError("a table needs at least one column header")
+    ragged = [i for i, row in enumerate(rows) if len(row) != len(headers)]
+    if ragged:  # Markdown would shift or drop the cells without a word
+        raise ValueError(f"table rows {ragged} do not have {len(headers)} cells like the headers")
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)

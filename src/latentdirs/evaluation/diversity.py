@@ -19,15 +19,28 @@ and -s is kept. Near 1 = the images still differ as much as samples do; near 0 =
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from ..generators.base import Generator
+from ..importance import check_matrix
 
 SAME_THRESHOLD = 0.9
 COLLAPSE_THRESHOLD = 0.1
 INACTIVE_CHANGE = 1e-4
+
+
+def _check(generator: Generator, matrix, num_latents: int, min_latents: int, shift: float, batch_size: int
+           ) -> torch.Tensor:
+    if num_latents < min_latents:
+        raise ValueError(f"num_latents must be >= {min_latents}, got {num_latents}")
+    if not (math.isfinite(shift) and shift != 0):  # a zero shift changes nothing: every direction would look inactive
+        raise ValueError(f"the shift must be a nonzero number, got {shift}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return check_matrix(generator, matrix)
 
 
 def _latents(generator: Generator, num: int, seed: int) -> torch.Tensor:
@@ -47,6 +60,7 @@ def _render(generator: Generator, latents: torch.Tensor, batch_size: int, shift:
 def change_fields(generator: Generator, matrix: torch.Tensor, num_latents: int = 16, shift: float = 3.0,
                   seed: int = 0, batch_size: int = 64) -> torch.Tensor:
     """(K, n*C*H*W): ``G(z_i + shift h_k) - G(z_i)`` for n fixed latents, one row per column of ``matrix``."""
+    matrix = _check(generator, matrix, num_latents, 1, shift, batch_size)
     z = _latents(generator, num_latents, seed)
     base = _render(generator, z, batch_size)
     matrix = matrix.to(z.device, z.dtype)
@@ -77,6 +91,10 @@ def distinct_directions(fields: torch.Tensor, threshold: float = SAME_THRESHOLD,
                         inactive_change: float = INACTIVE_CHANGE) -> Distinctness:
     """Greedy clustering of change fields (K, D): a direction joins the first cluster whose
     representative it matches with ``|cos| > threshold``; strongest directions go first."""
+    if fields.dim() != 2:
+        raise ValueError(f"change fields must be (K, D), one row per direction, got shape {tuple(fields.shape)}")
+    if math.isnan(threshold):  # every comparison would fail: each direction its own cluster
+        raise ValueError("threshold must be a |cos| (0.9 by default), got nan")
     magnitude = fields.abs().mean(dim=1)
     active = [int(k) for k in torch.argsort(magnitude, descending=True) if magnitude[k] > inactive_change]
     inactive = sorted(set(range(len(fields))) - set(active))
@@ -104,6 +122,7 @@ def _spread(images: torch.Tensor) -> float:
 def collapse_ratios(generator: Generator, matrix: torch.Tensor, shift: float = 8.0, num_latents: int = 32,
                     seed: int = 1, batch_size: int = 64) -> torch.Tensor:
     """(K,) spread of ``G(z + s h)`` over z relative to the spread of ``G(z)``, the smaller of s = +-shift."""
+    matrix = _check(generator, matrix, num_latents, 2, shift, batch_size)  # a spread over one latent is NaN
     z = _latents(generator, num_latents, seed)
     reference = max(_spread(_render(generator, z, batch_size)), 1e-12)
     matrix = matrix.to(z.device, z.dtype)
@@ -119,6 +138,8 @@ def diversity_report(generator: Generator, matrix: torch.Tensor, num_latents: in
                      same_threshold: float = SAME_THRESHOLD, collapse_shift: float = 8.0,
                      collapse_threshold: float = COLLAPSE_THRESHOLD, seed: int = 0) -> dict:
     """Both measures for the columns of ``matrix`` (d, K), as a JSON-ready dict."""
+    if math.isnan(collapse_threshold):  # would call nothing collapsed
+        raise ValueError("collapse_threshold must be a ratio of spreads (0.1 by default), got nan")
     fields = change_fields(generator, matrix, num_latents=num_latents, shift=change_shift, seed=seed)
     distinct = distinct_directions(fields, threshold=same_threshold)
     ratios = collapse_ratios(generator, matrix, shift=collapse_shift, num_latents=max(num_latents, 16), seed=seed + 1)

@@ -54,8 +54,21 @@ def precision(changed: np.ndarray, factor: int) -> np.ndarray:
     return (changed[..., factor] & ~others).mean(-1)
 
 
+def _check_changed(changed, shifts) -> np.ndarray:
+    """``changed`` as a (K, S, N, F) array with S = len(shifts) and no empty axis; a clear error otherwise."""
+    changed = np.asarray(changed)
+    if changed.ndim != 4 or 0 in changed.shape:
+        raise ValueError(f"changed must be a non-empty (directions, shifts, images, factors) array as factor_changes() "
+                         f"returns, got shape {changed.shape}")
+    if changed.shape[1] != len(shifts):  # shifts[j] would name another shift than the one measured
+        raise ValueError(f"changed holds {changed.shape[1]} shifts but {len(shifts)} shifts were given: pass the "
+                         "shifts factor_changes() was run with")
+    return changed
+
+
 def choose_edits(changed: np.ndarray, shifts: list[float]) -> list[dict]:
     """Per factor, the (direction, shift) with the highest precision on these (calibration) images."""
+    changed = _check_changed(changed, shifts)
     choices = []
     for f in range(changed.shape[-1]):
         table = precision(changed, f)
@@ -66,6 +79,15 @@ def choose_edits(changed: np.ndarray, shifts: list[float]) -> list[dict]:
 
 def edit_precision_table(changed: np.ndarray, shifts: list[float], choices: list[dict]) -> list[dict]:
     """Test precision of each chosen edit, and along its direction and sign at every shift magnitude."""
+    changed = _check_changed(changed, shifts)
+    shifts = list(shifts)
+    if len(choices) > changed.shape[-1]:
+        raise ValueError(f"{len(choices)} choices for {changed.shape[-1]} factors: pass choose_edits()'s, "
+                         "one per factor")
+    for choice in choices:
+        if not 0 <= choice["direction"] < changed.shape[0] or choice["shift"] not in shifts:
+            raise ValueError(f"choice {choice} names no direction (0..{changed.shape[0] - 1}) or shift ({shifts}) of "
+                             "these test images: choose on the same directions and shifts")
     rows = []
     for f, choice in enumerate(choices):
         table = precision(changed, f)

@@ -39,6 +39,8 @@ def ground_truth_dataset(generator: Generator, num: int = 5_000, seed: int = 0) 
     hook (the planted generator draws its own scenes, the shipped ``shapes3d`` GANs render fresh
     procedural scenes). Other generators need a dataset passed to :func:`ground_truth_scores` directly.
     """
+    if num < 1:
+        raise ValueError(f"ground_truth_dataset needs num >= 1 points, got {num}")
     truth = generator.ground_truth()
     if truth is None:
         raise GeneratorError(
@@ -89,6 +91,14 @@ def ground_truth_scores(generator: Generator, directions: DirectionSet, images=N
     published DCI) or "forest" (about 20x faster, lower D and C on mixed codes).
     """
     start = time.perf_counter()
+    # A tenth of the pairs is held out for encoder_r2, whose variance needs 2 of them; the encoder's three
+    # stride-2 4x4 convolutions need 8x8 images.
+    if num_train < 20:
+        raise ValueError(f"num_train must be >= 20 (a tenth is held out to measure encoder_r2), got {num_train}")
+    if batch_size < 1 or steps < 0:
+        raise ValueError(f"need batch_size >= 1 and steps >= 0, got {batch_size} and {steps}")
+    if image_size is not None and image_size < 8:
+        raise ValueError(f"image_size must be >= 8 (the encoder's input) or None (the generator's), got {image_size}")
     device = torch.device(device or "cpu")
     if images is None or factors is None:
         images, factors, _ = ground_truth_dataset(generator, num_eval, seed=10_000 + seed)
@@ -96,6 +106,8 @@ def ground_truth_scores(generator: Generator, directions: DirectionSet, images=N
     real = _as_images(images)
     if len(real) != len(factors):
         raise ValueError(f"{len(real)} images but {len(factors)} factor rows")
+    if len(real) < 2:
+        raise ValueError(f"need at least 2 real images with factors to score, got {len(real)}")
     if directions.latent_dim != generator.latent_dim:
         raise ValueError(f"directions are {directions.latent_dim}-d but {generator.name} takes "
                          f"{generator.latent_dim}-d latents")
@@ -106,6 +118,9 @@ def ground_truth_scores(generator: Generator, directions: DirectionSet, images=N
     fake = _generate(generator, latents, image_size, device)
     if fake.shape[1] != real.shape[1]:
         raise ValueError(f"{generator.name} makes {fake.shape[1]}-channel images, the real data has {real.shape[1]}")
+    if min(fake.shape[-2:]) < 8:
+        raise ValueError(f"{generator.name} makes {tuple(fake.shape[-2:])} images, smaller than the encoder's 8x8: "
+                         "pass image_size=8 or more")
     targets = latents @ directions.matrix
     mean, std = targets.mean(0), targets.std(0).clamp_min(1e-8)
     targets = (targets - mean) / std

@@ -52,6 +52,8 @@ def factor_entropies(factors: np.ndarray) -> np.ndarray:
     """H(factor_j) in nats; I(f; f) is the entropy."""
     from sklearn.metrics import mutual_info_score
     factors = np.asarray(factors)
+    if factors.ndim != 2:
+        raise ValueError(f"factors must be (N, F), got shape {factors.shape}: reshape one factor to (N, 1)")
     return np.array([mutual_info_score(factors[:, j], factors[:, j]) for j in range(factors.shape[1])])
 
 
@@ -107,10 +109,16 @@ def importance_matrix(codes: np.ndarray, factors: np.ndarray, test_fraction: flo
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
         order = np.random.default_rng(seed).permutation(len(codes))
         num_test = max(1, int(round(len(codes) * test_fraction)))
+        if num_test >= len(codes):  # nothing left to train on
+            raise ValueError(f"holding out {num_test} of {len(codes)} points (test_fraction {test_fraction}) leaves "
+                             "none to train on: pass more points, a smaller test_fraction or a separate "
+                             "test=(codes, factors)")
         train_codes, train_factors = codes[order[num_test:]], factors[order[num_test:]]
         test_codes, test_factors = codes[order[:num_test]], factors[order[:num_test]]
     else:
         train_codes, train_factors = codes, factors
+        if not isinstance(test, (tuple, list)) or len(test) != 2:
+            raise ValueError("test must be a pair (codes, factors) of held-out points")
         test_codes, test_factors = _check(*test)
         if test_codes.shape[1] != codes.shape[1] or test_factors.shape[1] != factors.shape[1]:
             raise ValueError(f"test codes/factors must have {codes.shape[1]} codes and {factors.shape[1]} factors, "
@@ -194,6 +202,8 @@ def _as_codes(codes) -> np.ndarray:
     codes = np.asarray(codes, dtype=np.float64)
     if codes.ndim != 2:
         raise ValueError(f"codes must be (N, k), got shape {codes.shape}")
+    if codes.shape[0] < 1 or codes.shape[1] < 1:
+        raise ValueError(f"codes must hold at least one point and one code, got shape {codes.shape}")
     if not np.isfinite(codes).all():
         raise ValueError("codes contain NaN or inf")
     return codes
@@ -204,6 +214,8 @@ def _check(codes, factors) -> tuple[np.ndarray, np.ndarray]:
     factors = np.asarray(factors)
     if factors.ndim != 2 or len(factors) != len(codes):
         raise ValueError(f"factors must be (N, F) with N = {len(codes)} like the codes, got shape {factors.shape}")
+    if factors.shape[1] < 1:
+        raise ValueError(f"factors must hold at least one factor, got shape {factors.shape}")
     if not np.issubdtype(factors.dtype, np.integer):
         raise ValueError(f"factors must be integer class indices, got dtype {factors.dtype}")
     return codes, factors

@@ -192,6 +192,17 @@ def name_directions(generator: Generator, directions: DirectionSet, classifier=N
     if factor_names is None:
         raise ValueError("a classifier passed to name_directions needs its factor_names")
     factor_kinds = list(factor_kinds or ["categorical"] * len(factor_names))
+    if len(factor_kinds) != len(factor_names):
+        raise ValueError(f"{len(factor_kinds)} factor_kinds for {len(factor_names)} factor_names: "
+                         "give one kind per factor")
+    if num_latents < 1 or batch_size < 1:
+        raise ValueError(f"need num_latents >= 1 and batch_size >= 1, got {num_latents} and {batch_size}")
+    # Zero shifts are skipped below, NaN ones would be too: without a real shift every direction reads 'little change'.
+    if shifts is None and not (np.isfinite(sigmas) and sigmas != 0):
+        raise ValueError(f"sigmas must be a nonzero number, got {sigmas}")
+    if shifts is not None and (not np.isfinite(np.asarray(shifts, dtype=float)).all()
+                               or not any(abs(s) > 1e-9 for s in shifts)):
+        raise ValueError(f"shifts must be finite numbers, at least one of them nonzero, got {list(shifts)}")
     device = generator.device
     classifier = classifier.to(device).eval()
     latents = generator.sample_latents(num_latents, generator=torch.Generator().manual_seed(seed), device=device)
@@ -208,6 +219,9 @@ def name_directions(generator: Generator, directions: DirectionSet, classifier=N
 
     reference = [torch.cat(parts) for parts in zip(*(read(generator(latents[i:i + batch_size]))
                                                      for i in range(0, num_latents, batch_size)))]
+    if len(reference) != len(factor_names):
+        raise ValueError(f"the classifier reads {len(reference)} factors but {len(factor_names)} factor_names were "
+                         "given: pass one name per output of the classifier")
     # A factor's change counts on the images whose unshifted reading of it is confident: an object the classifier
     # reads as halfway between two scales moves its reading at any change of the image (all images if none is).
     weights = [(ref.max(1).values >= CONFIDENT).float() for ref in reference]

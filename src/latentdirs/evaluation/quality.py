@@ -73,6 +73,8 @@ def train_factor_classifier(num_images: int = 20000, steps: int = 1500, batch_si
 @torch.no_grad()
 def classify(model: FactorClassifier, images: torch.Tensor, batch_size: int = 500):
     """Penultimate features (N, D) and per-factor probabilities [(N, size_i)] of images in [-1, 1]."""
+    if len(images) < 1 or batch_size < 1:
+        raise ValueError(f"need at least one image and batch_size >= 1, got {len(images)} and {batch_size}")
     feats, probs = [], [[] for _ in model.heads]
     for start in range(0, len(images), batch_size):
         f = model.features(images[start:start + batch_size])
@@ -85,8 +87,15 @@ def classify(model: FactorClassifier, images: torch.Tensor, batch_size: int = 50
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), the Frechet distance of two Gaussians."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"features must be two (N, D) arrays with the same D, got shapes {a.shape} and {b.shape}")
+    if min(len(a), len(b)) < 2:  # a covariance of one point is NaN
+        raise ValueError(f"each feature set needs at least 2 rows, got {len(a)} and {len(b)}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("features hold NaN or inf")
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # atleast_2d: np.cov of one feature is a 0-d array, which eigh refuses
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     # Tr((S_a S_b)^1/2) = sum of sqrt eigenvalues of the symmetric S_a^1/2 S_b S_a^1/2.
     eigval, eigvec = np.linalg.eigh(cov_a)
     sqrt_a = (eigvec * np.sqrt(np.clip(eigval, 0, None))) @ eigvec.T
@@ -97,6 +106,8 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
 
 def confident_fraction(probabilities: list[torch.Tensor], threshold: float = 0.9) -> float:
     """Fraction of images whose every factor's top class has probability > ``threshold``."""
+    if not probabilities or len(probabilities[0]) == 0:
+        raise ValueError("confident_fraction needs one (N, size) probability tensor per factor, N >= 1")
     confident = torch.stack([p.max(1).values > threshold for p in probabilities]).all(0)
     return confident.float().mean().item()
 
@@ -109,6 +120,8 @@ FACTOR_ORDER = {"floor_hue": "circular", "wall_hue": "circular", "object_hue": "
 
 def within_one_step(probabilities: torch.Tensor, order: str | None) -> torch.Tensor:
     """Per image, the largest probability of three neighbouring values (k-1, k, k+1); the top one if unordered."""
+    if order not in (None, "circular", "linear"):  # anything else would silently count as linear
+        raise ValueError(f"order must be 'circular', 'linear' or None (unordered), got {order!r}")
     if order is None:
         return probabilities.max(1).values
     if order == "circular":
@@ -122,12 +135,20 @@ def within_one_step(probabilities: torch.Tensor, order: str | None) -> torch.Ten
 def within_one_step_fractions(probabilities: list[torch.Tensor], names=FACTOR_NAMES,
                               threshold: float = 0.9) -> tuple[float, dict[str, float]]:
     """Fraction of images whose every factor is read within one step (> ``threshold``), and per factor."""
+    names = tuple(names)
+    if len(names) != len(probabilities) or not names:  # zip would silently drop the extra factors
+        raise ValueError(f"{len(probabilities)} probability tensors for {len(names)} factor names: give one per factor")
+    unknown = [name for name in names if name not in FACTOR_ORDER]
+    if unknown:
+        raise ValueError(f"no neighbour order known for factors {unknown}; known: {', '.join(FACTOR_ORDER)}")
     near = torch.stack([within_one_step(p, FACTOR_ORDER[name]) > threshold for name, p in zip(names, probabilities)])
     return near.all(0).float().mean().item(), {name: row.float().mean().item() for name, row in zip(names, near)}
 
 
 @torch.no_grad()
 def generate(generator, num_images: int, seed: int = 0, batch_size: int = 250) -> torch.Tensor:
+    if num_images < 1 or batch_size < 1:
+        raise ValueError(f"need num_images >= 1 and batch_size >= 1, got {num_images} and {batch_size}")
     rng = torch.Generator().manual_seed(seed)
     out = [generator(generator.sample_latents(min(batch_size, num_images - start), generator=rng))
            for start in range(0, num_images, batch_size)]
@@ -137,6 +158,8 @@ def generate(generator, num_images: int, seed: int = 0, batch_size: int = 250) -
 def evaluate_generator_quality(generator, num_images: int = 5000, classifier: FactorClassifier | None = None,
                                seed: int = 0, threshold: float = 0.9, progress: bool = True) -> dict:
     """Frechet distances and confident-factor fractions for ``generator`` vs real scenes."""
+    if num_images < 2:  # before training the classifier: a Frechet distance needs two images a side
+        raise ValueError(f"num_images must be >= 2, got {num_images}")
     classifier = classifier or train_factor_classifier(progress=progress)
     real_a, factors_a, _ = make_dataset(num_images, seed=seed + 2000)
     real_b, _, _ = make_dataset(num_images, seed=seed + 3000)
