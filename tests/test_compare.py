@@ -64,6 +64,12 @@ def test_summary_mean_and_std():
     assert mean == pytest.approx(0.2) and std == pytest.approx(0.1414, abs=1e-3) and count == 2
 
 
+def test_a_ground_truth_set_too_small_to_hold_out_is_refused_with_the_config():
+    with pytest.raises(ValueError, match="gt_train must be 0"):
+        CompareConfig(gt_train=10)
+    CompareConfig(gt_train=0), CompareConfig(gt_train=20)
+
+
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown methods"):
         CompareConfig(methods=("sefa", "magic")).validate()

@@ -128,3 +128,11 @@ def test_the_demo_preset_beats_the_baselines_on_rca_on_the_shipped_gan(tmp_path)
     report = run_demo("shapes3d", gt_train=0, name_latents=0, seed=0, runs_dir=tmp_path, progress=False)
     rca = _rca(report.read_text())
     assert rca["LD (ortho)"] >= max(rca["random orthonormal"], rca["coordinate axes"]) + 0.05, rca
+
+
+@pytest.mark.parametrize("bad", [dict(rca_steps=-1), dict(gt_train=10), dict(name_latents=1.5)])
+def test_impossible_demo_counts_are_refused_before_any_folder(bad, tmp_path):
+    from latentdirs.demo import run_demo
+    with pytest.raises(ValueError, match="the demo needs integer counts"):
+        run_demo("planted", runs_dir=tmp_path, progress=False, **bad)
+    assert list(tmp_path.iterdir()) == []

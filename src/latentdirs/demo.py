@@ -71,6 +71,10 @@ def run_demo(generator: str | Generator = "shapes3d", config: DiscoveryConfig | 
     ``runs_dir/NNNNN-demo-...``.
     """
     import torch
+    counts = dict(rca_steps=rca_steps, gt_train=gt_train, gt_steps=gt_steps, gt_eval=gt_eval, name_latents=name_latents)
+    bad = [f"{name}={value!r}" for name, value in counts.items() if not (isinstance(value, int) and value >= 0)]
+    if bad or 0 < gt_train < 20:  # before any folder or training: the ground-truth encoder holds out a tenth
+        raise ValueError(f"the demo needs integer counts >= 0 and gt_train 0 or >= 20, got {', '.join(bad) or gt_train}")
     if threads:
         torch.set_num_threads(threads)
     wall, cpu, load_before = time.time(), time.process_time(), _load()

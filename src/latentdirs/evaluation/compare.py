@@ -121,6 +121,9 @@ class CompareConfig:
                 raise ValueError(f"unknown LD option {key!r} in ld_options; options: {', '.join(sorted(known))}")
         if not self.methods or not self.seeds:
             raise ValueError("need at least one method and one seed")
+        if 0 < self.gt_train < 20:  # checked here, before any method runs, not after the first cell
+            raise ValueError(f"gt_train must be 0 (skip ground truth) or >= 20 (a tenth is held out), got "
+                             f"{self.gt_train}")
 
 
 @dataclass
