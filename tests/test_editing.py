@@ -232,3 +232,29 @@ def test_edit_tables_refuse_changes_that_do_not_match_their_shifts_or_choices():
     with pytest.raises(ValueError, match="8 choices for 4 factors"):
         edit_precision_table(changed, [-1.0, 1.0], choices + choices)
     assert len(edit_precision_table(changed, np.array([-1.0, 1.0]), choices)) == 4  # an array of shifts works too
+
+
+@pytest.mark.parametrize("shifts, message", [([float("nan")], "finite"), ([1.0, float("inf")], "finite"),
+                                             (2.0, "list of numbers"), ("12", "the string")])
+def test_non_finite_or_non_list_shifts_are_refused_before_inverting(planted, shifts, message):
+    # a NaN or inf shift gave NaN images; a string was read digit by digit
+    directions = DirectionSet.random(planted.latent_dim, 2, seed=0)
+    images = torch.zeros(1, 3, 32, 32)
+    with pytest.raises(InversionError, match=message):
+        edit_image(planted, images, directions, 0, shifts, steps=0, progress=False)
+    with pytest.raises(InversionError, match=message):
+        edit_strip(planted, torch.zeros(1, planted.latent_dim), directions, 0, shifts)
+    for text in ("nan", "1e999", "nan..1"):
+        with pytest.raises(InversionError, match="finite"):
+            parse_shift_range(text)
+
+
+def test_a_generator_of_shifts_is_kept_and_a_non_integer_index_refused(planted):
+    directions = DirectionSet.random(planted.latent_dim, 2, seed=0)
+    images = torch.zeros(1, 3, 32, 32)
+    # a generator was used up by the edits, leaving result.shifts empty
+    result = edit_image(planted, images, directions, 1, (s for s in (-1, 1)), steps=0, num_starts=4, progress=False)
+    assert result.shifts == [-1.0, 1.0] and result.edited.shape[1] == 2
+    for index in (1.5, True):  # were torch's IndexError and an expand() RuntimeError
+        with pytest.raises(InversionError, match="must be an integer"):
+            edit_image(planted, images, directions, index, [1.0], steps=0, progress=False)

@@ -181,3 +181,9 @@ def test_shapes3d_encoder_start_beats_prior_samples():
 def test_per_layer_inversion_needs_a_style_based_generator(planted, known):
     with pytest.raises(InversionError, match="style-based generator"):
         invert(planted, known[1], steps=1, per_layer=True, progress=False)
+
+
+def test_an_empty_batch_is_refused_by_name(planted):
+    # was torch's "min(): Expected reduction dim to be specified for input.numel() == 0"
+    with pytest.raises(InversionError, match="no images to invert"):
+        invert(planted, torch.zeros(0, 3, 32, 32), steps=0, progress=False)

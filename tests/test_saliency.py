@@ -325,3 +325,79 @@ def test_a_missing_or_maskless_pair_folder_is_named(tmp_path):
     (tmp_path / "images").mkdir()
     with pytest.raises(FileNotFoundError, match="has no mask folder"):
         find_pairs(tmp_path)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"shifts": ()}, "shifts must be finite"), ({"shifts": (0.0,)}, "not all 0"),
+    ({"shifts": (float("nan"),)}, "shifts must be finite"), ({"num_latents": 0}, "num_latents and batch_size"),
+    ({"batch_size": 0}, "num_latents and batch_size"), ({"border": 0.6}, "border"), ({"border": -1}, "border"),
+    ({"threshold": 0.0}, "threshold"), ({"min_area": 0.6, "max_area": 0.1}, "min_area < max_area"),
+    ({"indices": []}, "indices must name"), ({"indices": [4]}, "indices must name"),
+    ({"indices": [-1]}, "indices must name")])
+def test_rank_directions_refuses_impossible_settings_before_rendering(toy, options, message):
+    # these were an IndexError, NaN scores, a silent 1-pixel or whole-image border, or all candidates invalid
+    with pytest.raises(ValueError, match=message):
+        rank_directions(toy, DirectionSet.identity(4, 4), **{"num_latents": 2, **options})
+    with pytest.raises(ValueError, match="latent_dim, K"):
+        rank_directions(toy, torch.ones(4), num_latents=2)
+    assert rank_directions(toy, DirectionSet.identity(4, 4), num_latents=1, shifts=(6.0,), border=0).pick.index == 0
+
+
+def test_masks_refuse_a_nan_shift_and_an_empty_batch(toy):
+    from latentdirs.saliency.masks import MaskConfig
+    with pytest.raises(ValueError, match="shift must be a finite number"):
+        MaskConfig(shift=float("nan"))
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):  # yielded empty batches forever
+        next(stream_pairs(toy, torch.eye(4)[0], shift=6.0, batch_size=0))
+
+
+def test_metrics_refuse_mismatched_masks_and_predictions_outside_0_1():
+    with pytest.raises(ValueError, match="same number of images of the same size"):
+        mae(torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 16, 16))  # was torch's size message
+    with pytest.raises(ValueError, match="same number of images of the same size"):
+        max_f_measure(torch.zeros(2, 1, 8, 8), torch.ones(1, 1, 8, 8))  # was broadcast silently
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        iou(torch.full((1, 4, 4), 255.0), torch.ones(1, 4, 4))
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        max_f_measure(torch.full((1, 4, 4), float("nan")), torch.ones(1, 4, 4))
+    assert mae(torch.zeros(0, 1, 8, 8), torch.zeros(0, 1, 8, 8)).shape == (0,)  # was a reshape error
+    assert mae(torch.zeros(8, 8), torch.ones(1, 1, 8, 8)).item() == 1
+    with pytest.raises(ValueError, match="num_thresholds"):
+        SaliencyScores(0)
+
+
+def test_class_selection_refuses_top_k_0_nan_logits_and_size_0(tmp_path):
+    images = [torch.zeros(2, 3, 8, 8)]
+    with pytest.raises(ValueError, match="top_k must be a positive integer"):  # was "no target images were classified"
+        select_classes(lambda x: torch.randn(len(x), 10), images, top_k=0)
+    with pytest.raises(ValueError, match="NaN or inf logits"):
+        select_classes(lambda x: torch.full((len(x), 10), float("nan")), images)
+    from latentdirs.saliency.classes import image_folder_batches
+    save_png(np.zeros((8, 8, 3), np.uint8), tmp_path / "a.png")
+    for size, batch_size in ((0, 32), (8, 0)):
+        with pytest.raises(ValueError, match="size and batch_size must be at least 1"):
+            list(image_folder_batches(tmp_path, size=size, batch_size=batch_size))
+
+
+@pytest.mark.parametrize("field, value", [("depth", 0), ("base_channels", 0), ("in_channels", 0),
+                                          ("temperature", 0.0), ("temperature", float("nan"))])
+def test_unet_config_refuses_what_no_unet_can_be_built_from(field, value, tmp_path):
+    with pytest.raises(ValueError, match=field):
+        UNetConfig(**{field: value})
+    # a unet.json holding it is named, not an IndexError from building the layers
+    UNet(UNetConfig(depth=2, base_channels=2)).save(tmp_path)
+    info = json.loads((tmp_path / "unet.json").read_text())
+    (tmp_path / "unet.json").write_text(json.dumps({**info, field: value}))
+    with pytest.raises(ValueError, match="no U-Net can be built from"):
+        UNet.load(tmp_path)
+
+
+def test_unet_predict_names_too_small_images_wrong_channels_and_size_0():
+    unet = UNet(UNetConfig(depth=3, base_channels=2))
+    with pytest.raises(ValueError, match="too small for depth 3"):  # was reflect padding's message
+        unet.predict(torch.zeros(1, 3, 2, 2))
+    with pytest.raises(ValueError, match="3-channel images, got 1"):
+        unet.predict(torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="size must be a positive integer"):
+        unet.predict(torch.zeros(1, 3, 8, 8), size=0)
+    assert unet.training and unet.predict(torch.zeros(1, 3, 3, 3)).shape == (1, 1, 3, 3)

@@ -345,3 +345,38 @@ def test_serve_help_has_examples(capsys):
         main(["serve", "--help"])
     text = capsys.readouterr().out
     assert "latentdirs serve runs/" in text and "127.0.0.1" in text
+
+
+@pytest.mark.parametrize("field, value", [("name", "\ud800"), ("name", "tilt\x00"), ("assessor", "ann\x1b[2J"),
+                                          ("assessor", "\udfff")])
+def test_unpaired_surrogates_and_control_characters_in_answers_are_a_400(client, field, value):
+    # a lone surrogate was a 500 (UTF-8 cannot store it); a control character reached `mos`'s terminal and the set
+    body = {"assessor": "ann", "position": 0, "consistent": True, "single_factor": True, field: value}
+    response = client.post("/api/rating/answer", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert "control or unpaired surrogate character" in response.get_json()["error"]
+    assert client.get("/api/results").get_json()["answers"] == 0
+    with pytest.raises(ratings.RatingError, match="unpaired surrogate"):
+        ratings.clean_assessor("\ud800")
+
+
+@pytest.mark.parametrize("args, message", [(["--port", "-1"], "port from 0 to 65535"),
+                                           (["--port", "70000"], "port from 0 to 65535"),
+                                           (["--cache-size", "-5"], "integer >= 0")])
+def test_serve_refuses_a_port_out_of_range_and_a_negative_cache(runs, tmp_path, args, message, capsys):
+    # --port -1 was socket's OverflowError traceback, 70000 was bound as 70000 - 65536; a negative cache 500ed
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", str(runs[0]), "--db", str(tmp_path / "r.sqlite"), *args])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(ValueError, match="cache_size must be an integer >= 0"):
+        create_app([str(runs[0])], db_path=tmp_path / "r.sqlite", cache_size=-1)
+
+
+def test_mos_refuses_a_csv_path_that_is_a_folder_before_the_report(tmp_path, capsys):
+    gen = load_generator("planted")
+    a = _save_set(tmp_path / "A", gen, 2, 0)
+    _known_store(a / ratings.DB_NAME)
+    for option in ("--csv", "--answers-csv"):
+        assert main(["mos", str(a), option, str(tmp_path)]) == 2
+        captured = capsys.readouterr()
+        assert f"{option} {tmp_path} is a folder" in captured.err and "MOS per set" not in captured.out

@@ -11,6 +11,8 @@ range edit only those layers, whether the image was inverted to one w or to per-
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +22,33 @@ from .generators.base import Generator
 from .inversion import Encoder, InversionError, InversionResult, invert
 
 
+def check_shifts(shifts) -> list[float]:
+    """``shifts`` as a list of finite floats, or an InversionError: a NaN or inf shift gave NaN images, a
+    generator of shifts was used up by the edits and left the result without its shifts."""
+    if isinstance(shifts, (str, bytes)):
+        raise InversionError(f"shifts must be a list of numbers, got the string {shifts!r} (parse_shift_range reads "
+                             "text)"[:300])
+    try:
+        values = [float(s) for s in shifts]
+    except (TypeError, ValueError, RuntimeError):
+        raise InversionError(f"shifts must be a list of numbers, got {shifts!r}"[:300]) from None
+    if not values:
+        raise InversionError("give at least one shift")
+    bad = next((s for s in values if not math.isfinite(s)), None)
+    if bad is not None:
+        raise InversionError(f"shifts must be finite numbers, got {bad}")
+    return values
+
+
+def check_index(index, directions: DirectionSet) -> int:
+    """The direction index as an int in range (negative counts from the end), or an InversionError."""
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral):  # True or 1.5 failed deep in torch
+        raise InversionError(f"the direction index must be an integer, got {index!r}")
+    if not -directions.num_directions <= index < directions.num_directions:
+        raise InversionError(f"direction {index} out of range: the set has {directions.num_directions}")
+    return int(index)
+
+
 @torch.no_grad()
 def edit_strip(generator: Generator, latents: torch.Tensor, directions: DirectionSet, index: int,
                shifts: list[float]) -> torch.Tensor:
@@ -27,7 +56,8 @@ def edit_strip(generator: Generator, latents: torch.Tensor, directions: Directio
     if directions.latent_dim != generator.latent_dim:
         raise InversionError(f"the direction set has latent size {directions.latent_dim}, "
                              f"{generator.name} has {generator.latent_dim}: they come from different generators")
-    direction = directions[index].to(latents)
+    shifts = check_shifts(shifts)
+    direction = directions[check_index(index, directions)].to(latents)
     columns = [generator.shifted(latents, float(s) * direction.expand(len(latents), -1)).clamp(-1, 1) for s in shifts]
     return torch.stack(columns, dim=1)
 
@@ -44,13 +74,11 @@ class EditResult:
 def edit_image(generator: Generator, images: torch.Tensor, directions: DirectionSet, index: int,
                shifts: list[float], encoder: Encoder | None = None, **invert_options) -> EditResult:
     """Invert ``images`` (N, C, H, W in [-1, 1]) and edit each along direction ``index``."""
-    if not shifts:
-        raise InversionError("give at least one shift")
-    if not -directions.num_directions <= index < directions.num_directions:
-        raise InversionError(f"direction {index} out of range: the set has {directions.num_directions}")
+    shifts = check_shifts(shifts)  # before the inversion, which is the slow part
+    index = check_index(index, directions)
     inversion = invert(generator, images, encoder=encoder, **invert_options)
     edited = edit_strip(generator, inversion.latents, directions, index, shifts)
-    return EditResult(images, inversion, edited, [float(s) for s in shifts], index)
+    return EditResult(images, inversion, edited, shifts, index)
 
 
 def strip_image(result: EditResult, row: int = 0, scale: int = 1):
@@ -71,12 +99,9 @@ def parse_shift_range(text: str, count: int = 9) -> list[float]:
             low, high = (float(part) for part in text.split("..", 1))
             if count < 1:
                 raise ValueError
-            if count == 1:
-                return [low]
-            return [low + (high - low) * i / (count - 1) for i in range(count)]
-        values = [float(part) for part in text.split(",") if part.strip()]
+            values = [low] if count == 1 else [low + (high - low) * i / (count - 1) for i in range(count)]
+        else:
+            values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise InversionError(f"shifts must look like -4..4 (with a count) or -4,-2,0,2,4; got {text!r}") from None
-    if not values:
-        raise InversionError("give at least one shift")
-    return values
+    return check_shifts(values)

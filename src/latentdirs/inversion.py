@@ -58,6 +58,8 @@ def check_images(generator: Generator, images: torch.Tensor) -> torch.Tensor:
     channels, height, width = generator.image_shape
     if images.dim() != 4:
         raise InversionError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+    if len(images) == 0:  # min() of an empty tensor would fail with torch's reduction message
+        raise InversionError(f"no images to invert: got an empty batch of shape {tuple(images.shape)}")
     if images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
         raise InversionError(f"images look channels-last {tuple(images.shape)}; permute to (N, C, H, W)")
     if images.shape[1] != channels:

@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from ..runs import atomic_write_text
     from ..web.images import load_sets
     from ..web.ratings import DB_NAME, RatingStore, answers_csv, apply_names, format_report, summary_rows, to_csv
+    for option, path, name in (("--csv", args.csv, "mos.csv"), ("--answers-csv", args.answers_csv, "answers.csv")):
+        if path and Path(path).is_dir():  # checked before the report, not after it with a temporary file's name
+            raise ValueError(f"{option} {path} is a folder; give a file name, e.g. {Path(path) / name}")
     db = Path(args.db) if args.db else Path(args.sets[0]) / DB_NAME
     if not db.exists():
         raise FileNotFoundError(f"no answers database at {db} (rate with `latentdirs serve` first, or pass --db)")

@@ -4,8 +4,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import (Formatter, add_generator_options, add_rating_options, add_runtime_options, positive_int,
-                      set_threads)
+from .options import (Formatter, add_generator_options, add_rating_options, add_runtime_options, nonnegative_int,
+                      positive_int, set_threads)
+
+
+def port_number(text: str) -> int:
+    """A port from 0 to 65535 (the socket would bind a larger one modulo 65536)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = None
+    if port is None or not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535 (0: a free one), got {text!r}")
+    return port
 
 
 def add_parser(sub) -> None:
@@ -20,9 +31,10 @@ def add_parser(sub) -> None:
                        formatter_class=Formatter)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind; anything but loopback exposes the app to your network")
-    p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    p.add_argument("--port", type=port_number, default=8765, help="port (0 picks a free one)")
     add_rating_options(p, help="run folders or direction-set folders (one generator)")  # here: --help keeps --db after --port
-    p.add_argument("--cache-size", type=int, default=512, help="rendered images kept in memory (0: no cache)")
+    p.add_argument("--cache-size", type=nonnegative_int, default=512,
+                   help="rendered images kept in memory (0: no cache)")
     p.add_argument("--rating-latents", type=positive_int, default=10,
                    help="latents (seeds 0..N-1) every assessor rates on; fixed when the database is created")
     p.add_argument("--log-requests", action="store_true", help="print a line per request (a slider drag sends many)")

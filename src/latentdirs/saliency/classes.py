@@ -17,6 +17,7 @@ Wrap a torchvision one, for instance, with its own normalisation:
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable
@@ -31,11 +32,16 @@ Classifier = Callable[[torch.Tensor], torch.Tensor]
 @torch.no_grad()
 def count_top_classes(classifier: Classifier, batches: Iterable[torch.Tensor], top_k: int = 5) -> Counter:
     """How many images have each class among their ``top_k`` predictions."""
+    # top_k 0 was reported as "no target images were classified"
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     counts: Counter = Counter()
     for images in batches:
         logits = classifier(images)
         if logits.dim() != 2:
             raise ValueError(f"the classifier must return logits of shape (batch, classes), got {tuple(logits.shape)}")
+        if not torch.isfinite(logits).all():  # topk of NaN logits picks arbitrary classes
+            raise ValueError("the classifier returned NaN or inf logits; check its weights and input scaling")
         k = min(top_k, logits.shape[1])
         counts.update(logits.topk(k, dim=1).indices.flatten().tolist())
     return counts
@@ -56,6 +62,8 @@ def select_classes(classifier: Classifier, batches: Iterable[torch.Tensor], top_
 
 def image_folder_batches(folder: str | Path, size: int = 224, batch_size: int = 32) -> Iterable[torch.Tensor]:
     """Batches of the images in ``folder`` (shorter side resized then centre-cropped to ``size``), [-1, 1] NCHW."""
+    if size < 1 or batch_size < 1:  # size 0 gave 0x0 images, batch_size 0 range()'s error
+        raise ValueError(f"size and batch_size must be at least 1, got {size} and {batch_size}")
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise FileNotFoundError(f"no images in {folder}")

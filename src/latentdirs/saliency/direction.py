@@ -20,6 +20,7 @@ does not whiten the border at all. The pick is the best (k, sign, s) among candi
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ import torch
 from ..directions import DirectionSet
 from ..generators.base import Generator
 from ..runs import atomic_write_text
-from .masks import DEFAULT_AREA, DEFAULT_THRESHOLD, area_filter, intensity
+from .masks import DEFAULT_AREA, DEFAULT_THRESHOLD, MaskConfig, area_filter, intensity
 
 DEFAULT_SHIFTS = (3.0, 6.0, 9.0)
 
@@ -119,7 +120,22 @@ def rank_directions(generator: Generator, directions: DirectionSet | torch.Tenso
                     progress: bool = False) -> DirectionRanking:
     """Score every direction, both signs, each shift in ``shifts``; see the module docstring."""
     matrix = directions.matrix if isinstance(directions, DirectionSet) else torch.as_tensor(directions)
+    if matrix.dim() != 2:
+        raise ValueError(f"directions must be a (latent_dim, K) matrix or a DirectionSet, got shape "
+                         f"{tuple(matrix.shape)}")
     indices = list(range(matrix.shape[1])) if indices is None else list(indices)
+    # Checked before any image is drawn: each of these failed later (an IndexError, NaN scores, a silent 1-pixel
+    # or whole-image border, every candidate invalid), or ranked nothing but unmoved images.
+    MaskConfig(threshold=threshold, min_area=min_area, max_area=max_area)  # its own checks: threshold, area range
+    if not indices or any(not 0 <= k < matrix.shape[1] for k in indices):
+        raise ValueError(f"indices must name directions 0 to {matrix.shape[1] - 1}, got {indices}")
+    shifts = list(shifts)
+    if not shifts or not all(math.isfinite(s) for s in shifts) or not any(shifts):
+        raise ValueError(f"shifts must be finite, at least one and not all 0 (both signs are tried), got {shifts}")
+    if num_latents < 1 or batch_size < 1:
+        raise ValueError(f"num_latents and batch_size must be at least 1, got {num_latents} and {batch_size}")
+    if not 0 <= border <= 0.5:
+        raise ValueError(f"border is a fraction of the side in [0, 0.5], got {border}")
     device = generator.device
     z = generator.sample_latents(num_latents, generator=torch.Generator().manual_seed(seed), device="cpu").to(device)
     base = torch.cat([generator(chunk) for chunk in z.split(batch_size)])

@@ -15,6 +15,7 @@ the image (the shift failed, or whitened the object too) are dropped.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -46,6 +47,8 @@ class MaskConfig:
     """... and at most this fraction."""
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.shift):  # a NaN shift gave NaN images: 50 batches, then "no sample passed"
+            raise ValueError(f"shift must be a finite number, got {self.shift}")
         if not 0 < self.threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
         if not 0 <= self.min_area < self.max_area <= 1:
@@ -105,6 +108,8 @@ def stream_pairs(generator: Generator, direction: torch.Tensor, shift: float = 6
     can report the acceptance rate of the area filter.
     """
     config = MaskConfig(shift, threshold, min_area, max_area)
+    if batch_size < 1:  # 0 yielded empty batches forever (write_dataset never finished)
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     rng = torch.Generator().manual_seed(seed)
     stats = {} if stats is None else stats
     stats.setdefault("drawn", 0)

@@ -10,6 +10,8 @@ Truth masks are binarised at 0.5.
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 BETA2 = 0.3
@@ -17,17 +19,32 @@ NUM_THRESHOLDS = 255
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(x.shape[0], -1).float() if x.dim() > 2 else x.reshape(1, -1).float()
+    return x.flatten(1).float() if x.dim() > 2 else x.reshape(1, -1).float()  # flatten: also for 0 images
+
+
+def _pair(prediction: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both flattened to (N, pixels), or a ValueError: a mismatch broadcast silently (1 mask against N
+    predictions) or failed with torch's size message; a prediction outside [0, 1] gave numbers of another scale."""
+    p, t = _flat(prediction), _flat(truth)
+    if p.shape != t.shape:
+        raise ValueError(f"prediction {tuple(prediction.shape)} and truth {tuple(truth.shape)} must hold the same "
+                         "number of images of the same size; resize the prediction to its mask first")
+    if p.numel() and not ((p >= -1e-4) & (p <= 1 + 1e-4)).all():  # NaN fails too
+        raise ValueError(f"predictions must be object probabilities in [0, 1], got values in "
+                         f"[{p.min().item():.4g}, {p.max().item():.4g}] (a 0-255 mask: divide by 255)")
+    return p, t
 
 
 def mae(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """Per-image MAE (N,) for predictions in [0, 1] and masks (N, [1,] H, W)."""
-    return (_flat(prediction) - (_flat(truth) >= 0.5).float()).abs().mean(1)
+    p, t = _pair(prediction, truth)
+    return (p - (t >= 0.5).float()).abs().mean(1)
 
 
 def iou(prediction: torch.Tensor, truth: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     """Per-image IoU (N,) of the prediction binarised at ``threshold``."""
-    p, t = _flat(prediction) >= threshold, _flat(truth) >= 0.5
+    p, t = _pair(prediction, truth)
+    p, t = p >= threshold, t >= 0.5
     inter, union = (p & t).sum(1).float(), (p | t).sum(1).float()
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
 
@@ -35,7 +52,8 @@ def iou(prediction: torch.Tensor, truth: torch.Tensor, threshold: float = 0.5) -
 def precision_recall_curve(prediction: torch.Tensor, truth: torch.Tensor,
                            num_thresholds: int = NUM_THRESHOLDS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(thresholds (T,), precision (N, T), recall (N, T)) per image."""
-    p, t = _flat(prediction), _flat(truth) >= 0.5
+    p, t = _pair(prediction, truth)
+    t = t >= 0.5
     thresholds = torch.arange(1, num_thresholds + 1, dtype=torch.float32) / num_thresholds
     above = p.unsqueeze(1) >= thresholds.view(1, -1, 1)  # (N, T, P)
     tp = (above & t.unsqueeze(1)).sum(2).float()
@@ -50,6 +68,8 @@ class SaliencyScores:
     """Accumulates per-image MAE, IoU and the precision/recall curve; :meth:`summary` gives the numbers."""
 
     def __init__(self, num_thresholds: int = NUM_THRESHOLDS) -> None:
+        if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, numbers.Integral) or num_thresholds < 1:
+            raise ValueError(f"num_thresholds must be a positive integer, got {num_thresholds!r}")
         self.num_thresholds = num_thresholds
         self.mae: list[float] = []
         self.iou: list[float] = []

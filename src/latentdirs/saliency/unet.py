@@ -8,13 +8,16 @@ Saved as ``unet.safetensors`` + ``unet.json`` (the architecture), read back with
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..configs import check_declared
 from ..runs import atomic_path, atomic_write_text, read_json_object
 
 WEIGHTS_FILE, CONFIG_FILE = "unet.safetensors", "unet.json"
@@ -31,6 +34,15 @@ class UNetConfig:
     """Probabilities are softmax(logits / temperature), in training and at inference."""
     input_size: int | None = None
     """Shorter image side it was trained at (None: images as given); evaluation resizes to it by default."""
+    POSITIVE: ClassVar[tuple[str, ...]] = ("in_channels", "base_channels", "depth", "input_size")
+
+    def __post_init__(self) -> None:
+        # depth 0 was an IndexError, 0 channels torch's conv message at the first image, temperature 0 NaN
+        # probabilities; UNet.load names unet.json when these refuse it
+        check_declared(self)
+        t = self.temperature
+        if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {self.temperature!r}")
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -56,6 +68,9 @@ class UNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (N, 2, H, W); channel 1 is 'object'."""
+        if images.dim() == 4 and images.shape[1] != self.config.in_channels:
+            raise ValueError(f"this U-Net takes {self.config.in_channels}-channel images, got {images.shape[1]} "
+                             f"channels (shape {tuple(images.shape)})")
         if images.shape[-1] % self.multiple or images.shape[-2] % self.multiple:
             raise ValueError(f"U-Net input sides must be divisible by {self.multiple}, got {tuple(images.shape[-2:])}; "
                              "use predict(), which pads")
@@ -78,10 +93,10 @@ class UNet(nn.Module):
         ``size``: the shorter side the U-Net sees ("trained": ``config.input_size``; None: as given);
         the probability is resized back. Sides are reflect-padded to a multiple of 2 ** (depth - 1).
         """
-        was_training = self.training
-        self.eval()
         h, w = images.shape[-2:]
         size = self.config.input_size if size == "trained" else size
+        if size is not None and not (isinstance(size, int) and size >= 1):
+            raise ValueError(f"size must be a positive integer, None or 'trained', got {size!r}")
         x = images
         if size is not None and min(h, w) != size:
             scale = size / min(h, w)
@@ -89,12 +104,19 @@ class UNet(nn.Module):
                               align_corners=False, antialias=True)
         xh, xw = x.shape[-2:]
         ph, pw = (-xh) % self.multiple, (-xw) % self.multiple
+        if ph >= xh or pw >= xw:  # reflect padding needs more pixels than it adds
+            raise ValueError(f"images of {xh}x{xw} pixels (as the U-Net sees them) are too small for depth "
+                             f"{self.config.depth}: give sides over {self.multiple // 2} pixels, or a larger size")
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-        prob = torch.softmax(self(x) / self.config.temperature, dim=1)[:, 1:, :xh, :xw]
+        was_training = self.training
+        self.eval()
+        try:  # a refused input leaves the U-Net in the mode it was in
+            prob = torch.softmax(self(x) / self.config.temperature, dim=1)[:, 1:, :xh, :xw]
+        finally:
+            self.train(was_training)
         if (xh, xw) != (h, w):
             prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)
-        self.train(was_training)
         return prob
 
     def save(self, directory: str | Path, meta: dict | None = None) -> Path:

@@ -199,6 +199,9 @@ class Renderer:
     only slow each other down."""
 
     def __init__(self, generator: Generator, cache_size: int = 512) -> None:
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+            # a negative size emptied the cache past empty: every render ended in a KeyError (an HTTP 500)
+            raise ValueError(f"cache_size must be an integer >= 0 (0: no cache), got {cache_size!r}")
         self.generator = generator
         self.cache_size = cache_size
         self._cache: OrderedDict = OrderedDict()

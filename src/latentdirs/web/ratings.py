@@ -22,6 +22,7 @@ import io
 import random
 import sqlite3
 import time
+import unicodedata
 from collections import Counter, defaultdict
 from contextlib import closing
 from pathlib import Path
@@ -65,6 +66,11 @@ def _text(value, what: str) -> str:
         return ""
     if not isinstance(value, str):  # a list or object would be stored as its str()
         raise RatingError(f"{what} must be a string, got {type(value).__name__}")
+    # An unpaired surrogate cannot be stored as UTF-8 (was an HTTP 500); a control character would reach
+    # the terminal of `latentdirs mos` and the saved direction names. Whitespace is collapsed by the callers.
+    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs") and not ch.isspace()), None)
+    if bad is not None:
+        raise RatingError(f"{what} holds the control or unpaired surrogate character {bad!r}; use printable text")
     return value
 
 
