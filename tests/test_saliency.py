@@ -401,3 +401,19 @@ def test_unet_predict_names_too_small_images_wrong_channels_and_size_0():
     with pytest.raises(ValueError, match="size must be a positive integer"):
         unet.predict(torch.zeros(1, 3, 8, 8), size=0)
     assert unet.training and unet.predict(torch.zeros(1, 3, 3, 3)).shape == (1, 1, 3, 3)
+
+
+def test_a_mask_stored_as_zero_one_labels_is_read_as_object_and_background(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from latentdirs.saliency.masks import load_mask
+    labels = np.zeros((8, 8), dtype=np.uint8)
+    labels[2:5, 3:6] = 1  # a 0/1 label map, as some data sets store masks
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    Image.fromarray(labels * 255).save(tmp_path / "full.png")
+    grey = labels * 128
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    assert torch.equal(load_mask(tmp_path / "labels.png"), load_mask(tmp_path / "full.png"))
+    assert load_mask(tmp_path / "labels.png").sum() == 9
+    assert torch.allclose(load_mask(tmp_path / "grey.png").max(), torch.tensor(128 / 255))  # grey levels kept

@@ -230,11 +230,15 @@ def load_image(path: Path, size: int | None = None) -> torch.Tensor:
 
 
 def load_mask(path: Path, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """A mask file -> (H, W) float in [0, 1] (grey levels kept; >= 0.5 is object when binarised)."""
+    """A mask file -> (H, W) float in [0, 1] (grey levels kept; >= 0.5 is object when binarised).
+
+    A mask whose grey levels are only 0 and 1 is a 0/1 label map (as some data sets store them), not a
+    nearly black 0..255 one: its 1s are object."""
     mask = _open(path, "L")
     if size is not None and mask.size != size:
         mask = mask.resize(size, Image.NEAREST)
-    return torch.from_numpy(np.asarray(mask).copy()).float().div(255)
+    levels = np.asarray(mask).copy()
+    return torch.from_numpy(levels).float().div(1 if levels.max() == 1 else 255)
 
 
 def resize_shorter(image: Image.Image, size: int, resample) -> Image.Image:
