@@ -278,3 +278,19 @@ def run_every_command(kind: list[str], tmp_path, image_size: int, batch: int = 6
     (demo,) = (tmp_path / "demo").iterdir()
     assert (demo / "report.md").exists()
     return run
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(label_dim=3, classes=[1.5]), "a class is an index \\(an int\\) or a class name, got 1.5"),
+    (dict(label_dim=3, classes=True), "got True"),
+    (dict(latent_dim=True), "latent_dim=True: expected an int"),
+    (dict(label_dim="3"), "label_dim='3': expected an int"),
+    (dict(class_names="abc"), "class_names='abc': expected a list of names"),
+    (dict(label_dim=3, activation="leaky_relu", negative_slope="x"), "negative_slope='x'"),
+])
+def test_dcgan_options_of_the_wrong_kind_are_named(tmp_path, options, message):
+    path = save(TutorialG(nz=15).state_dict(), tmp_path / "cond.pt")
+    with pytest.raises(GeneratorError, match=message):
+        load_generator("dcgan-tutorial", path, **options)
+    with pytest.raises(GeneratorError, match="'dcgan-tutorial' needs a checkpoint"):
+        load_generator("dcgan-tutorial")

@@ -610,3 +610,22 @@ def test_trusted_pickle_without_its_code_says_what_is_missing(tmp_path, zoo_conf
     with pytest.raises(CheckpointError, match="module 'models'.*not importable"):
         load_generator("proggan", path, trust_pickle=True)
     assert load_generator("proggan", path).describe()["scale_depths"] == [512] * 4  # weights-only works
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(classes=[1.5]), "classes=\\[1.5\\]: give an int, a list of ints or 'random'"),
+    (dict(classes=True), "classes=True"),
+    (dict(classes="random", num_random_classes=0), "num_random_classes \\(a positive int, got 0\\)"),
+    (dict(truncation="0.5"), "truncation='0.5': BigGAN needs a number"),
+])
+def test_biggan_options_of_the_wrong_kind_are_named(options, message):
+    from latentdirs.generators.biggan import BigGANGenerator
+    network = types.SimpleNamespace(config={"z_dim": 8, "num_classes": 10})  # the options are checked before use
+    with pytest.raises(generators.GeneratorError, match=message):
+        BigGANGenerator(network, **options)
+
+
+@pytest.mark.parametrize("kind", ["stylegan2", "proggan", "biggan", "sngan-mnist", "nvlabs-pickle"])
+def test_a_kind_that_reads_a_file_says_so_without_one(kind):
+    with pytest.raises(generators.GeneratorError, match=f"'{kind}' needs a checkpoint.*--checkpoint PATH"):
+        load_generator(kind)

@@ -100,3 +100,14 @@ def test_the_first_shipped_gan_stays_loadable_and_old_sets_find_it(generator):
     with pytest.raises(GeneratorError, match="training_steps"):
         generator_from_spec({"kind": "shapes3d", "path": None, "options": {}},
                             {**generator.describe(), "training_steps": 5})
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(space="w+", layers=[0.5, 2.7]), "expected \\(START, STOP\\), two ints"),
+    (dict(space="w+", layers=3), "expected \\(START, STOP\\), two ints"),
+    (dict(space="w", truncation="0.5"), "truncation='0.5': expected a number in \\(0, 1\\]"),
+    (dict(space="w", truncation=None), "truncation=None"),
+])
+def test_style_options_of_the_wrong_kind_are_named(options, message):
+    with pytest.raises(GeneratorError, match=message):
+        load_generator("shapes3d", **options)

@@ -173,3 +173,56 @@ def test_a_set_whose_factory_is_gone_says_which_module_to_make_importable(tmp_pa
         monkeypatch.delitem(sys.modules, name)
     assert main(["render", str(run), "--out", str(tmp_path / "c")]) == 2
     assert "generator factory 'mypkg.gens:make': there is no module 'mypkg'" in capsys.readouterr().err
+
+
+def _images(z):
+    return torch.tanh(z[:, :3, None, None].expand(-1, 3, 16, 16))
+
+
+@pytest.mark.parametrize("module, options, message", [
+    (_images, dict(latent_dim=True), "latent_dim must be a positive int, got True"),
+    (None, dict(latent_dim=8), "module must be an nn.Module or a callable"),
+    (_images, dict(latent_dim=8, output_range=(1, 1)), "output_range=\\(1, 1\\): expected \\(low, high\\)"),
+    (_images, dict(latent_dim=8, output_range="0,1"), "output_range='0,1'"),
+    (_images, dict(latent_dim=8, latent_shape=(3, 1, 1)), "product is latent_dim=8"),
+    (_images, dict(latent_dim=8, first_layer="fc.weight"), "needs an nn.Module with parameters"),
+    (lambda z: (_images(z) * 127.5 + 127.5).byte(), dict(latent_dim=8), "got uint8.*out.float\\(\\) / 127.5 - 1"),
+    (lambda z: _images(z).double(), dict(latent_dim=8), "must be float32.*got float64"),
+    (lambda z: _images(z) * 127.5 + 127.5, dict(latent_dim=8), "must be in \\[-1, 1\\].*output_range=\\(0, 255\\)"),
+])
+def test_wrap_names_what_is_wrong_with_its_arguments_or_the_images(module, options, message):
+    import latentdirs
+    with pytest.raises(latentdirs.GeneratorError, match=message):
+        latentdirs.wrap(module, **options)
+
+
+def test_wrap_first_layer_must_name_a_parameter():
+    import latentdirs
+    net = torch.nn.Sequential(torch.nn.Linear(8, 768), torch.nn.Unflatten(1, (3, 16, 16)), torch.nn.Tanh())
+    with pytest.raises(latentdirs.GeneratorError, match="first_layer='fc.weight' is not a parameter.*0.weight"):
+        latentdirs.wrap(net, latent_dim=8, first_layer="fc.weight")
+    assert latentdirs.wrap(net, latent_dim=8, latent_shape=(-1,), first_layer="0.weight").first_layer_weight().shape \
+        == (768, 8)
+
+
+def test_a_checkpoint_given_to_a_factory_without_one_or_missing_for_one_that_needs_it(tmp_path, site, capsys):
+    import latentdirs
+    with pytest.raises(latentdirs.GeneratorError, match="'mypkg.gens:make' needs a checkpoint.*--checkpoint PATH"):
+        latentdirs.load_generator("mypkg.gens:make")
+    with pytest.raises(latentdirs.GeneratorError, match="a generator kind is a string"):
+        latentdirs.load_generator(None)
+    assert main(["discover", "--generator", "planted", "--checkpoint", str(tmp_path), "-k", "2", "--steps", "1",
+                 "--runs-dir", str(tmp_path / "runs"), "--no-render"]) == 2
+    assert "'planted' takes no checkpoint file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"kind": "planted", "options": [1]}, "generator record is damaged"),
+    ({"kind": 5}, "generator record is damaged"),
+    ({"kind": "shapes3d", "path": 5}, "generator record is damaged"),
+    ({"kind": "planted", "options": {"nope": 1}}, "records the generator 'planted' with options \\{'nope': 1\\}"),
+])
+def test_a_damaged_generator_record_is_named_not_a_type_error(tmp_path, spec, message):
+    import latentdirs
+    with pytest.raises(latentdirs.GeneratorError, match=message):
+        latentdirs.generators.generator_from_spec(spec, {"name": "planted"})

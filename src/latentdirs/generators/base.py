@@ -23,6 +23,7 @@ Optional hooks (return ``None`` when not available):
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -184,8 +185,8 @@ def style_space_layers(space: str, layers, num_layers: int, truncation: float = 
         raise GeneratorError(f"space={space!r}: expected 'z', 'w' or 'w+'.")
     if layers is not None and space != "w+":
         raise GeneratorError(f"layers={layers!r} only applies to space='w+' (got space={space!r}).")
-    if not 0.0 < truncation <= 1.0:
-        raise GeneratorError(f"truncation={truncation}: expected a value in (0, 1].")
+    if isinstance(truncation, bool) or not isinstance(truncation, numbers.Real) or not 0.0 < truncation <= 1.0:
+        raise GeneratorError(f"truncation={truncation!r}: expected a number in (0, 1].")
     if layers is None:
         return 0, num_layers
     if isinstance(layers, str):
@@ -198,7 +199,15 @@ def style_space_layers(space: str, layers, num_layers: int, truncation: float = 
             raise GeneratorError(f"layers={layers!r}: expected a contiguous range")
         start, stop = layers.start, layers.stop
     else:
-        start, stop = (int(v) for v in layers)
+        # two ints: floats would be cut silently ((0.5, 2.7) -> layers 0..1), anything else is a TypeError deep inside
+        try:
+            pair = list(layers)
+        except TypeError:
+            pair = []
+        if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+            raise GeneratorError(f"layers={layers!r}: expected (START, STOP), two ints such as (0, 4), or 'START-STOP' "
+                                 "such as '0-4' (layers 0..3).")
+        start, stop = (int(v) for v in pair)
     if not 0 <= start < stop <= num_layers:
         raise GeneratorError(f"layers=({start}, {stop}): need 0 <= start < stop <= {num_layers} (this generator has "
                              f"{num_layers} style layers; the range is half-open, (0, 4) means layers 0..3).")
@@ -289,8 +298,22 @@ class WrappedGenerator(Generator):
                  latent_shape: tuple[int, ...] | None = None, output_range: tuple[float, float] = (-1.0, 1.0),
                  first_layer: str | None = None) -> None:
         super().__init__()
-        if not isinstance(latent_dim, int) or latent_dim < 1:
+        if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
             raise GeneratorError(f"latent_dim must be a positive int, got {latent_dim!r}")
+        if not callable(module):
+            raise GeneratorError(f"module must be an nn.Module or a callable latent -> images, got "
+                                 f"{type(module).__name__}")
+        _check_output_range(output_range)
+        if latent_shape is not None:
+            _check_latent_shape(latent_shape, latent_dim)
+        if first_layer is not None:
+            # named here, not when SeFa asks for it: a typo is a KeyError deep inside SeFa otherwise
+            names = [n for n, _ in module.named_parameters()] if isinstance(module, nn.Module) else []
+            if first_layer not in names:
+                raise GeneratorError(f"first_layer={first_layer!r} is not a parameter of the module; "
+                                     + (f"its parameters: {_preview_names(names)}" if names else
+                                        "first_layer needs an nn.Module with parameters (not a plain function)")
+                                     + ".")
         self.latent_dim = latent_dim
         self.name = name
         self.latent_shape = latent_shape
@@ -315,6 +338,35 @@ class WrappedGenerator(Generator):
         if self._first_layer is None:
             return _first_linear_weight(self.module, self.latent_dim) if hasattr(self, "module") else None
         return dict(self.module.named_parameters())[self._first_layer].detach()
+
+
+def _check_output_range(output_range) -> None:
+    try:
+        lo, hi = (float(v) for v in output_range)
+        ok = all(not isinstance(v, (bool, str)) for v in output_range) and np.isfinite([lo, hi]).all() and lo < hi
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:  # (1, 1) divides by zero and a reversed range flips the images: NaN or silently wrong later
+        raise GeneratorError(f"output_range={output_range!r}: expected (low, high), two finite numbers with "
+                             "low < high, e.g. (0, 1) for images in [0, 1].")
+
+
+def _check_latent_shape(latent_shape, latent_dim: int) -> None:
+    try:
+        dims = [int(v) for v in latent_shape if not isinstance(v, (bool, float, str))]
+        known = [v for v in dims if v != -1]  # one -1 is view()'s "the rest"
+        ok = (len(dims) == len(latent_shape) > 0 and len(dims) - len(known) <= 1 and min(known, default=1) >= 1
+              and (latent_dim % int(np.prod(known)) == 0 if len(known) < len(dims)
+                   else int(np.prod(known)) == latent_dim))
+    except TypeError:
+        ok = False
+    if not ok:  # else the reshape fails on the first batch, and the message blames latent_dim
+        raise GeneratorError(f"latent_shape={latent_shape!r}: expected a tuple of positive ints whose product is "
+                             f"latent_dim={latent_dim}, e.g. ({latent_dim}, 1, 1).")
+
+
+def _preview_names(names: list[str], limit: int = 8) -> str:
+    return ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
 def _first_linear_weight(module: nn.Module, latent_dim: int) -> torch.Tensor | None:
@@ -393,7 +445,15 @@ def check_generator(gen: Generator, batch: int = 2) -> torch.Tensor:
                              "If your generator returns NHWC, permute it in a small wrapper.")
     if min(out.shape[2:]) < 16:
         raise GeneratorError(f"{gen.name}: images must be at least 16x16, got {tuple(out.shape[2:])}.")
+    if out.dtype != torch.float32:  # the reconstructor and classifiers are float32: later a dtype mismatch
+        dtype = str(out.dtype).replace("torch.", "")
+        raise GeneratorError(f"{gen.name}: images must be float32 in [-1, 1], got {dtype}"
+                             + (" (integer images such as uint8 [0, 255]: return out.float() / 127.5 - 1)"
+                                if not out.dtype.is_floating_point else "; return out.float()") + ".")
     check_finite(out, gen.name)
+    if out.abs().max() > 10:  # [0, 255] images: everything would run, on images saturated to white
+        raise GeneratorError(f"{gen.name}: images must be in [-1, 1], got values in [{out.min().item():.4g}, "
+                             f"{out.max().item():.4g}]; rescale them (wrap(..., output_range=(0, 255)) for [0, 255]).")
     return out
 
 

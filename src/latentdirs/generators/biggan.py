@@ -23,6 +23,7 @@ weight (``gen_z`` reads ``cat(z, class_embedding)``), as the SeFa paper does for
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 from typing import Sequence
 
@@ -262,8 +263,8 @@ class BigGANGenerator(Generator):
     def __init__(self, network: BigGANDeep, classes=207, truncation: float = 1.0,
                  num_random_classes: int = 8, seed: int = 0) -> None:
         super().__init__()
-        if not 0.0 < truncation <= 1.0:
-            raise GeneratorError(f"truncation={truncation}: BigGAN needs a value in (0, 1].")
+        if isinstance(truncation, bool) or not isinstance(truncation, numbers.Real) or not 0.0 < truncation <= 1.0:
+            raise GeneratorError(f"truncation={truncation!r}: BigGAN needs a number in (0, 1].")
         self.network = network
         self.latent_dim = network.config["z_dim"]
         self.name = "biggan"
@@ -272,9 +273,19 @@ class BigGANGenerator(Generator):
         if isinstance(classes, str):
             if classes != "random":
                 raise GeneratorError(f"classes={classes!r}: give an int, a list of ints or 'random'.")
-            chosen = torch.randint(num_classes, (num_random_classes,), generator=torch.Generator().manual_seed(seed))
+            if isinstance(num_random_classes, bool) or not isinstance(num_random_classes, numbers.Integral) \
+                    or num_random_classes < 1 or isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+                raise GeneratorError(f"classes='random' draws num_random_classes (a positive int, got "
+                                     f"{num_random_classes!r}) classes with seed (an int, got {seed!r}).")
+            chosen = torch.randint(num_classes, (int(num_random_classes),),
+                                   generator=torch.Generator().manual_seed(seed))
         else:
-            chosen = torch.as_tensor([classes] if isinstance(classes, int) else list(classes))
+            listed = [classes] if not hasattr(classes, "__iter__") else list(classes)
+            listed = [c.item() if isinstance(c, torch.Tensor) and c.numel() == 1 else c for c in listed]
+            if not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in listed):
+                # floats were cut to ints (1.5 -> class 1) and True was class 1
+                raise GeneratorError(f"classes={classes!r}: give an int, a list of ints or 'random'.")
+            chosen = torch.as_tensor([int(c) for c in listed], dtype=torch.long)
         if chosen.numel() == 0 or chosen.min() < 0 or chosen.max() >= num_classes:
             raise GeneratorError(f"classes={classes!r}: classes must be in [0, {num_classes}).")
         self.class_option = classes if isinstance(classes, (int, str)) else [int(c) for c in classes]

@@ -29,6 +29,8 @@ SeFa (``first_layer_weight``) factorizes the z rows of the first transposed conv
 """
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -167,6 +169,9 @@ class DCGANTutorialNetwork(nn.Module):
         super().__init__()
         if activation not in ("relu", "leaky_relu"):
             raise GeneratorError(f"activation={activation!r}: expected 'relu' or 'leaky_relu'.")
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real) \
+                or not math.isfinite(negative_slope):  # else a TypeError at the first forward pass
+            raise GeneratorError(f"negative_slope={negative_slope!r}: expected a finite number such as 0.2.")
         slots: dict[int, nn.Module] = {}
         first = True
         for index, kind, *args in layout["layers"]:
@@ -221,7 +226,9 @@ class DCGANTutorialGenerator(Generator):
             return list(range(self.num_classes))
         names = self.class_names or ()
         chosen = []
-        for c in [classes] if isinstance(classes, (int, str)) else list(classes):
+        for c in [classes] if isinstance(classes, (int, str)) or not hasattr(classes, "__iter__") else list(classes):
+            if isinstance(c, bool) or not isinstance(c, (numbers.Integral, str)):  # 1.5 was cut to class 1
+                raise GeneratorError(f"classes={classes!r}: a class is an index (an int) or a class name, got {c!r}.")
             if isinstance(c, str) and not c.lstrip("-").isdigit():
                 if c not in names:
                     raise GeneratorError(f"classes: unknown class {c!r}; "
@@ -281,6 +288,12 @@ def from_state_dict(checkpoint, source: str = "state dict", latent_dim: int | No
                     activation: str = "relu", negative_slope: float = 0.2,
                     name: str = KIND) -> DCGANTutorialGenerator:
     """The generator of a loaded checkpoint (bare state dict or wrapper dict); see :func:`load`."""
+    for key, value in (("latent_dim", latent_dim), ("label_dim", label_dim)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise GeneratorError(f"{key}={value!r}: expected an int (or leave it out: it is read from the file).")
+    if class_names is not None and (isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names)):
+        # a string would give one class per character
+        raise GeneratorError(f"class_names={class_names!r}: expected a list of names (strings), one per class.")
     state = unwrap(checkpoint, source)
     layout = infer_layout(state, source)
     width = int(layout["in_channels"])

@@ -33,13 +33,26 @@ an easy, consistent signature for a classifier.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
-from .base import Generator, GroundTruth
+from .base import Generator, GeneratorError, GroundTruth
 
 FACTOR_NAMES = ("x", "y", "size", "hue", "background")
 RESPONSES = ("saturating", "linear")
+
+
+def _positive_numbers(values) -> tuple[float, ...] | None:
+    """``values`` as floats, or None unless it is a sequence (not a string) of positive finite numbers."""
+    if isinstance(values, (str, bytes)):
+        return None
+    try:
+        items = list(values)
+        floats = tuple(float(v) for v in items if not isinstance(v, (bool, str, bytes)))
+    except (TypeError, ValueError):
+        return None
+    return floats if len(floats) == len(items) and all(math.isfinite(v) and v > 0 for v in floats) else None
 
 
 class PlantedGenerator(Generator):
@@ -51,6 +64,15 @@ class PlantedGenerator(Generator):
                  edge_softness: float = 0.03) -> None:
         super().__init__()
         num_factors = len(FACTOR_NAMES)
+        # -O values arrive as JSON: a string or float here was a TypeError from deep inside torch
+        for key, value in (("latent_dim", latent_dim), ("image_size", image_size), ("seed", seed)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                raise GeneratorError(f"the planted generator's {key} must be an int, got {value!r}")
+        latent_dim, image_size, seed = int(latent_dim), int(image_size), int(seed)
+        for key, value in (("nuisance_strength", nuisance_strength), ("nuisance_jitter", nuisance_jitter),
+                           ("edge_softness", edge_softness)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise GeneratorError(f"the planted generator's {key} must be a finite number, got {value!r}")
         if latent_dim < num_factors:
             raise ValueError(f"the planted generator needs latent_dim >= {num_factors} (one per factor), got {latent_dim}")
         if image_size < 16:
@@ -59,9 +81,10 @@ class PlantedGenerator(Generator):
             raise ValueError(f"response must be one of {', '.join(RESPONSES)}, got {response!r}")
         if nuisance_strength < 0 or nuisance_jitter < 0:
             raise ValueError(f"nuisance_strength and nuisance_jitter must be >= 0, got {nuisance_strength}, {nuisance_jitter}")
-        scales = (1.0,) * num_factors if factor_scales is None else tuple(float(v) for v in factor_scales)
-        if len(scales) != num_factors or min(scales) <= 0:
-            raise ValueError(f"factor_scales needs {num_factors} positive numbers, got {factor_scales!r}")
+        # a string would be read character by character, a NaN scale gives NaN images
+        scales = (1.0,) * num_factors if factor_scales is None else _positive_numbers(factor_scales)
+        if scales is None or len(scales) != num_factors:
+            raise GeneratorError(f"factor_scales needs {num_factors} positive finite numbers, got {factor_scales!r}")
         self.name = "planted"
         self.latent_dim, self.image_size, self.seed = latent_dim, image_size, seed
         self.nuisance_strength, self.response, self.edge_softness = nuisance_strength, response, edge_softness

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
+import os
 import sys
 
 from .base import Generator, GeneratorError, check_generator, wrap
@@ -82,7 +83,11 @@ def load_generator(kind: str, path: str | None = None, **options) -> Generator:
     ``kind`` may also be ``"package.module:factory"``: ``factory(path, **options)`` (without
     ``path`` when it is None) returns a :class:`Generator` or a dict of :func:`wrap`'s arguments.
     """
+    if not isinstance(kind, str):
+        raise GeneratorError(f"a generator kind is a string such as 'shapes3d' or 'package.module:factory', "
+                             f"got {kind!r}")
     loader, where = _loader(kind)
+    _check_path(loader, kind, path, options, where)
     if where is None:
         gen = loader(path, **options) if path is not None else loader(**options)
     else:
@@ -90,6 +95,28 @@ def load_generator(kind: str, path: str | None = None, **options) -> Generator:
     # Remember how it was loaded, so a run folder can reload the same generator later.
     gen.load_spec = {"kind": kind, "path": None if path is None else str(path), "options": options}
     return gen.freeze()
+
+
+def _check_path(loader, kind: str, path, options: dict, where: str | None) -> None:
+    """A checkpoint given to a loader without one, or none to a loader that needs one: named, not a TypeError."""
+    try:
+        params = list(inspect.signature(loader).parameters.values())
+    except (TypeError, ValueError):  # a builtin or C callable: let the call say
+        return
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    if where is None:  # this package's loaders name their file `path`
+        first = next((p for p in params if p.name == "path"), None)
+    else:
+        first = positional[0] if positional else None
+    what = where or f"generator kind {kind!r}"
+    if path is not None and first is None:
+        # planted would take the path as its latent_dim
+        raise GeneratorError(f"{what} takes no checkpoint file, got the path {str(path)!r}: drop it (on the command "
+                             "line, --checkpoint).")
+    if (path is None and first is not None and first.kind != first.VAR_POSITIONAL and first.default is first.empty
+            and first.name not in options):
+        raise GeneratorError(f"{what} needs a checkpoint: pass its path (CLI: --checkpoint PATH); "
+                             f"`latentdirs generators` says what file each kind reads.")
 
 
 def _loader(kind: str):
@@ -208,11 +235,22 @@ def generator_from_spec(spec: dict, described: dict | None = None) -> Generator:
     if not spec or "kind" not in spec:
         raise ValueError("this direction set does not record how its generator was loaded; "
                          "pass the generator explicitly (--generator KIND [--checkpoint PATH])")
-    described = described or {}
-    kind = spec["kind"]
-    if spec.get("path") is None:
+    described = described if isinstance(described, dict) else {}
+    kind, path, options = spec["kind"], spec.get("path"), spec.get("options", {})
+    # a damaged record: named here, not a TypeError from the loader call
+    if not isinstance(kind, str) or not kind or not (path is None or isinstance(path, (str, os.PathLike))) \
+            or not isinstance(options, dict):
+        raise GeneratorError(f"this direction set's generator record is damaged: spec {spec!r} needs 'kind' "
+                             "(a string), 'path' (a string or null) and 'options' (an object); pass the generator "
+                             "explicitly (--generator KIND [--checkpoint PATH])")
+    if path is None:
         kind = _MOVED_WEIGHTS.get((kind, described.get("architecture")), kind)
-    generator = load_generator(kind, spec.get("path"), **spec.get("options", {}))
+    try:
+        generator = load_generator(kind, path, **options)
+    except TypeError as exc:  # recorded options the loader does not take (an edited record, or a changed loader)
+        raise GeneratorError(f"this direction set records the generator {kind!r} with options {options!r}, which it "
+                             f"does not take ({exc}); pass the generator explicitly "
+                             "(--generator KIND [--checkpoint PATH])") from exc
     now = generator.describe()
     for key in ("architecture", "training_steps", "latent_dim"):
         if key in described and key in now and described[key] != now[key]:
