@@ -79,6 +79,8 @@ def test_resume_from_the_command_line_matches_an_uninterrupted_run(tmp_path, mon
     (["render", "x", "--shifts", "a:b"], "shifts must look like"),
     (["render", "x", "--shifts", "1:2:0"], "at least one"),  # was torch.cat's "expected a non-empty list"
     (["render", "x", "--shifts", "0,nan"], "finite"),
+    (["discover", "--generator", "planted", "-O", "=1"], "expects KEY=VALUE"),  # was "unexpected keyword ''"
+    (["discover", "--generator", "planted", "-O", "latent_dim"], "expects KEY=VALUE"),
 ])
 def test_bad_cli_values_are_named(argv, message, capsys):
     with pytest.raises(SystemExit):

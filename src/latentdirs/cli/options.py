@@ -122,9 +122,9 @@ def generator_from_args(args: argparse.Namespace):
     if getattr(args, "trust_pickle", False):
         options["trust_pickle"] = True
     for item in getattr(args, "generator_option", []):
-        if "=" not in item:
+        key, _, value = item.partition("=")
+        if not key.strip() or "=" not in item:
             raise SystemExit(f"error: --generator-option expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
