@@ -326,6 +326,19 @@ def test_mos_command(tmp_path, capsys):
     assert "no answers database" in capsys.readouterr().err
 
 
+def test_mos_leaves_out_answers_for_directions_a_set_no_longer_has(tmp_path, capsys):
+    gen = load_generator("planted")
+    a = _save_set(tmp_path / "A", gen, 2, 0)
+    store = _known_store(a / ratings.DB_NAME)
+    store.record("ann", "A", 5, True, True, "other", "")  # rated before the set was saved again with 2 directions
+    assert main(["mos", str(a)]) == 0
+    printed = capsys.readouterr().out
+    assert "left out 1 answers for directions the sets no longer have: A #5" in printed
+    assert main(["mos", str(a), "--csv", str(tmp_path / "mos.csv")]) == 0
+    row, = [r for r in csv.DictReader((tmp_path / "mos.csv").open()) if r["set"] == "A"]
+    assert float(row["mos"]) == pytest.approx(0.8)  # the known answers alone, as in test_mos_command
+
+
 def test_serve_command_starts_on_loopback(runs, tmp_path, monkeypatch, capsys):
     from werkzeug import serving
     seen = {}

@@ -35,7 +35,14 @@ def run(args: argparse.Namespace) -> int:
     if not db.exists():
         raise FileNotFoundError(f"no answers database at {db} (rate with `latentdirs serve` first, or pass --db)")
     sets = load_sets(args.sets, check_generator=False)
-    answers = [a for a in RatingStore(db).answers() if a["set_name"] in sets]
+    stored = [a for a in RatingStore(db).answers() if a["set_name"] in sets]
+    # a set saved again with fewer directions keeps the old answers in the database: they rate nothing now
+    answers = [a for a in stored if a["direction"] < sets[a["set_name"]].directions.num_directions]
+    if len(answers) < len(stored):
+        gone = sorted({(a["set_name"], a["direction"]) for a in stored} - {(a["set_name"], a["direction"])
+                                                                           for a in answers})
+        print(f"left out {len(stored) - len(answers)} answers for directions the sets no longer have: "
+              + ", ".join(f"{name} #{k}" for name, k in gone) + "\n")
     print(format_report(answers))
     if args.csv:
         atomic_write_text(args.csv, to_csv(summary_rows(answers)))
