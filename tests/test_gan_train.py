@@ -68,3 +68,10 @@ def test_cli_parser_defaults_and_help():
 def test_an_impossible_optimizer_setting_cannot_be_made(field, value):
     with pytest.raises(ValueError, match=field):
         GANTrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("widths", [{3: 8}, {32: 0}, {128: 16}])
+def test_widths_at_no_blocks_resolution_are_refused_with_the_config(widths):
+    with pytest.raises(ValueError, match="keys must be resolutions of the network"):
+        GANTrainConfig(architecture="dcgan-w", widths=widths)
+    GANTrainConfig(architecture="dcgan-w", widths={32: 64, 64: 32})  # the shipped widening passes

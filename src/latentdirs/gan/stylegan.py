@@ -37,6 +37,11 @@ class StyleNetworkConfig:
 
     def __post_init__(self) -> None:
         self.widths = {int(k): int(v) for k, v in (self.widths or {}).items()}  # JSON keys are strings
+        resolutions = [2 ** i for i in range(2, int(math.log2(self.image_size)) + 1)]
+        bad = {k: v for k, v in self.widths.items() if k not in resolutions or v < 1}
+        if bad:  # a key that is no block's resolution would be ignored: the network silently keeps its widths
+            raise ValueError(f"widths {bad}: keys must be resolutions of the network "
+                             f"({', '.join(map(str, resolutions))}) and values channel counts >= 1")
 
     def to_dict(self) -> dict:
         return asdict(self)

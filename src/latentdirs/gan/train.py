@@ -131,6 +131,7 @@ class GANTrainConfig:
         self.widths = {int(k): int(v) for k, v in (self.widths or {}).items()}  # JSON keys are strings
         if self.widths and self.architecture not in STYLED:
             raise ValueError(f"widths applies to the 'style' and 'dcgan-w' generators, not {self.architecture!r}")
+        StyleNetworkConfig(widths=self.widths)  # widths at no block's resolution are refused now, not at build
         parse_policy(self.augment)
 
     def network(self) -> NetworkConfig:
