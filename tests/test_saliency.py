@@ -417,3 +417,18 @@ def test_a_mask_stored_as_zero_one_labels_is_read_as_object_and_background(tmp_p
     assert torch.equal(load_mask(tmp_path / "labels.png"), load_mask(tmp_path / "full.png"))
     assert load_mask(tmp_path / "labels.png").sum() == 9
     assert torch.allclose(load_mask(tmp_path / "grey.png").max(), torch.tensor(128 / 255))  # grey levels kept
+
+
+@pytest.mark.parametrize("images, masks, message", [
+    (torch.zeros(2, 3, 32, 32), torch.zeros(2, 3, 32, 32), r"masks \(N, 1, H, W\)"),
+    (torch.zeros(2, 3, 32, 32), torch.zeros(2, 1, 16, 16), "of one size"),  # was torch's size mismatch
+    (torch.zeros(2, 3, 32, 32), torch.full((2, 1, 32, 32), 255.0), "divide it by 255"),  # was an IndexError
+    (torch.full((2, 3, 32, 32), float("nan")), torch.zeros(2, 1, 32, 32), "finite"),  # trained on NaN
+])
+def test_unet_training_names_a_batch_it_cannot_train_on(images, masks, message):
+    from latentdirs.saliency.train import UNetTrainConfig, train_unet
+    config = UNetTrainConfig(steps=2, batch_size=2, log_every=1, save_every=1)
+    with pytest.raises(ValueError, match=message):
+        train_unet(iter([(images, masks)] * 2), config, progress=False)
+    with pytest.raises(ValueError, match="ran out after 0 of 2 steps"):  # was a bare StopIteration
+        train_unet(iter([]), config, progress=False)

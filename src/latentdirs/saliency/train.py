@@ -99,7 +99,11 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: UNe
     batches = iter(batches)
     bar = tqdm(range(config.steps), disable=not progress, desc="train U-Net", dynamic_ncols=True)
     for step in bar:
-        images, masks = next(batches)
+        try:
+            images, masks = _checked_batch(next(batches), step)
+        except StopIteration:
+            raise ValueError(f"the batches ran out after {step} of {config.steps} steps; give an endless "
+                             "iterator (folder_batches, stream_pairs) or lower steps") from None
         images, masks = images.to(device), masks.to(device)
         if config.size is not None:
             images, masks = resize_batch(images, masks, config.size)
@@ -122,6 +126,20 @@ def train_unet(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], config: UNe
     unet = unet.cpu().eval()
     run.log(f"trained {config.steps} steps in {time.perf_counter() - start:.0f} s")
     return unet
+
+
+def _checked_batch(batch, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, masks) as training needs them, or a ValueError that names what a batch got wrong."""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch)):
+        raise ValueError(f"batch {step} is not an (images, masks) pair of tensors")
+    images, masks = batch
+    if images.dim() != 4 or masks.dim() != 4 or masks.shape[1] != 1 or len(images) != len(masks) \
+            or images.shape[-2:] != masks.shape[-2:]:
+        raise ValueError(f"batch {step}: expected images (N, 3, H, W) and masks (N, 1, H, W) of one size, got "
+                         f"{tuple(images.shape)} and {tuple(masks.shape)}")
+    if not torch.isfinite(images).all() or not ((masks == 0) | (masks == 1)).all():
+        raise ValueError(f"batch {step}: images must be finite and masks 0 or 1 (a 0..255 mask: divide it by 255)")
+    return images, masks
 
 
 def resize_shorter_side(images: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
