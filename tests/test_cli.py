@@ -177,3 +177,37 @@ def test_an_output_folder_that_is_a_file_is_named_not_a_traceback(argv, tmp_path
     err = capsys.readouterr().err
     assert code == 2 and "a file stands where a folder must be" in err and "Traceback" not in err, err
     assert (tmp_path / "taken").read_text() == "a file the user keeps"
+
+
+def _planted_set(folder):
+    from latentdirs import DirectionSet, load_generator
+    ds = DirectionSet.random(16, 3, seed=0)
+    ds.meta["generator"] = load_generator("planted").describe()
+    return ds.save(folder)
+
+
+def test_export_refuses_targets_it_would_get_wrong(tmp_path, capsys):
+    src = _planted_set(tmp_path / "set")
+    (tmp_path / "run").mkdir()
+    run = tmp_path / "run"
+    _planted_set(run / "directions")
+    for target, message in ((tmp_path / "out.npz", "not '.npz' files"),  # was a folder named out.npz
+                            ("", "target is empty"),  # was a set written into the current folder
+                            (src, "export to another folder")):  # was the source overwritten by its top 1
+        assert main(["export", str(src), str(target), "--top", "1"]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["export", str(run), str(run)]) == 2  # would shadow run/directions for every later command
+    assert "run folder holding it" in capsys.readouterr().err
+    from latentdirs import DirectionSet
+    assert DirectionSet.load(src).num_directions == 3
+    assert main(["export", str(src), str(tmp_path / "out.weird") + "/"]) == 0  # a trailing / keeps a dotted folder
+    assert DirectionSet.load(tmp_path / "out.weird").num_directions == 3
+    assert main(["export", str(src), str(tmp_path / "d.NPY")]) == 0
+    import numpy as np
+    assert np.load(tmp_path / "d.NPY").shape == (3, 16)
+
+
+def test_render_with_no_direction_index_is_named(tmp_path, capsys):
+    src = _planted_set(tmp_path / "set")
+    assert main(["render", str(src), "--directions", ",", "--threads", "1"]) == 2  # drew the overview alone
+    assert "--directions names no index" in capsys.readouterr().err

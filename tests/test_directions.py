@@ -169,3 +169,52 @@ def test_image_change_measures_refuse_matrices_that_are_not_directions():
         image_change_overlap(planted, matrix, num_latents=0)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         image_change_scores(planted, matrix, num_latents=2, batch_size=0)
+
+
+def test_nan_scores_and_names_that_are_not_strings_are_refused_before_a_save_load_refuses():
+    with pytest.raises(DirectionError, match="scores hold NaN"):  # sorted first, top(1) kept it
+        DirectionSet(torch.eye(3), scores=[float("nan"), 1.0, 2.0])
+    for names in ("abc", [1, 2, 3]):  # "abc" passed the length check
+        with pytest.raises(DirectionError, match="names must be a list of strings"):
+            DirectionSet(torch.eye(3), names=names)
+    assert DirectionSet(torch.eye(3), names=("a", "b", "c")).names == ["a", "b", "c"]
+    with pytest.raises(DirectionError, match="whole direction indices"):  # was direction 1
+        DirectionSet(torch.eye(3)).select([1.7])
+    with pytest.raises(DirectionError, match="k must be 1 to 3"):  # was a slice TypeError
+        DirectionSet(torch.eye(3)).top(2.5)
+
+
+@pytest.mark.parametrize("d, k", [(4, 0), (0, 2), (4, -1), (4, 2.0)])
+@pytest.mark.parametrize("kind", ["unit", "linear", "ortho"])
+def test_a_direction_matrix_needs_whole_sizes_of_at_least_one(kind, d, k):
+    # unit/linear made an empty A (or a torch error), found only when the set was made
+    with pytest.raises(DirectionError, match="must be a whole number >= 1"):
+        DirectionMatrix(d, k, kind)
+    assert DirectionMatrix(1, 1, kind).matrix().shape == (1, 1)
+
+
+def test_export_npy_onto_a_folder_is_named(tmp_path):
+    (tmp_path / "d.npy").mkdir()
+    with pytest.raises(DirectionError, match="it is a folder"):  # was an OSError naming the temporary
+        DirectionSet(torch.eye(3)).export_npy(tmp_path / "d.npy")
+
+
+def test_render_refuses_shifts_labels_snapshots_and_latents_that_do_not_fit():
+    from latentdirs import render
+    from latentdirs.generators import load_generator
+    planted, directions = load_generator("planted"), DirectionSet.random(16, 3, seed=0)
+    with pytest.raises(ValueError, match="2 sequences of shifts for 3 directions"):  # was an IndexError
+        render.overview(planted, directions, shifts=[[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(ValueError, match=r"labels lack directions \[1, 2\]"):
+        render.overview(planted, directions, labels=["a"])
+    with pytest.raises(DirectionError, match="8-d directions"):  # was a torch shape error
+        render.chart(planted, DirectionSet.random(8, 2), 0, num_latents=1)
+    with pytest.raises(ValueError, match="at least one latent"):
+        render.chart(planted, directions, 0, num_latents=0)
+    with pytest.raises(ValueError, match="num_latents >= 2"):  # one latent has no spread: NaN shifts
+        render.manifold_shifts(planted, directions, num_latents=1)
+    for snapshots, index in (({0: torch.randn(16, 2)}, 2), ({0: torch.randn(8, 3)}, 0), ({0: directions.matrix}, 5)):
+        with pytest.raises(ValueError, match="snapshot of step 0 .* another run"):
+            render.evolution(planted, snapshots, index, shifts=[0.0])
+    with pytest.raises(ValueError, match="at least one snapshot"):
+        render.evolution(planted, {}, 0, shifts=[0.0])

@@ -50,8 +50,14 @@ class DirectionSet:
             self.scores = torch.as_tensor(self.scores, dtype=torch.float32).detach().cpu().flatten()
             if len(self.scores) != self.num_directions:
                 raise DirectionError(f"{len(self.scores)} scores for {self.num_directions} directions")
+            if torch.isnan(self.scores).any():  # NaN sorts first, so top(k) would keep it; load refuses it too
+                raise DirectionError("scores hold NaN: give one number per direction (or scores=None)")
         if self.names is None:
             self.names = [""] * self.num_directions
+        if not isinstance(self.names, (list, tuple)) or not all(isinstance(n, str) for n in self.names):
+            # a str of K letters would pass the length check, and load refuses what save would write
+            raise DirectionError(f"names must be a list of strings, one per direction, got {self.names!r:.80}")
+        self.names = list(self.names)
         if len(self.names) != self.num_directions:
             raise DirectionError(f"{len(self.names)} names for {self.num_directions} directions")
 
@@ -132,7 +138,7 @@ class DirectionSet:
         exceeds it (unit-norm LD sets often hold near-duplicates of their strongest
         directions); skipped ones fill the remaining places only if too few are distinct.
         """
-        if not 1 <= k <= self.num_directions:
+        if int(k) != k or not 1 <= k <= self.num_directions:
             raise DirectionError(f"asked for the top {k} of {self.num_directions} directions: k must be 1 to "
                                  f"{self.num_directions}")
         order = self._ranking()
@@ -149,6 +155,8 @@ class DirectionSet:
         return self.select(kept)
 
     def select(self, indices: list[int]) -> "DirectionSet":
+        if any(int(i) != i for i in indices):  # int() would silently round 1.7 down to direction 1
+            raise DirectionError(f"select needs whole direction indices, got {list(indices)}")
         indices = [int(i) for i in indices]
         bad = [i for i in indices if not -self.num_directions <= i < self.num_directions]
         if not indices or bad:
@@ -207,6 +215,9 @@ class DirectionSet:
     def export_npy(self, path: str | Path) -> None:
         """The matrix as a plain (K, d) ``.npy``, the layout most other tools read."""
         import numpy as np
+        if str(path) == "" or Path(path).is_dir():  # the rename onto a folder fails naming only the temporary
+            raise DirectionError(f"cannot export to {str(path)!r}: it is a folder, not a .npy file path; "
+                                 "give a file name such as directions.npy")
         with atomic_path(Path(path)) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, self.matrix.t().numpy())
@@ -292,6 +303,10 @@ class DirectionMatrix(nn.Module):
         super().__init__()
         if parametrization not in PARAMETRIZATIONS + ("fixed",):
             raise DirectionError(f"unknown parametrization {parametrization!r}; choose one of {', '.join(PARAMETRIZATIONS)}")
+        for what, size in (("latent_dim", latent_dim), ("num_directions", num_directions)):
+            if isinstance(size, bool) or not hasattr(size, "__index__") or size < 1:  # else an empty A, a torch error
+                raise DirectionError(f"{what} must be a whole number >= 1, got {size!r}")
+        latent_dim, num_directions = int(latent_dim), int(num_directions)
         self.latent_dim, self.num_directions, self.parametrization = latent_dim, num_directions, parametrization
         if parametrization in ("ortho", "cayley", "identity", "random"):
             _check_square_fit(parametrization, latent_dim, num_directions)

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .directions import DirectionSet
-from .generators.base import Generator, check_same_space
+from .generators.base import Generator
 from .runs import atomic_path
 
 DEFAULT_SHIFTS = tuple(np.linspace(-8, 8, 9).tolist())
@@ -86,6 +86,9 @@ def manifold_shifts(generator: Generator, directions: DirectionSet, sigmas: floa
     std(z . h / |h|) along h, so +-3 of those keep 99.7% of a Gaussian's mass on either side. In Z
     (unit Gaussian) that is +-3 for a unit direction; in a W space it is what W's spread allows.
     """
+    if steps < 1 or num_latents < 2:  # no columns, or the spread of one latent is NaN
+        raise ValueError(f"manifold shifts need steps >= 1 and num_latents >= 2, got steps={steps}, "
+                         f"num_latents={num_latents}")
     fractions = np.linspace(-sigmas, sigmas, steps)
     spread = (latent_spread(generator, directions, num_latents, seed) / directions.matrix.float().cpu().norm(dim=0)
               .clamp_min(1e-12))
@@ -103,6 +106,9 @@ def resolve_shifts(generator: Generator, directions: DirectionSet, shifts, seed:
         if shifts != "manifold":
             raise ValueError(f"shifts must be a sequence of numbers, one per direction, or 'manifold'; got {shifts!r}")
         return manifold_shifts(generator, directions, seed=seed)
+    if _per_row(shifts) and len(shifts) != directions.num_directions:  # else an IndexError at the row it lacks
+        raise ValueError(f"{len(shifts)} sequences of shifts for {directions.num_directions} directions: give one "
+                         "per direction, one sequence for all, or 'manifold'")
     return shifts
 
 
@@ -125,13 +131,15 @@ def shifted_images(generator: Generator, latents: torch.Tensor, direction: torch
 
 
 def sample_latents(generator: Generator, num: int, seed: int = 0) -> torch.Tensor:
+    if num < 1:  # a chart of no rows fails deep in the generator or the grid
+        raise ValueError(f"need at least one latent to draw, got {num}")
     return generator.sample_latents(num, generator=torch.Generator().manual_seed(seed), device=generator.device)
 
 
 def chart(generator: Generator, directions: DirectionSet, index: int, latents: torch.Tensor | None = None,
           shifts=DEFAULT_SHIFTS, num_latents: int = 5, seed: int = 0, scale: int = 1) -> Image.Image:
     """Rows = latents, columns = shifts along direction ``index``; the s = 0 column framed."""
-    check_same_space(generator, directions.meta.get("generator"))
+    directions.check_fits(generator)  # the space and the latent size: another d fails in the generator unnamed
     if latents is None:
         latents = sample_latents(generator, num_latents, seed)
     shifts = resolve_shifts(generator, directions, shifts, seed)
@@ -150,11 +158,16 @@ def overview(generator: Generator, directions: DirectionSet, latent: torch.Tenso
     image-change score. With per-direction shifts (``"manifold"``) the columns are in standard
     deviations of the latents along each direction, the same for every row.
     """
-    check_same_space(generator, directions.meta.get("generator"))
+    directions.check_fits(generator)
     latent = sample_latents(generator, 1, seed) if latent is None else latent.view(1, -1)
     indices = list(range(directions.num_directions)) if indices is None else indices
     if not indices:
         raise ValueError("an overview needs at least one direction index")
+    if labels is not None:
+        missing = [k for k in indices
+                   if (k not in labels if isinstance(labels, dict) else not -len(labels) <= k < len(labels))]
+        if missing:  # else a bare IndexError / KeyError
+            raise ValueError(f"labels lack directions {missing}: give one label per direction drawn")
     manifold = isinstance(shifts, str)
     shifts = resolve_shifts(generator, directions, shifts, seed)
     per_row = _per_row(shifts)
@@ -180,6 +193,13 @@ def evolution(generator: Generator, snapshots: dict[int, torch.Tensor], index: i
     if isinstance(shifts, str):
         raise ValueError("evolution takes the shifts of one direction (render_run resolves 'manifold')")
     steps = sorted(snapshots)
+    if not steps:
+        raise ValueError("evolution needs at least one snapshot of A ({step: (latent_dim, K) matrix})")
+    for s in steps:  # a snapshot of another run: name it, not a torch shape error
+        shape = tuple(snapshots[s].shape)
+        if len(shape) != 2 or shape[0] != generator.latent_dim or not -shape[1] <= index < shape[1]:
+            raise ValueError(f"snapshot of step {s} is {shape}, it has no direction {index} of "
+                             f"{generator.latent_dim}-d latents: the snapshots come from another run")
     rows = [to_pil(shifted_images(generator, latent, snapshots[s][:, index], shifts)[0]) for s in steps]
     return grid(rows, marked_column=_zero_column(shifts), row_labels=[f"step {s}" for s in steps],
                 col_labels=_shift_labels(shifts))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .options import Formatter, positive_int
 
@@ -19,10 +20,25 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..directions import DirectionSet
+    target = Path(args.target)
+    if not args.target.strip():  # Path("") is the current folder: the set would land wherever the shell is
+        raise ValueError("the export target is empty: give a .npy file or a folder")
+    npy = target.suffix.lower() == ".npy"
+    if (not npy and target.suffix[1:].isalpha() and not args.target.endswith(("/", "\\"))
+            and not target.is_dir()):  # out.npz or out.safetensors would silently become a folder of that name
+        raise ValueError(f"export writes a .npy file or a folder (safetensors + JSON), not {target.suffix!r} "
+                         f"files: name a .npy file, or end the folder name with / ({args.target}/)")
+    source, folder = Path(args.set).resolve(), target.resolve()
+    if not npy and any(a in (b, b / "directions", b / "discovery" / "directions")
+                       for a, b in ((folder, source), (source, folder))):
+        # the copy would overwrite the set it was read from (losing what --top leaves out), or a run folder's
+        # top-level copy would shadow its own set for every later command
+        raise ValueError(f"{args.target} is the folder of the set it exports or the run folder holding it "
+                         f"({args.set}): export to another folder")
     ds = DirectionSet.load(args.set)
     if args.top:
         ds = ds.top(args.top)
-    if args.target.endswith(".npy"):
+    if npy:
         ds.export_npy(args.target)
     else:
         ds.save(args.target)

@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from ..discovery import load_snapshots
     from ..render import render_run
     set_threads(args.threads)
+    if args.directions == []:  # "--directions ," would draw the overview alone
+        raise ValueError("--directions names no index: give some, e.g. 0,3,5, or leave it out for the top 8")
     ds = DirectionSet.load(args.set)
     gen = generator_for_set(args, ds)
     ds.check_fits(gen, args.set)
