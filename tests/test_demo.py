@@ -136,3 +136,22 @@ def test_impossible_demo_counts_are_refused_before_any_folder(bad, tmp_path):
     with pytest.raises(ValueError, match="the demo needs integer counts"):
         run_demo("planted", runs_dir=tmp_path, progress=False, **bad)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_evolution_charts_follow_the_kept_directions_on_a_first_run_and_a_resumed_one(tmp_path, monkeypatch):
+    import latentdirs.demo as demo
+    drawn = []
+    real = demo.render_run
+    monkeypatch.setattr(demo, "render_run", lambda G, directions, *a, snapshots=None, **kw: drawn.append(
+        (directions, snapshots)) or real(G, directions, *a, snapshots=snapshots, **kw))
+    options = dict(num_directions=6, steps=8, rca_steps=2, batch_size=16, gt_train=0, name_latents=0,
+                   runs_dir=tmp_path, progress=False)
+    report = run_demo("planted", **options)
+    report.unlink()
+    run_demo("planted", out_dir=report.parent, **options)  # resumed: LD's set and snapshots are read back
+    assert len(drawn) == 2
+    for directions, snapshots in drawn:  # the first run drew snapshot columns in trained order
+        assert directions.meta["selected_from"] != list(range(6))  # top(k) reordered: the check means something
+        final = snapshots[max(snapshots)]  # A at the last step: column i must be kept direction i
+        assert torch.allclose(final / final.norm(dim=0), directions.matrix / directions.matrix.norm(dim=0),
+                              atol=1e-5)

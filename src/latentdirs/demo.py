@@ -105,12 +105,16 @@ def run_demo(generator: str | Generator = "shapes3d", config: DiscoveryConfig | 
     ld_dir = run_dir / "methods" / "ld"
     if read_result(ld_dir) is None:
         found = timed("discover (LD)", discover, G, cfg, out_dir=run_dir / "discovery", resume=True, progress=progress)
-        sets["ld"], snapshots = found.directions.top(k), found.snapshots
+        sets["ld"] = found.directions.top(k)
+        snapshots = _in_top_order(found.snapshots, sets["ld"])  # evolution_K.png must follow direction K
         _save_set(sets["ld"], ld_dir, "ld", G)
         write_result(ld_dir, {"method": "ld", **timings["discover (LD)"]})
     else:
         sets["ld"] = DirectionSet.load(ld_dir / "directions")
-        snapshots = _snapshots_in_top_order(run_dir / "discovery", sets["ld"])
+        try:
+            snapshots = _in_top_order(load_snapshots(run_dir / "discovery"), sets["ld"])
+        except FileNotFoundError:
+            snapshots = {}
     for method in ("sefa", "ganspace", "random", "identity"):
         folder = run_dir / "methods" / method
         if (folder / "directions").exists() and read_result(folder) is not None:
@@ -213,12 +217,8 @@ def _save_set(directions: DirectionSet, folder: Path, method: str, G: Generator)
     directions.save(folder / "directions")
 
 
-def _snapshots_in_top_order(discovery_dir: Path, top: DirectionSet) -> dict:
+def _in_top_order(snapshots: dict, top: DirectionSet) -> dict:
     """LD's snapshots over training, columns in the order of the kept (top-k) set."""
-    try:
-        snapshots = load_snapshots(discovery_dir)
-    except FileNotFoundError:
-        return {}
     order = top.meta.get("selected_from")
     return {s: m[:, order] for s, m in snapshots.items()} if order else snapshots
 
