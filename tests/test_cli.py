@@ -100,6 +100,12 @@ def test_impossible_requests_exit_with_a_clear_message(tmp_path, capsys):
     assert "no direction set" in capsys.readouterr().err
 
 
+def test_an_unknown_device_is_a_one_line_error(tmp_path, capsys):
+    # was torch's RuntimeError and a traceback
+    assert main(["discover", "--generator", "planted", "--device", "gpu", "--out", str(tmp_path / "run")]) == 2
+    assert "error: unknown device 'gpu'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flag, expected", [([], True), (["--no-channels-last"], False), (["--channels-last"], True)])
 def test_channels_last_flag_defaults_to_the_cpu_fast_path(tmp_path, flag, expected):
     # Unset means "the device's default" (on for CPU); the flag must not silently turn it off.

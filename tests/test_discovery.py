@@ -209,3 +209,30 @@ def test_make_reconstructor_refuses_shapes_it_cannot_take():
     with pytest.raises(ValueError, match="width >= 1"):  # width=0 silently built the default width
         make_reconstructor("lenet", (3, 32, 32), 3, width=0)
     assert make_reconstructor("lenet", (3, 12, 12), 3).eval()(torch.randn(2, 6, 12, 12))[0].shape == (2, 3)
+
+
+def test_a_resume_with_fewer_steps_than_its_checkpoint_is_refused(planted, tmp_path):
+    # It returned the checkpoint's directions labelled with the smaller steps.
+    tiny_run(planted, tmp_path, steps=8, importance_latents=0)
+    with pytest.raises(ValueError, match="checkpoint is at step 8, past steps=4"):
+        tiny_run(planted, tmp_path, steps=4, importance_latents=0, resume=True)
+
+
+def test_a_resume_that_lost_its_given_start_is_refused(planted, tmp_path):
+    # No checkpoint yet (or deleted): the resume used to start afresh at the axes, not at the given directions.
+    start = latentdirs.sefa(planted, 5)
+    tiny_run(planted, tmp_path, steps=2, importance_latents=0, start=start, checkpoint_every=100)
+    (tmp_path / "checkpoint.pt").unlink()
+    with pytest.raises(ValueError, match="started at given directions"):
+        tiny_run(planted, tmp_path, steps=4, importance_latents=0, resume=True)
+    again = tiny_run(planted, tmp_path, steps=4, importance_latents=0, resume=True, start=start)
+    assert torch.allclose(again.snapshots[0], start.matrix, atol=1e-5)
+
+
+@pytest.mark.parametrize("device, message", [("garbage", "unknown device 'garbage'"), ("CPU", "unknown device"),
+                                             ("meta", "holds no data"), ("mps", "not available here")])
+def test_unusable_devices_are_named(planted, device, message):
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    with pytest.raises(ValueError, match=message):  # were torch RuntimeErrors (meta: an error mid-step)
+        tiny_run(planted, steps=1, device=device)

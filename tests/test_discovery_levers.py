@@ -142,3 +142,13 @@ def test_the_disentangle_preset_runs_on_the_shipped_gan():
     start, with_penalty = _overlap_on_one_batch(generator, latentdirs.discovery.preset("disentangle", **batch))
     _, without = _overlap_on_one_batch(generator, latentdirs.discovery.preset("disentangle", overlap_weight=0.0, **batch))
     assert with_penalty < 0.6 * without and with_penalty < start, (start, with_penalty, without)
+
+
+def test_an_annealed_run_cannot_be_resumed_with_other_steps(planted, tmp_path):
+    # lambda anneals over `steps`: extending the run would jump lambda back up midway.
+    opts = dict(num_directions=3, batch_size=8, progress=False, shift_weight_schedule="cosine", importance_latents=0,
+                out_dir=tmp_path)
+    latentdirs.discover(planted, steps=4, **opts)
+    with pytest.raises(ValueError, match="anneals lambda"):
+        latentdirs.discover(planted, steps=8, resume=True, **opts)
+    assert latentdirs.discover(planted, steps=4, resume=True, **opts).history[-1]["step"] == 4

@@ -17,7 +17,19 @@ def resolve_device(device: str | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):  # torch's message lists twenty backends and no fix
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto") from None
+    if dev.type == "meta":  # meta tensors hold no values: every result would be empty
+        raise ValueError(f"device {device!r} holds no data; use cpu, cuda, cuda:N, mps or auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+                         f"device(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    backend = torch.backends.mps if dev.type == "mps" else getattr(torch, dev.type, None)
+    if dev.type != "cpu" and not getattr(backend, "is_available", lambda: True)():
+        raise ValueError(f"device {device!r} requested but {dev.type} is not available here; use --device cpu")
+    return dev
 
 
 def distributed() -> tuple[int, int]:

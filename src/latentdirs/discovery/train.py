@@ -32,7 +32,7 @@ from ..directions import TRAINABLE, DirectionMatrix, DirectionSet
 from ..generators.base import Generator, GeneratorError, check_finite, check_generator
 from ..importance import image_change_scores, squared_cosines
 from ..reconstructors import make_reconstructor
-from ..runs import Run
+from ..runs import Run, read_json_object
 from .checkpoints import (checkpoint_state, load_checkpoint, read_checkpoint, save_snapshots, snapshot_steps,
                           take_snapshot)
 from .config import DiscoveryConfig, resolve_config
@@ -265,6 +265,34 @@ def _export(generator: Generator, trainable: _Trainable, cfg: DiscoveryConfig, h
     return directions
 
 
+def _check_resume(run: Run, cfg: DiscoveryConfig, state: dict | None, start_given: bool, world: int,
+                  dev: torch.device) -> None:
+    """Refuse a resume that would silently compute something other than the run it continues."""
+    stored = read_json_object(run.path("config.json")) if run.folder and run.path("config.json").exists() else {}
+    if state is None:
+        init, named = stored.get("init"), stored.get("discovery", {}).get("start", "axes")
+        if init is not None and named == "axes" and cfg.start == "axes" and not start_given:
+            raise ValueError(f"{run.folder} started at given directions ({init}) and has no checkpoint that keeps "
+                             "them: pass the same start= again, or start it afresh (CLI: --out FOLDER --start SET)")
+    else:
+        if state["step"] > cfg.steps:
+            raise ValueError(f"{run.folder}'s checkpoint is at step {state['step']}, past steps={cfg.steps}: a resume "
+                             f"can only continue a run; pass steps >= {state['step']}")
+        before = stored.get("discovery", {}).get("steps", cfg.steps)
+        if cfg.shift_weight_schedule != "constant" and before != cfg.steps:
+            raise ValueError(f"{run.folder} anneals lambda ({cfg.shift_weight_schedule}) over its {before} steps; "
+                             f"resuming it with steps={cfg.steps} would bend the schedule midway: resume with "
+                             f"steps={before}, or start a new run")
+    if world > 1:  # ranks that read different checkpoints would run different numbers of steps and hang
+        import torch.distributed as dist
+        step = torch.tensor([-1 if state is None else state["step"]] * 2, device=dev)
+        step[1] *= -1
+        dist.all_reduce(step, op=dist.ReduceOp.MAX)
+        if step[0] != -step[1]:
+            raise ValueError(f"the ranks found {run.folder}'s checkpoint at different steps (from {-int(step[1])} to "
+                             f"{int(step[0])}; -1: none): every rank must see the same run folder")
+
+
 # -- the loop -------------------------------------------------------------------------------
 def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out_dir: str | Path | None = None,
              resume: bool = False, progress: bool = True, fixed_matrix: torch.Tensor | None = None,
@@ -296,6 +324,7 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
         run.check_config("discovery", dataclasses.asdict(cfg), ignore=DiscoveryConfig.RUNTIME | {"steps"},
                          generator=generator.describe())
         state = run.resume("directions", read=lambda path: read_checkpoint(path, dev))
+        _check_resume(run, cfg, state, start is not None or fixed_matrix is not None, world, dev)
     if state is not None and "direction_matrix.basis" in state["trainable"]:
         start = state["trainable"]["direction_matrix.basis"][:, :cfg.num_directions].cpu()  # the run's own start
     elif start is None and fixed_matrix is None:
@@ -344,4 +373,8 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
         directions.save(run.folder / "directions")
         save_snapshots(run.folder, snapshots)
         run.log(f"done: {cfg.steps} steps, final accuracy {directions.meta['final_accuracy']}")
+    if world > 1 and run.folder is not None:
+        # No rank returns before rank 0 has written the folder: a resume right after must read the last checkpoint.
+        import torch.distributed as dist
+        dist.barrier()
     return DiscoveryResult(directions, matrix, trainable.reconstructor, history, snapshots, run.folder)
