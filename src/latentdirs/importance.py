@@ -12,8 +12,14 @@ import torch
 from .generators.base import Generator
 
 
-def check_matrix(generator: Generator, matrix) -> torch.Tensor:
-    """``matrix`` as a finite (latent_dim, K >= 1) tensor, one direction per column; a clear error otherwise."""
+def check_matrix(generator: Generator, matrix, num_latents: int | None = None, shift: float | None = None
+                 ) -> torch.Tensor:
+    """``matrix`` as a finite (latent_dim, K >= 1) tensor, one direction per column; a clear error otherwise.
+
+    With ``num_latents`` and ``shift``, also the measure's own settings: no latents averages to NaN, no shift
+    gives cosines of zero changes."""
+    if num_latents is not None and (num_latents < 1 or not shift > 0):
+        raise ValueError(f"need num_latents >= 1 and shift > 0, got {num_latents} and {shift}")
     if not isinstance(matrix, torch.Tensor):
         raise ValueError(f"directions must be a (latent_dim, K) tensor, got {type(matrix).__name__} "
                          "(pass a DirectionSet's .matrix)")
@@ -29,11 +35,9 @@ def check_matrix(generator: Generator, matrix) -> torch.Tensor:
 def image_change_scores(generator: Generator, matrix: torch.Tensor, num_latents: int = 32,
                         shift: float = 3.0, seed: int = 0, batch_size: int = 64) -> torch.Tensor:
     """Mean absolute pixel change per unit shift for each column of ``matrix`` (d, K)."""
-    if num_latents < 1 or not shift > 0:
-        raise ValueError(f"need num_latents >= 1 and shift > 0, got {num_latents} and {shift}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    matrix = check_matrix(generator, matrix)
+    matrix = check_matrix(generator, matrix, num_latents, shift)
     device = generator.device
     g = torch.Generator().manual_seed(seed)
     z = generator.sample_latents(num_latents, generator=g, device=device)
@@ -58,9 +62,7 @@ def image_change_overlap(generator: Generator, matrix: torch.Tensor, num_latents
     0 off the diagonal: the two directions move disjoint (or orthogonal) pixel patterns; 1: the
     same pattern. The label-free quantity that ``DiscoveryConfig.overlap_weight`` penalizes.
     """
-    if num_latents < 1 or not shift > 0:  # no latents averages to NaN, no shift to cosines of zero changes
-        raise ValueError(f"need num_latents >= 1 and shift > 0, got {num_latents} and {shift}")
-    matrix = check_matrix(generator, matrix)
+    matrix = check_matrix(generator, matrix, num_latents, shift)
     device = generator.device
     z = generator.sample_latents(num_latents, generator=torch.Generator().manual_seed(seed), device=device)
     changes = torch.stack([(generator.shifted(z, shift * h) - generator.shifted(z, -shift * h)).flatten(1)

@@ -153,8 +153,9 @@ class Run:
         return self.folder / self.names.get(name, name)
 
     # -- settings ------------------------------------------------------------------------
-    def check_config(self, section: str, now: dict, ignore=(), generator: dict | None = None) -> None:
-        """Refuse to resume this run with settings other than those in its ``config.json``.
+    def check_config(self, section: str, now: dict, ignore=(), generator: dict | None = None) -> dict:
+        """Refuse to resume this run with settings other than those in its ``config.json``; return what it
+        holds ({} for a new run), so a caller checks more without reading it again.
 
         ``section`` is the key of the stored settings ("discovery", "compare"); ``ignore`` names
         settings that may change (how fast, not what is computed). ``generator`` is the
@@ -162,7 +163,7 @@ class Run:
         """
         path = self.path("config.json") if self.folder is not None else None
         if path is None or not path.exists():
-            return
+            return {}
         stored = read_json_object(path, f" (the settings of the run in {self.folder})")
         if generator is not None and "generator" in stored:
             now_generator = json.loads(json.dumps(generator, default=str))
@@ -179,6 +180,7 @@ class Run:
             listed = ", ".join(f"{k}: folder has {before[k]!r}, asked {now[k]!r}" for k in changed)
             raise ValueError(f"{self.folder} was run with other options ({listed}); use another output folder, "
                              "the same options, or delete it")
+        return stored
 
     def save_config(self, config: dict) -> None:
         if self.writes:

@@ -32,7 +32,7 @@ from ..directions import TRAINABLE, DirectionMatrix, DirectionSet
 from ..generators.base import Generator, GeneratorError, check_finite, check_generator
 from ..importance import image_change_scores, squared_cosines
 from ..reconstructors import make_reconstructor
-from ..runs import Run, read_json_object
+from ..runs import Run
 from .checkpoints import (checkpoint_state, load_checkpoint, read_checkpoint, save_snapshots, snapshot_steps,
                           take_snapshot)
 from .config import DiscoveryConfig, resolve_config
@@ -265,10 +265,10 @@ def _export(generator: Generator, trainable: _Trainable, cfg: DiscoveryConfig, h
     return directions
 
 
-def _check_resume(run: Run, cfg: DiscoveryConfig, state: dict | None, start_given: bool, world: int,
+def _check_resume(run: Run, stored: dict, cfg: DiscoveryConfig, state: dict | None, start_given: bool, world: int,
                   dev: torch.device) -> None:
-    """Refuse a resume that would silently compute something other than the run it continues."""
-    stored = read_json_object(run.path("config.json")) if run.folder and run.path("config.json").exists() else {}
+    """Refuse a resume that would silently compute something other than the run it continues (``stored``: its
+    config.json)."""
     if state is None:
         init, named = stored.get("init"), stored.get("discovery", {}).get("start", "axes")
         if init is not None and named == "axes" and cfg.start == "axes" and not start_given:
@@ -321,10 +321,10 @@ def discover(generator: Generator, config: DiscoveryConfig | None = None, *, out
     run = Run(out_dir, writes=rank == 0)  # every rank reads the run's config and checkpoint; rank 0 writes
     state = None
     if resume:  # which may extend the run (more steps) or change how fast it goes, nothing else
-        run.check_config("discovery", dataclasses.asdict(cfg), ignore=DiscoveryConfig.RUNTIME | {"steps"},
-                         generator=generator.describe())
+        stored = run.check_config("discovery", dataclasses.asdict(cfg), ignore=DiscoveryConfig.RUNTIME | {"steps"},
+                                  generator=generator.describe())
         state = run.resume("directions", read=lambda path: read_checkpoint(path, dev))
-        _check_resume(run, cfg, state, start is not None or fixed_matrix is not None, world, dev)
+        _check_resume(run, stored, cfg, state, start is not None or fixed_matrix is not None, world, dev)
     if state is not None and "direction_matrix.basis" in state["trainable"]:
         start = state["trainable"]["direction_matrix.basis"][:, :cfg.num_directions].cpu()  # the run's own start
     elif start is None and fixed_matrix is None:
