@@ -120,6 +120,16 @@ def field_parser(cls, name: str) -> Callable[[str], object]:
     return PARSERS[annotation]
 
 
+def is_integer(value) -> bool:
+    """An int (numpy's too) and not a bool: what a count, a size or an index must be."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value) -> bool:
+    """A real number (int, float, numpy's) and not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_declared(config, error: type[Exception] = ValueError) -> None:
     """An ``error`` naming the first field of ``config`` that breaks what its class declares: an ``int`` or
     ``float`` field below 0, NaN or infinite (what the command line's parsers refuse), a ``POSITIVE`` int
@@ -130,8 +140,7 @@ def check_declared(config, error: type[Exception] = ValueError) -> None:
         if kind not in ("int", "float") or f.name in getattr(config, "POSITIVE", ()) or (
                 value is None and f.name in optional):
             continue
-        number = numbers.Integral if kind == "int" else numbers.Real
-        if isinstance(value, bool) or not isinstance(value, number) or not 0 <= value < math.inf:
+        if not (is_integer if kind == "int" else is_number)(value) or not 0 <= value < math.inf:
             raise error(f"{f.name} must be {'an integer' if kind == 'int' else 'a finite number'} >= 0, "
                         f"got {value!r}")
     for name in getattr(config, "POSITIVE", ()):

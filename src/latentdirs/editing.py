@@ -12,11 +12,11 @@ range edit only those layers, whether the image was inverted to one w or to per-
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import torch
 
+from .configs import is_integer
 from .directions import DirectionSet
 from .generators.base import Generator
 from .inversion import Encoder, InversionError, InversionResult, invert
@@ -42,7 +42,7 @@ def check_shifts(shifts) -> list[float]:
 
 def check_index(index, directions: DirectionSet) -> int:
     """The direction index as an int in range (negative counts from the end), or an InversionError."""
-    if isinstance(index, bool) or not isinstance(index, numbers.Integral):  # True or 1.5 failed deep in torch
+    if not is_integer(index):  # True or 1.5 failed deep in torch
         raise InversionError(f"the direction index must be an integer, got {index!r}")
     if not -directions.num_directions <= index < directions.num_directions:
         raise InversionError(f"direction {index} out of range: the set has {directions.num_directions}")

@@ -23,13 +23,14 @@ Optional hooks (return ``None`` when not available):
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..configs import is_number
 
 
 class GeneratorError(ValueError):
@@ -185,7 +186,7 @@ def style_space_layers(space: str, layers, num_layers: int, truncation: float = 
         raise GeneratorError(f"space={space!r}: expected 'z', 'w' or 'w+'.")
     if layers is not None and space != "w+":
         raise GeneratorError(f"layers={layers!r} only applies to space='w+' (got space={space!r}).")
-    if isinstance(truncation, bool) or not isinstance(truncation, numbers.Real) or not 0.0 < truncation <= 1.0:
+    if not is_number(truncation) or not 0.0 < truncation <= 1.0:
         raise GeneratorError(f"truncation={truncation!r}: expected a number in (0, 1].")
     if layers is None:
         return 0, num_layers

@@ -23,7 +23,6 @@ weight (``gen_z`` reads ``cat(z, class_embedding)``), as the SeFa paper does for
 from __future__ import annotations
 
 import math
-import numbers
 from pathlib import Path
 from typing import Sequence
 
@@ -31,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..configs import is_integer, is_number
 from .base import Generator, GeneratorError
 from .checkpoints import (CheckpointError, built_from_config, load_strict, read_checkpoint, read_config,
                           wrong_kind_error)
@@ -263,7 +263,7 @@ class BigGANGenerator(Generator):
     def __init__(self, network: BigGANDeep, classes=207, truncation: float = 1.0,
                  num_random_classes: int = 8, seed: int = 0) -> None:
         super().__init__()
-        if isinstance(truncation, bool) or not isinstance(truncation, numbers.Real) or not 0.0 < truncation <= 1.0:
+        if not is_number(truncation) or not 0.0 < truncation <= 1.0:
             raise GeneratorError(f"truncation={truncation!r}: BigGAN needs a number in (0, 1].")
         self.network = network
         self.latent_dim = network.config["z_dim"]
@@ -273,8 +273,7 @@ class BigGANGenerator(Generator):
         if isinstance(classes, str):
             if classes != "random":
                 raise GeneratorError(f"classes={classes!r}: give an int, a list of ints or 'random'.")
-            if isinstance(num_random_classes, bool) or not isinstance(num_random_classes, numbers.Integral) \
-                    or num_random_classes < 1 or isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            if not is_integer(num_random_classes) or num_random_classes < 1 or not is_integer(seed):
                 raise GeneratorError(f"classes='random' draws num_random_classes (a positive int, got "
                                      f"{num_random_classes!r}) classes with seed (an int, got {seed!r}).")
             chosen = torch.randint(num_classes, (int(num_random_classes),),
@@ -282,7 +281,7 @@ class BigGANGenerator(Generator):
         else:
             listed = [classes] if not hasattr(classes, "__iter__") else list(classes)
             listed = [c.item() if isinstance(c, torch.Tensor) and c.numel() == 1 else c for c in listed]
-            if not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in listed):
+            if not all(is_integer(c) for c in listed):
                 # floats were cut to ints (1.5 -> class 1) and True was class 1
                 raise GeneratorError(f"classes={classes!r}: give an int, a list of ints or 'random'.")
             chosen = torch.as_tensor([int(c) for c in listed], dtype=torch.long)

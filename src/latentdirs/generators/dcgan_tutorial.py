@@ -30,7 +30,6 @@ SeFa (``first_layer_weight``) factorizes the z rows of the first transposed conv
 from __future__ import annotations
 
 import math
-import numbers
 import re
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -39,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..configs import is_integer, is_number
 from .base import Generator, GeneratorError
 from .checkpoints import CheckpointError, guess_kind, load_strict, read_checkpoint, wrong_kind_error
 
@@ -169,8 +169,7 @@ class DCGANTutorialNetwork(nn.Module):
         super().__init__()
         if activation not in ("relu", "leaky_relu"):
             raise GeneratorError(f"activation={activation!r}: expected 'relu' or 'leaky_relu'.")
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real) \
-                or not math.isfinite(negative_slope):  # else a TypeError at the first forward pass
+        if not is_number(negative_slope) or not math.isfinite(negative_slope):  # else a TypeError in forward()
             raise GeneratorError(f"negative_slope={negative_slope!r}: expected a finite number such as 0.2.")
         slots: dict[int, nn.Module] = {}
         first = True
@@ -227,7 +226,7 @@ class DCGANTutorialGenerator(Generator):
         names = self.class_names or ()
         chosen = []
         for c in [classes] if isinstance(classes, (int, str)) or not hasattr(classes, "__iter__") else list(classes):
-            if isinstance(c, bool) or not isinstance(c, (numbers.Integral, str)):  # 1.5 was cut to class 1
+            if not (is_integer(c) or isinstance(c, str)):  # 1.5 was cut to class 1
                 raise GeneratorError(f"classes={classes!r}: a class is an index (an int) or a class name, got {c!r}.")
             if isinstance(c, str) and not c.lstrip("-").isdigit():
                 if c not in names:
@@ -289,7 +288,7 @@ def from_state_dict(checkpoint, source: str = "state dict", latent_dim: int | No
                     name: str = KIND) -> DCGANTutorialGenerator:
     """The generator of a loaded checkpoint (bare state dict or wrapper dict); see :func:`load`."""
     for key, value in (("latent_dim", latent_dim), ("label_dim", label_dim)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+        if value is not None and not is_integer(value):
             raise GeneratorError(f"{key}={value!r}: expected an int (or leave it out: it is read from the file).")
     if class_names is not None and (isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names)):
         # a string would give one class per character

@@ -33,10 +33,10 @@ an easy, consistent signature for a classifier.
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
+from ..configs import is_integer, is_number
 from .base import Generator, GeneratorError, GroundTruth
 
 FACTOR_NAMES = ("x", "y", "size", "hue", "background")
@@ -66,12 +66,12 @@ class PlantedGenerator(Generator):
         num_factors = len(FACTOR_NAMES)
         # -O values arrive as JSON: a string or float here was a TypeError from deep inside torch
         for key, value in (("latent_dim", latent_dim), ("image_size", image_size), ("seed", seed)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            if not is_integer(value):
                 raise GeneratorError(f"the planted generator's {key} must be an int, got {value!r}")
         latent_dim, image_size, seed = int(latent_dim), int(image_size), int(seed)
         for key, value in (("nuisance_strength", nuisance_strength), ("nuisance_jitter", nuisance_jitter),
                            ("edge_softness", edge_softness)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            if not is_number(value) or not math.isfinite(value):
                 raise GeneratorError(f"the planted generator's {key} must be a finite number, got {value!r}")
         if latent_dim < num_factors:
             raise ValueError(f"the planted generator needs latent_dim >= {num_factors} (one per factor), got {latent_dim}")

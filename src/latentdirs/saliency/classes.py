@@ -17,13 +17,13 @@ Wrap a torchvision one, for instance, with its own normalisation:
 from __future__ import annotations
 
 import math
-import numbers
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 
+from ..configs import is_integer
 from .masks import IMAGE_SUFFIXES, load_image
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]
@@ -33,7 +33,7 @@ Classifier = Callable[[torch.Tensor], torch.Tensor]
 def count_top_classes(classifier: Classifier, batches: Iterable[torch.Tensor], top_k: int = 5) -> Counter:
     """How many images have each class among their ``top_k`` predictions."""
     # top_k 0 was reported as "no target images were classified"
-    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+    if not is_integer(top_k) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     counts: Counter = Counter()
     for images in batches:

@@ -10,9 +10,9 @@ Truth masks are binarised at 0.5.
 """
 from __future__ import annotations
 
-import numbers
-
 import torch
+
+from ..configs import is_integer
 
 BETA2 = 0.3
 NUM_THRESHOLDS = 255
@@ -68,7 +68,7 @@ class SaliencyScores:
     """Accumulates per-image MAE, IoU and the precision/recall curve; :meth:`summary` gives the numbers."""
 
     def __init__(self, num_thresholds: int = NUM_THRESHOLDS) -> None:
-        if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, numbers.Integral) or num_thresholds < 1:
+        if not is_integer(num_thresholds) or num_thresholds < 1:
             raise ValueError(f"num_thresholds must be a positive integer, got {num_thresholds!r}")
         self.num_thresholds = num_thresholds
         self.mae: list[float] = []
